@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Config } from './config.js';
+import { createDb, type Database, type DbHandle } from './db/client.js';
+import { registerAuth } from './http/auth.js';
+import { registerDocs } from './http/docs.js';
+import { registerErrorHandling } from './http/errors.js';
+import { type Clock, systemClock } from './lib/clock.js';
+import { createAuditRepository } from './modules/audit/audit.repository.js';
+import { createAuditService } from './modules/audit/audit.service.js';
+import { healthRoutes } from './modules/health/health.routes.js';
+import { createHealthService } from './modules/health/health.service.js';
+import { createUsersRepository } from './modules/users/users.repository.js';
+
+export type AppConfig = Config & { jwtSecret: string; databaseUrl: string };
+
+export interface AppOverrides {
+  clock?: Clock;
+  /** Replace the logger (tests pass false or a stream). */
+  logger?: FastifyServerOptions['logger'];
+  /** Extra plugins registered after the application's routes (tests use it for probe routes). */
+  plugins?: FastifyPluginAsync[];
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: AppConfig;
+    db: Database;
+  }
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+export function loggerOptions(config: Pick<Config, 'logLevel' | 'env'>): FastifyServerOptions['logger'] {
+  return {
+    level: config.logLevel,
+    // Secrets never reach the logs, whatever a log call is handed.
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        'password',
+        '*.password',
+        '*.currentPassword',
+        '*.newPassword',
+        '*.refreshToken',
+        '*.accessToken',
+      ],
+      censor: '[redacted]',
+    },
+    ...(config.env === 'development'
+      ? {
+          transport: {
+            target: 'pino-pretty',
+            options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true },
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * Builds a ready Fastify instance: used by server.ts and by the tests. Owns the pg pool
+ * (closed on app.close()); the database must already be migrated.
+ */
+export async function buildApp(config: AppConfig, overrides: AppOverrides = {}): Promise<FastifyInstance> {
+  const clock = overrides.clock ?? systemClock;
+  const app = Fastify({
+    logger: overrides.logger ?? loggerOptions(config),
+    // X-Request-Id: keep a well-formed inbound id, otherwise make one. Logged as traceId on every line.
+    genReqId: (req) => {
+      const inbound = req.headers['x-request-id'];
+      return typeof inbound === 'string' && REQUEST_ID.test(inbound) ? inbound : randomUUID();
+    },
+    logController: new LogController({ requestIdLogLabel: 'traceId' }),
+    bodyLimit: config.bodyLimitBytes,
+    // A number means "trust this many hops" (Fastify's types take it only as a function).
+    trustProxy:
+      typeof config.trustProxy === 'number'
+        ? (
+            (hops: number) => (_addr: string, i: number) =>
+              i < hops
+          )(config.trustProxy)
+        : config.trustProxy,
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 72_000,
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 200 },
+  });
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandling(app);
+  // JSON only: a text/plain body is a malformed request, not a string to validate.
+  app.removeContentTypeParser('text/plain');
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  const dbHandle: DbHandle = createDb(config.databaseUrl, config.db, (err) =>
+    app.log.warn({ err }, 'idle database connection lost'),
+  );
+  const { db } = dbHandle;
+  app.decorate('config', config);
+  app.decorate('db', db);
+  app.addHook('onClose', async () => {
+    await dbHandle.close();
+  });
+
+  // Repositories and services: plain factories with narrow dependencies.
+  const usersRepo = createUsersRepository();
+  const auditRepo = createAuditRepository();
+  const audit = createAuditService({ audit: auditRepo });
+  const health = createHealthService({ db });
+  void audit;
+  void clock;
+
+  await registerDocs(app, pkg.version);
+  await registerAuth(app, {
+    secret: config.jwtSecret,
+    accessTokenTtl: config.accessTokenTtl,
+    loadActor: async (id) => {
+      const user = await usersRepo.findById(db, id);
+      return user?.active ? { id: user.id, role: user.role, name: user.name, email: user.email } : null;
+    },
+  });
+
+  await app.register(healthRoutes, { health });
+
+  for (const plugin of overrides.plugins ?? []) await app.register(plugin);
+
+  await app.ready();
+  return app.withTypeProvider<ZodTypeProvider>();
+}

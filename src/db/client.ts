@@ -1,0 +1,111 @@
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import type { Config } from '../config.js';
+import * as schema from './schema/index.js';
+
+export type Database = NodePgDatabase<typeof schema> & { $client: pg.Pool };
+/** A transaction handle, or the database itself: what every repository method runs on. */
+export type Executor = Database | Parameters<Parameters<Database['transaction']>[0]>[0];
+
+export interface DbHandle {
+  db: Database;
+  pool: pg.Pool;
+  close(): Promise<void>;
+}
+
+// Return bigint (int8) and numeric as JS numbers where safe; counts and sequences stay far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number.parseInt(v, 10));
+
+/**
+ * One pg Pool per process. Connection, statement and idle-in-transaction timeouts are set so a stuck
+ * database turns into a quick error (mapped to 503) rather than a hung request; pool 'error' events
+ * (a backend dying while idle, e.g. a database restart) are logged instead of crashing the process.
+ */
+export function createDb(
+  url: string,
+  opts: Config['db'],
+  onPoolError: (err: Error) => void = () => {},
+): DbHandle {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.poolMax,
+    connectionTimeoutMillis: opts.connectionTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: opts.statementTimeoutMs,
+    idle_in_transaction_session_timeout: Math.max(opts.statementTimeoutMs * 2, 10_000),
+    application_name: 'helpdesk-api',
+  });
+  pool.on('error', onPoolError);
+  const db = drizzle({ client: pool, schema, casing: 'snake_case' }) as Database;
+  return { db, pool, close: () => pool.end() };
+}
+
+export interface ResolvedDatabase {
+  url: string;
+  embedded: boolean;
+  /** Stops the embedded server; a no-op for an external DATABASE_URL. */
+  stop(): Promise<void>;
+}
+
+/** DATABASE_URL when set; otherwise a real PostgreSQL started from embedded binaries under DATA_DIR. */
+export async function resolveDatabase(
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'embeddedPgPort'>,
+  log: (msg: string) => void = () => {},
+): Promise<ResolvedDatabase> {
+  if (config.databaseUrl) return { url: config.databaseUrl, embedded: false, stop: async () => {} };
+  const { startEmbeddedPostgres } = await import('./embedded.js');
+  const path = await import('node:path');
+  const server = await startEmbeddedPostgres({
+    dir: path.join(config.dataDir, 'postgres'),
+    port: config.embeddedPgPort,
+    log,
+  });
+  return { url: server.url, embedded: true, stop: server.stop };
+}
+
+const UNAVAILABLE_SQLSTATES = new Set([
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '57014',
+  '25P03',
+  '40001',
+  '40P01',
+]);
+const UNAVAILABLE_NODE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+const UNAVAILABLE_MESSAGES = [
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error',
+  'Connection ended unexpectedly',
+  'terminating connection',
+];
+
+/**
+ * True when an error (or one of its causes — drizzle wraps pg errors) means the database is
+ * unreachable, restarting, overloaded or timed out: the client should retry later (503), not fix its request.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (
+    let e = err, depth = 0;
+    e && typeof e === 'object' && depth < 5;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') {
+      if (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_NODE_CODES.has(code))
+        return true;
+    }
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === 'string' && UNAVAILABLE_MESSAGES.some((m) => message.includes(m))) return true;
+  }
+  return false;
+}

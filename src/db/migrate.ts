@@ -1,0 +1,51 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import pg from 'pg';
+
+/** migrations/ lives at the project root, both for src/ (tsx) and dist/src/ (built) layouts. */
+export function findMigrationsFolder(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = path.join(dir, 'migrations');
+    if (existsSync(path.join(candidate, 'meta', '_journal.json'))) return candidate;
+    dir = path.dirname(dir);
+  }
+  throw new Error('migrations/ folder not found');
+}
+
+// Any constant works; it only has to be the same for every instance of this application.
+const MIGRATION_LOCK_KEY = 727_274_001;
+
+/**
+ * Applies pending migrations. A session-level advisory lock makes concurrent starts of several
+ * instances safe: one migrates, the others wait and then find nothing to do.
+ */
+export async function runMigrations(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, application_name: 'helpdesk-migrate' });
+  await client.connect();
+  try {
+    await client.query('SET client_min_messages = warning');
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await migrate(drizzle({ client }), { migrationsFolder: findMigrationsFolder() });
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
+    await client.end();
+  }
+}
+
+// `npm run db:migrate`: apply migrations to DATABASE_URL, or to the embedded database under DATA_DIR.
+if (process.argv[1] && import.meta.url === new URL(`file://${path.resolve(process.argv[1])}`).href) {
+  const { loadConfig } = await import('../config.js');
+  const { resolveDatabase } = await import('./client.js');
+  const config = loadConfig();
+  const database = await resolveDatabase(config, () => {});
+  try {
+    await runMigrations(database.url);
+    console.log(`migrations applied (${database.embedded ? 'embedded PostgreSQL' : 'DATABASE_URL'})`);
+  } finally {
+    await database.stop();
+  }
+}

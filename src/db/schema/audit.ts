@@ -1,0 +1,37 @@
+import { sql } from 'drizzle-orm';
+import { bigint, index, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { userRole } from './users.js';
+
+/**
+ * Append-only audit trail. Rows are written inside the transaction of the change they describe;
+ * a trigger (migration 0001) refuses UPDATE, DELETE and TRUNCATE.
+ */
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    /** Insertion order; the cursor key together with occurredAt. */
+    seq: bigint({ mode: 'number' }).generatedAlwaysAsIdentity().notNull(),
+    occurredAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().default(sql`clock_timestamp()`),
+    actorId: uuid(),
+    actorRole: userRole(),
+    action: text().notNull(),
+    entityType: text().notNull(),
+    entityId: text(),
+    traceId: text(),
+    ip: text(),
+    userAgent: text(),
+    changes: jsonb().$type<Record<string, [unknown, unknown]>>().notNull().default({}),
+    metadata: jsonb().$type<Record<string, unknown>>().notNull().default({}),
+  },
+  (t) => [
+    index('audit_events_seq_idx').on(t.seq),
+    index('audit_events_entity_idx').on(t.entityType, t.entityId, t.seq),
+    index('audit_events_actor_idx').on(t.actorId, t.seq),
+    index('audit_events_action_idx').on(t.action, t.seq),
+    index('audit_events_trace_idx').on(t.traceId),
+    index('audit_events_occurred_idx').on(t.occurredAt),
+  ],
+);
+export type AuditEventRow = typeof auditEvents.$inferSelect;
+export type NewAuditEvent = typeof auditEvents.$inferInsert;

@@ -1,0 +1,3 @@
+// Every table of the application; drizzle-kit reads this file (drizzle.config.ts).
+export * from './audit.js';
+export * from './users.js';

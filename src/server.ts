@@ -1,0 +1,44 @@
+import closeWithGrace from 'close-with-grace';
+import { buildApp, loggerOptions } from './app.js';
+import { ConfigError, loadConfig, resolveJwtSecret } from './config.js';
+import { resolveDatabase } from './db/client.js';
+import { runMigrations } from './db/migrate.js';
+
+/** Process entry point: config, database, migrations, listen, graceful shutdown. Nothing else. */
+async function main() {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+
+  const secrets = await resolveJwtSecret(config);
+  const database = await resolveDatabase(config, (msg) => console.log(`[embedded-postgres] ${msg}`));
+  await runMigrations(database.url);
+
+  const app = await buildApp({ ...secrets, databaseUrl: database.url }, { logger: loggerOptions(config) });
+
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error');
+    else app.log.info(`${signal} received, shutting down`);
+    await app.close(); // stops accepting, waits for in-flight requests, closes the pool
+    await database.stop();
+  });
+
+  await app.listen({ port: config.port, host: config.host });
+  const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  const base = `http://${shown}:${app.server.address() && typeof app.server.address() === 'object' ? (app.server.address() as { port: number }).port : config.port}`;
+  app.log.info(
+    `Helpdesk API ready: ${base}/api/v1  docs: ${base}/docs  (database: ${database.embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'DATABASE_URL'})`,
+  );
+}
+
+main().catch((err) => {
+  console.error('failed to start:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});
