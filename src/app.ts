@@ -15,6 +15,7 @@ import { registerErrorHandling } from './http/errors.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { createAuditRepository } from './modules/audit/audit.repository.js';
 import { createAuditService } from './modules/audit/audit.service.js';
+import { AccessDeniedError } from './modules/auth/permissions.js';
 import { healthRoutes } from './modules/health/health.routes.js';
 import { createHealthService } from './modules/health/health.service.js';
 import { createUsersRepository } from './modules/users/users.repository.js';
@@ -123,8 +124,24 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   const auditRepo = createAuditRepository();
   const audit = createAuditService({ audit: auditRepo });
   const health = createHealthService({ db });
-  void audit;
   void clock;
+
+  // Every refusal by a permission check is audited (access.denied), outside the refused change's transaction.
+  app.addHook('onError', async (request, _reply, err) => {
+    if (!(err instanceof AccessDeniedError) || !request.ctx) return;
+    await audit
+      .record(db, request.ctx, {
+        action: 'access.denied',
+        entityType: err.entity?.type ?? 'route',
+        entityId: err.entity?.id ?? null,
+        metadata: {
+          operation: err.operation,
+          method: request.method,
+          route: request.routeOptions.url ?? null,
+        },
+      })
+      .catch((auditErr) => request.log.error({ err: auditErr }, 'could not record access.denied'));
+  });
 
   await registerDocs(app, pkg.version);
   await registerAuth(app, {
@@ -136,6 +153,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     },
   });
 
+  // ---- routes: one registration per module ----
   await app.register(healthRoutes, { health });
 
   for (const plugin of overrides.plugins ?? []) await app.register(plugin);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConflictError } from '../../src/lib/errors.js';
 import { createTestApp } from '../helpers/app.js';
+import { createUser } from '../helpers/factory.js';
 
 // Probe routes exercising the cross-cutting behaviour through real HTTP handling.
 const probes: FastifyPluginAsyncZod = async (app) => {
@@ -119,11 +120,7 @@ describe('error shapes on authenticated routes', () => {
   let auth: { authorization: string };
   beforeAll(async () => {
     app = await createTestApp({}, { plugins: [probes] });
-    const { rows } = await app.db.$client.query<{ id: string }>(
-      `INSERT INTO users (email, name, role, password_hash) VALUES ($1, 'Probe', 'agent', 'x') RETURNING id`,
-      [`probe-${Date.now()}-${Math.random()}@example.test`],
-    );
-    auth = { authorization: `Bearer ${app.jwt.sign({ sub: rows[0]!.id, role: 'agent', typ: 'access' })}` };
+    auth = (await createUser(app, { role: 'agent' })).auth;
   });
   afterAll(() => app.close());
 
