@@ -1,3 +1,4 @@
 // Every table of the application; drizzle-kit reads this file (drizzle.config.ts).
 export * from './audit.js';
+export * from './tickets.js';
 export * from './users.js';
