@@ -12,6 +12,7 @@ import { createDb, type Database, type DbHandle } from './db/client.js';
 import { registerAuth } from './http/auth.js';
 import { registerDocs } from './http/docs.js';
 import { registerErrorHandling } from './http/errors.js';
+import { registerRateLimit } from './http/rate-limit.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { createAuditRepository } from './modules/audit/audit.repository.js';
 import { createAuditService } from './modules/audit/audit.service.js';
@@ -152,6 +153,9 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
       return user?.active ? { id: user.id, role: user.role, name: user.name, email: user.email } : null;
     },
   });
+
+  // Rate limits apply to routes registered after this line (route-level hooks run after the auth hook).
+  await registerRateLimit(app, config);
 
   // ---- routes: one registration per module ----
   await app.register(healthRoutes, { health });

@@ -58,6 +58,7 @@ const envSchema = z
         .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
         .optional(),
     ),
+    REDIS_KEY_PREFIX: z.string().min(1).max(100).default('helpdesk:rl:'),
     RATE_LIMIT_MAX: int(600, 1),
     LOGIN_RATE_LIMIT_PER_ACCOUNT: int(10, 1),
     LOGIN_RATE_LIMIT_PER_IP: int(100, 1),
@@ -119,6 +120,8 @@ export interface Config {
   allowSignup: boolean;
   corsOrigins: string[];
   redisUrl: string | undefined;
+  /** Namespace of the rate-limit keys in Redis (instances sharing a budget use the same one). */
+  redisKeyPrefix: string;
   rateLimitMax: number;
   loginRateLimitPerAccount: number;
   loginRateLimitPerIp: number;
@@ -163,6 +166,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     allowSignup: e.ALLOW_SIGNUP,
     corsOrigins: e.CORS_ORIGINS,
     redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     rateLimitMax: e.RATE_LIMIT_MAX,
     loginRateLimitPerAccount: e.LOGIN_RATE_LIMIT_PER_ACCOUNT,
     loginRateLimitPerIp: e.LOGIN_RATE_LIMIT_PER_IP,

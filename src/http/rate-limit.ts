@@ -1,0 +1,81 @@
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import { RateLimitedError } from '../lib/errors.js';
+
+/** Probes, metrics and docs are never limited: a load balancer or scraper must always get through. */
+const EXEMPT = ['/healthz', '/readyz', '/metrics', '/openapi.json', '/docs'];
+const AUTH_PREFIX = '/api/v1/auth/';
+
+export type RateLimitConfig = Pick<Config, 'rateLimitMax' | 'redisUrl' | 'redisKeyPrefix'>;
+
+/** Per-user when authenticated (the auth hook has run), else per client IP (TRUST_PROXY decides which IP). */
+export function rateLimitKey(request: FastifyRequest): string {
+  const actor = request.ctx?.actor;
+  return actor ? `user:${actor.id}` : `ip:${request.ip}`;
+}
+
+function isExempt(request: FastifyRequest): boolean {
+  const url = request.routeOptions.url;
+  return url === undefined || EXEMPT.some((p) => url === p || url.startsWith(`${p}/`));
+}
+
+/**
+ * Registers @fastify/rate-limit for every route registered after it:
+ * - a global budget of RATE_LIMIT_MAX requests per minute per user (or per IP when anonymous);
+ * - /api/v1/auth/* routes without their own `config.rateLimit` get a tighter per-IP budget
+ *   (a tenth of the global one); a route's own `config: { rateLimit: {...} }` always wins;
+ * - RateLimit-Limit/Remaining/Reset on every limited response, Retry-After + problem+json RATE_LIMITED on 429;
+ * - counters in Redis (shared by all instances) when REDIS_URL is set, else in memory. If Redis is
+ *   unreachable requests are let through (skipOnError) rather than failing the API.
+ *
+ * The limiter runs as a route-level onRequest hook, i.e. after the global auth hook built request.ctx.
+ */
+export async function registerRateLimit(app: FastifyInstance, config: RateLimitConfig): Promise<void> {
+  let redis: Redis | undefined;
+  if (config.redisUrl) {
+    let lastWarn = 0;
+    redis = new Redis(config.redisUrl, {
+      connectTimeout: 1000,
+      commandTimeout: 500,
+      maxRetriesPerRequest: 1,
+      // Fail fast while disconnected (skipOnError lets the request through) instead of queueing.
+      enableOfflineQueue: false,
+      retryStrategy: (times) => Math.min(times * 200, 2000),
+    });
+    redis.on('error', (err) => {
+      if (Date.now() - lastWarn < 10_000) return;
+      lastWarn = Date.now();
+      app.log.warn({ err }, 'rate-limit Redis unavailable; requests are not limited meanwhile');
+    });
+    const client = redis;
+    app.addHook('onClose', async () => {
+      await client.quit().catch(() => client.disconnect());
+    });
+  }
+
+  const authMax = Math.max(1, Math.floor(config.rateLimitMax / 10));
+  // Must be added before the plugin's own onRoute hook (hooks run in the order they are added).
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith(AUTH_PREFIX) || route.config?.rateLimit !== undefined) return;
+    route.config = {
+      ...route.config,
+      rateLimit: { max: authMax, timeWindow: 60_000, keyGenerator: (req) => `ip:${req.ip}` },
+    };
+  });
+
+  await app.register(rateLimit, {
+    global: true,
+    max: config.rateLimitMax,
+    timeWindow: 60_000,
+    hook: 'onRequest',
+    enableDraftSpec: true,
+    keyGenerator: rateLimitKey,
+    allowList: (request) => isExempt(request),
+    ...(redis ? { redis, nameSpace: config.redisKeyPrefix } : {}),
+    skipOnError: true,
+    errorResponseBuilder: (_request, context) =>
+      new RateLimitedError(context.ttl / 1000, `Too many requests; retry in ${context.after}.`),
+  });
+}

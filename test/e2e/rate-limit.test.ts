@@ -1,0 +1,118 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp } from '../helpers/app.js';
+import { createUser, type TestUser } from '../helpers/factory.js';
+
+const probes: FastifyPluginAsyncZod = async (app) => {
+  app.get('/api/v1/_probe/limited', async () => ({ ok: true }));
+};
+
+const MAX = 3;
+
+describe('rate limits (in memory)', () => {
+  let app: FastifyInstance;
+  let alice: TestUser;
+  let bob: TestUser;
+  beforeAll(async () => {
+    app = await createTestApp({ RATE_LIMIT_MAX: String(MAX) }, { plugins: [probes] });
+    alice = await createUser(app);
+    bob = await createUser(app);
+  });
+  afterAll(() => app.close());
+
+  it('sends RateLimit-Limit/Remaining/Reset on every response of a limited route', async () => {
+    const user = await createUser(app);
+    const res = await app.inject({ method: 'GET', url: '/api/v1/_probe/limited', headers: user.auth });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['ratelimit-limit']).toBe(String(MAX));
+    expect(res.headers['ratelimit-remaining']).toBe(String(MAX - 1));
+    expect(Number(res.headers['ratelimit-reset'])).toBeGreaterThan(0);
+    expect(Number(res.headers['ratelimit-reset'])).toBeLessThanOrEqual(60);
+  });
+
+  it('answers 429 problem+json RATE_LIMITED with Retry-After once the per-user budget is spent', async () => {
+    const statuses: number[] = [];
+    let last: Awaited<ReturnType<FastifyInstance['inject']>> | undefined;
+    for (let i = 0; i < MAX + 1; i++) {
+      last = await app.inject({ method: 'GET', url: '/api/v1/_probe/limited', headers: alice.auth });
+      statuses.push(last.statusCode);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    const res = last!;
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.json()).toMatchObject({ status: 429, code: 'RATE_LIMITED', type: '/problems/rate-limited' });
+    expect(res.json().traceId).toBe(res.headers['x-request-id']);
+    const retryAfter = Number(res.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(res.headers['ratelimit-limit']).toBe(String(MAX));
+    expect(res.headers['ratelimit-remaining']).toBe('0');
+  });
+
+  it('keys the budget by user, not by IP: another user on the same address is not limited', async () => {
+    for (let i = 0; i < MAX + 1; i++) {
+      await app.inject({ method: 'GET', url: '/api/v1/_probe/limited', headers: alice.auth });
+    }
+    const res = await app.inject({ method: 'GET', url: '/api/v1/_probe/limited', headers: bob.auth });
+    expect(res.statusCode).toBe(200);
+  });
+
+  it('never limits the health probes', async () => {
+    const statuses = new Set<number>();
+    for (let i = 0; i < MAX + 3; i++) {
+      statuses.add((await app.inject({ method: 'GET', url: '/healthz' })).statusCode);
+    }
+    expect([...statuses]).toEqual([200]);
+  });
+});
+
+describe('rate limits shared through Redis', () => {
+  const prefix = `helpdesk-test:${randomUUID()}:`;
+  let a: FastifyInstance;
+  let b: FastifyInstance;
+  beforeAll(async () => {
+    const env = {
+      RATE_LIMIT_MAX: String(MAX),
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      REDIS_KEY_PREFIX: prefix,
+      JWT_SECRET: randomBytes(32).toString('hex'), // one secret: a token works on both instances
+    };
+    a = await createTestApp(env, { plugins: [probes] });
+    b = await createTestApp(env, { plugins: [probes] });
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+  });
+
+  it('two instances on one Redis share one budget per user', async () => {
+    const user = await createUser(a);
+    const statuses: number[] = [];
+    for (let i = 0; i < MAX + 1; i++) {
+      const app = i % 2 === 0 ? a : b;
+      statuses.push(
+        (await app.inject({ method: 'GET', url: '/api/v1/_probe/limited', headers: user.auth })).statusCode,
+      );
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+  });
+});
+
+describe('rate limits when Redis is unreachable', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await createTestApp(
+      { RATE_LIMIT_MAX: String(MAX), REDIS_URL: 'redis://127.0.0.1:1' },
+      { plugins: [probes] },
+    );
+  });
+  afterAll(() => app.close());
+
+  it('lets requests through instead of failing the API', async () => {
+    const user = await createUser(app);
+    const res = await app.inject({ method: 'GET', url: '/api/v1/_probe/limited', headers: user.auth });
+    expect(res.statusCode).toBe(200);
+  });
+});
