@@ -82,3 +82,17 @@ export const refreshTokens = pgTable(
   ],
 );
 export type RefreshTokenRow = typeof refreshTokens.$inferSelect;
+
+/**
+ * Failed login attempts per account key (lower(email), whether or not such a user exists), kept in
+ * PostgreSQL so the per-account throttle holds across instances. Rows older than the window are pruned.
+ */
+export const loginFailures = pgTable(
+  'login_failures',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    emailKey: text().notNull(),
+    occurredAt: timestamp({ withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [index('login_failures_email_occurred_idx').on(t.emailKey, t.occurredAt)],
+);
