@@ -1,0 +1,107 @@
+/** Command line of `npm run bench -- [options]`. */
+export interface BenchOptions {
+  tickets: number;
+  scale: boolean;
+  /** Sizes used by --scale. */
+  sizes: number[];
+  /** Measured seconds per scenario. */
+  duration: number;
+  /** Warm-up seconds per scenario (not measured). */
+  warmup: number;
+  connections: number;
+  /** Only scenarios whose name contains one of these (empty: all). */
+  only: string[];
+  /** Admin URL of the PostgreSQL server that holds the bench databases; 'embedded' for the embedded one. */
+  pg: string;
+  skipBuild: boolean;
+  reseed: boolean;
+  /** DB_POOL_MAX for the API server and the floor (undefined: the application's default). */
+  pool: number | undefined;
+}
+
+export const USAGE = `npm run bench -- [options]
+  --tickets N        dataset size for the endpoint table (default 100000)
+  --scale            list and search at 10k, 100k and 1M tickets; prints how latency grows
+  --sizes a,b,c      sizes for --scale (default 10000,100000,1000000)
+  --duration S       measured seconds per scenario (default 10)
+  --warmup S         warm-up seconds per scenario, not measured (default 3)
+  --connections C    concurrent connections (default 50)
+  --only a,b         run only scenarios whose name contains one of these words
+  --pool N           DB_POOL_MAX for the API and the floor (default: the application's default)
+  --pg URL|embedded  PostgreSQL server for the bench databases
+                     (default postgres://postgres@127.0.0.1:5432/postgres, env BENCH_PG_URL)
+  --reseed           drop and re-seed the bench database even if it already has the right size
+  --skip-build       use the existing dist/ (default: npm run build first)`;
+
+function positiveInt(name: string, v: string | undefined): number {
+  const n = Number(v?.replace(/_/g, ''));
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} needs a positive integer, got ${v}`);
+  return n;
+}
+
+export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
+  const o: BenchOptions = {
+    tickets: 100_000,
+    scale: false,
+    sizes: [10_000, 100_000, 1_000_000],
+    duration: 10,
+    warmup: 3,
+    connections: 50,
+    only: [],
+    pg: env.BENCH_PG_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
+    skipBuild: false,
+    reseed: false,
+    pool: undefined,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a];
+    const value = () => inline ?? argv[++i];
+    switch (flag) {
+      case '--tickets':
+        o.tickets = positiveInt('tickets', value());
+        break;
+      case '--scale':
+        o.scale = true;
+        break;
+      case '--sizes':
+        o.sizes = (value() ?? '').split(',').map((s) => positiveInt('sizes', s));
+        break;
+      case '--duration':
+        o.duration = positiveInt('duration', value());
+        break;
+      case '--warmup':
+        o.warmup = Number(value());
+        if (!(o.warmup >= 0)) throw new Error('--warmup needs a number of seconds ≥ 0');
+        break;
+      case '--connections':
+        o.connections = positiveInt('connections', value());
+        break;
+      case '--only':
+        o.only = (value() ?? '').split(',').filter(Boolean);
+        break;
+      case '--pool':
+        o.pool = positiveInt('pool', value());
+        break;
+      case '--pg':
+        o.pg = value() ?? o.pg;
+        break;
+      case '--reseed':
+        o.reseed = true;
+        break;
+      case '--skip-build':
+        o.skipBuild = true;
+        break;
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown option ${a}\n${USAGE}`);
+    }
+  }
+  if (o.duration > 120) throw new Error('--duration is capped at 120 s (the run must stay bounded)');
+  if (o.connections > 500) throw new Error('--connections is capped at 500');
+  return o;
+}

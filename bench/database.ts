@@ -1,0 +1,179 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import { runMigrations } from '../src/db/migrate.js';
+import { freePort, run } from './proc.js';
+
+/** The PostgreSQL server holding the bench databases (local/external, or an embedded one we started). */
+export interface BenchServer {
+  adminUrl: string;
+  label: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * `--pg URL` (default the local server on 127.0.0.1:5432, trust auth) holds one database per size.
+ * `--pg embedded` starts the project's embedded PostgreSQL under data/bench-pg instead (kept, so
+ * seeded databases are reused there too).
+ */
+export async function openBenchServer(pgOption: string): Promise<BenchServer> {
+  if (pgOption === 'embedded') {
+    const { startEmbeddedPostgres } = await import('../src/db/embedded.js');
+    const dir = path.resolve('data/bench-pg');
+    await mkdir(dir, { recursive: true });
+    const server = await startEmbeddedPostgres({ dir, port: await freePort(), database: 'postgres' });
+    return { adminUrl: server.url, label: `embedded PostgreSQL in ${dir}`, stop: server.stop };
+  }
+  const client = new pg.Client({ connectionString: pgOption, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ v: string }>('SHOW server_version');
+    const u = new URL(pgOption);
+    return {
+      adminUrl: pgOption,
+      label: `PostgreSQL ${rows[0]?.v} at ${u.hostname}:${u.port || 5432}`,
+      stop: async () => {},
+    };
+  } catch (err) {
+    throw new Error(
+      `cannot reach PostgreSQL at ${pgOption} (${(err as Error).message}); pass --pg URL or --pg embedded`,
+    );
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+function databaseUrl(adminUrl: string, name: string): string {
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Tickets and comments the write scenarios create carry these markers, so the next run can remove them. */
+export const CREATED_TITLE_PREFIX = 'bench-created';
+export const COMMENT_BODY_PREFIX = 'bench-comment';
+
+/**
+ * helpdesk_bench_<size>: migrated and seeded once through `npm run seed`, then reused by every run
+ * (the size is recorded in bench_state only after the seed succeeded, so an interrupted seed is redone).
+ */
+export async function ensureDataset(
+  server: BenchServer,
+  size: number,
+  opts: { reseed: boolean; log: (msg: string) => void },
+): Promise<string> {
+  const name = `helpdesk_bench_${size}`;
+  const url = databaseUrl(server.adminUrl, name);
+
+  const exists = await withClient(server.adminUrl, async (c) => {
+    const { rowCount } = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    return rowCount === 1;
+  });
+  let seeded = false;
+  if (exists && !opts.reseed) {
+    seeded = await withClient(url, async (c) => {
+      const { rows } = await c
+        .query<{ tickets: number }>(
+          `SELECT tickets FROM bench_state WHERE tickets = $1 AND (SELECT to_regclass('public.tickets')) IS NOT NULL`,
+          [size],
+        )
+        .catch(() => ({ rows: [] as { tickets: number }[] }));
+      return rows.length === 1;
+    });
+  }
+
+  if (seeded) {
+    opts.log(`database ${name}: already seeded with ${size.toLocaleString('en')} tickets, reused`);
+    await runMigrations(url); // a migration added since (e.g. an index) applies to the reused data
+    await removeBenchWrites(url);
+    return url;
+  }
+
+  opts.log(`database ${name}: creating and seeding ${size.toLocaleString('en')} tickets`);
+  await withClient(server.adminUrl, async (c) => {
+    await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(name)} WITH (FORCE)`);
+    await c.query(`CREATE DATABASE ${c.escapeIdentifier(name)}`);
+  });
+  await runMigrations(url);
+  const t0 = Date.now();
+  await run('npm', ['run', '--silent', 'seed', '--', '--tickets', String(size)], {
+    ...process.env,
+    DATABASE_URL: url,
+  });
+  opts.log(`seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s; VACUUM ANALYZE`);
+  await withClient(url, async (c) => {
+    await c.query('VACUUM (ANALYZE)');
+    await c.query(
+      'CREATE TABLE IF NOT EXISTS bench_state (tickets integer NOT NULL, seeded_at timestamptz NOT NULL)',
+    );
+    await c.query('DELETE FROM bench_state');
+    await c.query('INSERT INTO bench_state VALUES ($1, now())', [size]);
+  });
+  return url;
+}
+
+/** Rows created by an earlier run's write scenarios (the dataset stays the size it was seeded to). */
+async function removeBenchWrites(url: string): Promise<void> {
+  await withClient(url, async (c) => {
+    const t = await c.query('DELETE FROM tickets WHERE title LIKE $1', [`${CREATED_TITLE_PREFIX}%`]);
+    const m = await c.query('DELETE FROM comments WHERE body LIKE $1', [`${COMMENT_BODY_PREFIX}%`]);
+    await c.query('DELETE FROM refresh_tokens');
+    if ((t.rowCount ?? 0) + (m.rowCount ?? 0) > 1000) await c.query('VACUUM (ANALYZE) tickets, comments');
+  });
+}
+
+export interface Sample {
+  /** Live ticket ids (GET /tickets/{id}). */
+  ticketIds: number[];
+  /** Live tickets that still accept comments (not closed/cancelled). */
+  commentableIds: number[];
+  totalTickets: number;
+}
+
+/** Random live ticket ids for the get-by-id and add-comment scenarios, read once before the load. */
+export async function sampleTickets(url: string): Promise<Sample> {
+  return withClient(url, async (c) => {
+    const total = await c.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM tickets WHERE deleted_at IS NULL',
+    );
+    const ids = await c.query<{ id: number }>(
+      'SELECT id FROM tickets WHERE deleted_at IS NULL ORDER BY random() LIMIT 5000',
+    );
+    const open = await c.query<{ id: number }>(
+      `SELECT id FROM tickets WHERE deleted_at IS NULL AND status NOT IN ('closed', 'cancelled')
+        ORDER BY random() LIMIT 500`,
+    );
+    return {
+      ticketIds: ids.rows.map((r) => r.id),
+      commentableIds: open.rows.map((r) => r.id),
+      totalTickets: total.rows[0]?.n ?? 0,
+    };
+  });
+}
+
+export async function describeUsers(
+  url: string,
+): Promise<{ agents: { email: string }[]; requesters: { email: string; tickets: number }[] }> {
+  return withClient(url, async (c) => {
+    const agents = await c.query<{ email: string }>(
+      `SELECT email FROM users WHERE role = 'agent' AND active ORDER BY created_at, email LIMIT 5`,
+    );
+    const requesters = await c.query<{ email: string; tickets: number }>(
+      `SELECT u.email, count(t.id)::int AS tickets
+         FROM users u JOIN tickets t ON t.requester_id = u.id AND t.deleted_at IS NULL
+        WHERE u.role = 'requester' AND u.active
+        GROUP BY u.id ORDER BY count(t.id) DESC LIMIT 5`,
+    );
+    return { agents: agents.rows, requesters: requesters.rows };
+  });
+}

@@ -1,0 +1,136 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs a command to completion with inherited output; rejects on a non-zero exit. */
+export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: 'inherit', env });
+    child.once('error', reject);
+    child.once('exit', (code, signal) =>
+      code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited with ${code ?? signal}`)),
+    );
+  });
+}
+
+const children = new Set<ChildProcess>();
+
+/** Kill every server this process started (on exit, Ctrl-C or a failure). */
+export function killChildren(): void {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+}
+
+export interface Server {
+  pid: number;
+  baseUrl: string;
+  /** Highest VmRSS seen by the sampler since the last resetPeak(), in bytes. */
+  peakRss(): number;
+  resetPeak(): void;
+  /** VmHWM: the kernel's peak resident set size over the whole life of the process, in bytes. */
+  highWaterMark(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+async function procStatusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0; // not Linux, or the process is gone
+  }
+}
+
+/**
+ * Starts `node <script>` (the production build: no tsx in the measured process), waits until
+ * `readyPath` answers 200, and samples its resident set size every 100 ms.
+ */
+export async function startServer(opts: {
+  name: string;
+  script: string;
+  args?: string[];
+  env: NodeJS.ProcessEnv;
+  port: number;
+  readyPath: string;
+  logFile: string;
+  timeoutMs?: number;
+}): Promise<Server> {
+  const log = createWriteStream(opts.logFile);
+  const child = spawn(process.execPath, [opts.script, ...(opts.args ?? [])], {
+    env: opts.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const pid = child.pid!;
+  const baseUrl = `http://127.0.0.1:${opts.port}`;
+
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+    children.delete(child);
+  });
+
+  const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+  for (;;) {
+    if (exited) {
+      const text = await readFile(opts.logFile, 'utf8').catch(() => '');
+      throw new Error(`${opts.name} exited during start-up; last output:\n${text.slice(-3000)}`);
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(
+        `${opts.name} was not ready within ${(opts.timeoutMs ?? 120_000) / 1000}s (log: ${opts.logFile})`,
+      );
+    }
+    try {
+      const res = await fetch(baseUrl + opts.readyPath, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
+  let peak = 0;
+  const sampler = setInterval(() => {
+    void procStatusBytes(pid, 'VmRSS').then((rss) => {
+      if (rss > peak) peak = rss;
+    });
+  }, 100);
+  sampler.unref();
+
+  return {
+    pid,
+    baseUrl,
+    peakRss: () => peak,
+    resetPeak: () => {
+      peak = 0;
+    },
+    highWaterMark: () => procStatusBytes(pid, 'VmHWM'),
+    stop: async () => {
+      clearInterval(sampler);
+      if (exited) return;
+      const gone = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await gone;
+      clearTimeout(timer);
+      log.end();
+    },
+  };
+}

@@ -1,0 +1,243 @@
+/**
+ * `npm run bench`: build, seed (reusing `npm run seed`), start the production build and the floor,
+ * drive them with autocannon on loopback, print the table and write JSON under bench/results/.
+ * `npm run bench -- --scale`: list and search at 10k, 100k and 1M tickets, and how latency grows.
+ * See README "Benchmarks" and `npm run bench -- --help`.
+ */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { type BenchOptions, parseArgs } from './args.js';
+import {
+  type BenchServer,
+  describeUsers,
+  ensureDataset,
+  openBenchServer,
+  sampleTickets,
+} from './database.js';
+import { type LoadResult, measure, type Scenario } from './load.js';
+import { freePort, killChildren, run, type Server, startServer } from './proc.js';
+import {
+  endpointTable,
+  machine,
+  mb,
+  type Row,
+  type SuiteResult,
+  scaleTable,
+  TARGETS,
+  writeJson,
+} from './report.js';
+import { allScenarios, type Credentials, floorScenario, readScenarios, SEARCH_TERMS } from './scenarios.js';
+
+const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+/** The password bench/seed.ts gives every seeded user (overridable for a differently seeded database). */
+const SEED_PASSWORD = process.env.BENCH_SEED_PASSWORD ?? 'bench-password-123';
+
+async function login(baseUrl: string, creds: Credentials): Promise<string> {
+  const res = await fetch(`${baseUrl}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(creds),
+  });
+  const body = (await res.json()) as { accessToken?: string };
+  if (res.status !== 200 || !body.accessToken) {
+    throw new Error(`login as ${creds.email} answered ${res.status}: ${JSON.stringify(body)}`);
+  }
+  return body.accessToken;
+}
+
+function serverEnv(databaseUrl: string, port: number, opts: BenchOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATABASE_URL: databaseUrl,
+    DATA_DIR: path.join(os.tmpdir(), `helpdesk-bench-${process.pid}`),
+    JWT_SECRET: randomBytes(48).toString('base64url'),
+    ACCESS_TOKEN_TTL: '3600',
+    LOG_LEVEL: 'warn',
+    // Limits would turn the load into 429s: the bench measures the work, not the limiter's refusals.
+    RATE_LIMIT_MAX: '1000000000',
+    LOGIN_RATE_LIMIT_PER_IP: '1000000000',
+    LOGIN_RATE_LIMIT_PER_ACCOUNT: '1000000000',
+  };
+  if (opts.pool !== undefined) env.DB_POOL_MAX = String(opts.pool);
+  return env;
+}
+
+function selected(opts: BenchOptions, s: Scenario): boolean {
+  return opts.only.length === 0 || s.kind === 'floor' || opts.only.some((w) => s.name.includes(w));
+}
+
+async function measureOn(
+  server: Server,
+  s: Scenario,
+  opts: BenchOptions,
+): Promise<LoadResult & { peakRssMb: number }> {
+  log(`${s.name}: ${opts.warmup}s warm-up + ${opts.duration}s at ${opts.connections} connections`);
+  server.resetPeak();
+  const r = await measure(server.baseUrl, s, {
+    connections: opts.connections,
+    durationS: opts.duration,
+    warmupS: opts.warmup,
+  });
+  const bad = Object.values(r.unexpected).reduce((a, b) => a + b, 0) + r.errors;
+  log(
+    `  ${r.reqPerSec} req/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms${bad ? `, ${bad} unexpected answers ${JSON.stringify(r.unexpected)}` : ''}`,
+  );
+  return { ...r, peakRssMb: mb(server.peakRss()) };
+}
+
+/** One size: dataset, floor, API server, the chosen scenarios. */
+async function runSuite(
+  bench: BenchServer,
+  size: number,
+  opts: BenchOptions,
+  which: 'all' | 'read',
+): Promise<SuiteResult> {
+  const url = await ensureDataset(bench, size, { reseed: opts.reseed, log });
+  const sample = await sampleTickets(url);
+  const users = await describeUsers(url);
+  const agent = users.agents[0];
+  const requester = users.requesters[0];
+  if (!agent || !requester)
+    throw new Error('the seeded database has no active agent or requester with tickets');
+  log(
+    `dataset: ${sample.totalTickets.toLocaleString('en')} live tickets; agent ${agent.email}, requester ${requester.email} (${requester.tickets} tickets)`,
+  );
+  const loadBefore = os.loadavg();
+  const poolSize = String(opts.pool ?? 10);
+
+  // 1. The floor, alone on the machine.
+  const floorPort = await freePort();
+  const floor = await startServer({
+    name: 'floor',
+    script: path.resolve('dist/bench/floor.js'),
+    args: ['--port', String(floorPort), '--db', url, '--pool', poolSize],
+    env: { PATH: process.env.PATH, NODE_ENV: 'production' },
+    port: floorPort,
+    readyPath: '/readyz',
+    logFile: path.resolve(`bench/results/floor-${size}.log`),
+  });
+  let floorRow: LoadResult & { peakRssMb: number };
+  try {
+    floorRow = await measureOn(floor, floorScenario, opts);
+  } finally {
+    await floor.stop();
+  }
+
+  // 2. The API's production build.
+  const port = await freePort();
+  const api = await startServer({
+    name: 'API server',
+    script: path.resolve('dist/src/server.js'),
+    env: serverEnv(url, port, opts),
+    port,
+    readyPath: '/readyz',
+    logFile: path.resolve(`bench/results/server-${size}.log`),
+  });
+  const rows: Row[] = [{ ...floorRow, vsFloor: 1 }];
+  let hwm = 0;
+  try {
+    const creds = { agent: { email: agent.email, password: SEED_PASSWORD } };
+    const tokens = {
+      agent: await login(api.baseUrl, creds.agent),
+      requester: await login(api.baseUrl, { email: requester.email, password: SEED_PASSWORD }),
+    };
+    const scenarios = which === 'all' ? allScenarios(tokens, sample, creds.agent) : readScenarios(tokens);
+    for (const s of scenarios.filter((x) => selected(opts, x))) {
+      const r = await measureOn(api, s, opts);
+      rows.push({ ...r, vsFloor: floorRow.reqPerSec > 0 ? r.reqPerSec / floorRow.reqPerSec : null });
+    }
+    hwm = await api.highWaterMark();
+  } finally {
+    await api.stop();
+  }
+  return { tickets: size, rows, serverVmHwmMb: mb(hwm), loadBefore, loadAfter: os.loadavg() };
+}
+
+function header(opts: BenchOptions, bench: BenchServer): string {
+  const m = machine();
+  return [
+    `machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryMb} MB, Node ${m.node}; database: ${bench.label}`,
+    `load: ${opts.connections} connections, ${opts.warmup}s warm-up + ${opts.duration}s per scenario, autocannon on loopback`,
+    `note: autocannon, the API server and PostgreSQL share the same ${m.cpus} cores; numbers include that contention.`,
+  ].join('\n');
+}
+
+const fmtLoad = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2), process.env);
+  const startedAt = new Date().toISOString();
+  if (!opts.skipBuild) {
+    log('npm run build');
+    await run('npm', ['run', '--silent', 'build']);
+  }
+  const bench = await openBenchServer(opts.pg);
+  try {
+    if (opts.scale) {
+      const suites: SuiteResult[] = [];
+      for (const size of opts.sizes) {
+        log(`--- scale: ${size.toLocaleString('en')} tickets ---`);
+        suites.push(await runSuite(bench, size, opts, 'read'));
+        console.log(`\n${size.toLocaleString('en')} tickets:\n${endpointTable(suites.at(-1)!)}\n`);
+      }
+      console.log(`\n${header(opts, bench)}\n`);
+      console.log(
+        `How latency grows with the number of tickets (ms; search terms: ${JSON.stringify(SEARCH_TERMS)}):`,
+      );
+      console.log(scaleTable(suites));
+      console.log(
+        `targets: list and rare-term search p50 at ${opts.sizes.at(-1)} within ${TARGETS.growthAt1M}× of ${opts.sizes[0]}; common-term search p95 ≤ ${TARGETS.commonSearchP95Ms} ms at 1M`,
+      );
+      const file = await writeJson('scale', {
+        kind: 'scale',
+        startedAt,
+        machine: machine(),
+        options: opts,
+        database: bench.label,
+        suites,
+      });
+      console.log(`\nresults: ${file}`);
+    } else {
+      const suite = await runSuite(bench, opts.tickets, opts, 'all');
+      console.log(`\n${header(opts, bench)}`);
+      console.log(
+        `dataset: ${opts.tickets.toLocaleString('en')} tickets; load average before ${fmtLoad(suite.loadBefore)}, after ${fmtLoad(suite.loadAfter)}\n`,
+      );
+      console.log(endpointTable(suite));
+      const peak = Math.max(...suite.rows.filter((r) => r.kind !== 'floor').map((r) => r.peakRssMb));
+      console.log(
+        `\nAPI server peak RSS under load: ${peak} MB (VmHWM over its whole life: ${suite.serverVmHwmMb} MB; target ≤ ${TARGETS.rssMb} MB)`,
+      );
+      const file = await writeJson(`endpoints-${opts.tickets}`, {
+        kind: 'endpoints',
+        startedAt,
+        machine: machine(),
+        options: opts,
+        database: bench.label,
+        ...suite,
+      });
+      console.log(`results: ${file}`);
+    }
+  } finally {
+    await bench.stop();
+  }
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    killChildren();
+    process.exit(130);
+  });
+}
+
+main().catch((err) => {
+  killChildren();
+  console.error(`bench failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
