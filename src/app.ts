@@ -12,7 +12,10 @@ import { createDb, type Database, type DbHandle } from './db/client.js';
 import { registerAuth } from './http/auth.js';
 import { registerDocs } from './http/docs.js';
 import { registerErrorHandling } from './http/errors.js';
+import { registerMetrics } from './http/metrics.js';
+import { registerOverloadProtection } from './http/overload.js';
 import { registerRateLimit } from './http/rate-limit.js';
+import { registerSecurity } from './http/security.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { createAuditRepository } from './modules/audit/audit.repository.js';
 import { createAuditService } from './modules/audit/audit.service.js';
@@ -144,6 +147,10 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
       .catch((auditErr) => request.log.error({ err: auditErr }, 'could not record access.denied'));
   });
 
+  // Before docs and auth: CORS preflights are answered before authentication, overload is shed before any work.
+  await registerSecurity(app, config);
+  await registerOverloadProtection(app, config);
+  await registerMetrics(app, config, dbHandle.pool);
   await registerDocs(app, pkg.version);
   await registerAuth(app, {
     secret: config.jwtSecret,

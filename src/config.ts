@@ -79,6 +79,8 @@ const envSchema = z
     DB_CONNECTION_TIMEOUT_MS: int(3000, 100, 60_000),
     DB_STATEMENT_TIMEOUT_MS: int(5000, 100, 600_000),
     METRICS_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16).optional()),
+    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: int(1000, 0, 60_000),
+    OVERLOAD_MAX_HEAP_USED_BYTES: int(0, 0),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
@@ -132,6 +134,8 @@ export interface Config {
   passwordMinLength: number;
   db: { poolMax: number; connectionTimeoutMs: number; statementTimeoutMs: number };
   metricsToken: string | undefined;
+  /** Load shedding (503): event-loop delay in ms (0 = off); heap used in bytes (0 = 90 % of the V8 heap limit). */
+  overload: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
 }
 
 export class ConfigError extends Error {
@@ -181,6 +185,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
     },
     metricsToken: e.METRICS_TOKEN,
+    overload: {
+      maxEventLoopDelayMs: e.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS,
+      maxHeapUsedBytes: e.OVERLOAD_MAX_HEAP_USED_BYTES,
+    },
   };
 }
 
