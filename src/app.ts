@@ -17,11 +17,21 @@ import { registerOverloadProtection } from './http/overload.js';
 import { registerRateLimit } from './http/rate-limit.js';
 import { registerSecurity } from './http/security.js';
 import { type Clock, systemClock } from './lib/clock.js';
+import { createCursorCodec } from './lib/cursor.js';
 import { createAuditRepository } from './modules/audit/audit.repository.js';
+import { auditRoutes } from './modules/audit/audit.routes.js';
 import { createAuditService } from './modules/audit/audit.service.js';
+import { createAuditQueryService } from './modules/audit/audit-query.service.js';
 import { AccessDeniedError } from './modules/auth/permissions.js';
+import { createCommentsRepository } from './modules/comments/comments.repository.js';
+import { commentRoutes } from './modules/comments/comments.routes.js';
+import { createCommentService } from './modules/comments/comments.service.js';
 import { healthRoutes } from './modules/health/health.routes.js';
 import { createHealthService } from './modules/health/health.service.js';
+import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
+import { createTicketsRepository } from './modules/tickets/tickets.repository.js';
+import { ticketRoutes } from './modules/tickets/tickets.routes.js';
+import { createTicketService } from './modules/tickets/tickets.service.js';
 import { createUsersRepository } from './modules/users/users.repository.js';
 
 export type AppConfig = Config & { jwtSecret: string; databaseUrl: string };
@@ -128,6 +138,34 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   const auditRepo = createAuditRepository();
   const audit = createAuditService({ audit: auditRepo });
   const health = createHealthService({ db });
+  // Tickets, comments, audit queries (issue 4).
+  const ticketsRepo = createTicketsRepository();
+  const idempotency = createIdempotencyService({ db, clock });
+  const tickets = createTicketService({
+    db,
+    tickets: ticketsRepo,
+    users: usersRepo,
+    audit,
+    idempotency,
+    cursor: createCursorCodec(config.jwtSecret, 'tickets'),
+    clock,
+  });
+  const comments = createCommentService({
+    db,
+    tickets,
+    ticketsRepo,
+    comments: createCommentsRepository(),
+    audit,
+    idempotency,
+    cursor: createCursorCodec(config.jwtSecret, 'comments'),
+    clock,
+  });
+  const auditQueries = createAuditQueryService({
+    db,
+    audit: auditRepo,
+    tickets,
+    cursor: createCursorCodec(config.jwtSecret, 'audit'),
+  });
   void clock;
 
   // Every refusal by a permission check is audited (access.denied), outside the refused change's transaction.
@@ -166,6 +204,9 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
 
   // ---- routes: one registration per module ----
   await app.register(healthRoutes, { health });
+  await app.register(ticketRoutes, { prefix: '/api/v1', tickets });
+  await app.register(commentRoutes, { prefix: '/api/v1', comments });
+  await app.register(auditRoutes, { prefix: '/api/v1', auditQueries });
 
   for (const plugin of overrides.plugins ?? []) await app.register(plugin);
 

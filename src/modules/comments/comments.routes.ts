@@ -1,0 +1,71 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { AUTHED_PROBLEMS, problemResponses } from '../../http/problem.js';
+import { fingerprint } from '../idempotency/idempotency.service.js';
+import { authed, sendReplay, setNextLink } from '../tickets/tickets.routes.js';
+import { idempotencyHeaders, ticketIdParams } from '../tickets/tickets.schemas.js';
+import {
+  commentPageSchema,
+  commentSchema,
+  createCommentBody,
+  listCommentsQuery,
+} from './comments.schemas.js';
+import type { CommentService } from './comments.service.js';
+
+export const commentRoutes: FastifyPluginAsyncZod<{ comments: CommentService }> = async (
+  app,
+  { comments },
+) => {
+  app.get(
+    '/tickets/:id/comments',
+    {
+      schema: {
+        operationId: 'listComments',
+        tags: ['comments'],
+        summary: "A ticket's comments, oldest first",
+        description: `Requesters see public replies only; internal notes are never shown to them (nor counted).
+Keyset-paginated: pass \`nextCursor\` as \`cursor\` (also in \`Link: <…>; rel="next"\`).`,
+        params: ticketIdParams,
+        querystring: listCommentsQuery,
+        response: { 200: commentPageSchema, ...problemResponses(...AUTHED_PROBLEMS, 404) },
+      },
+    },
+    async (request, reply) => {
+      const page = await comments.list(authed(request), request.params.id, request.query);
+      setNextLink(request, reply, page.nextCursor);
+      return page;
+    },
+  );
+
+  app.post(
+    '/tickets/:id/comments',
+    {
+      schema: {
+        operationId: 'createComment',
+        tags: ['comments'],
+        summary: 'Reply or add an internal note',
+        description: `\`visibility: "public"\` (default) is a reply the requester sees; \`"internal"\` is a note for agents
+and admins only (a requester asking for one → 403). Requesters reply on their own tickets only. The first public
+reply of an agent/admin sets the ticket's \`firstResponseAt\`; a requester's reply on a pending or solved ticket
+reopens it. Closed/cancelled tickets → 409 TICKET_CLOSED. \`Idempotency-Key\` works as on POST /tickets.`,
+        params: ticketIdParams,
+        headers: idempotencyHeaders,
+        body: createCommentBody,
+        response: { 201: commentSchema, ...problemResponses(...AUTHED_PROBLEMS, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const ctx = authed(request);
+      const key = request.headers['idempotency-key'];
+      const idem = key
+        ? {
+            userId: ctx.actor.id,
+            key,
+            fingerprint: fingerprint('POST', `/api/v1/tickets/${request.params.id}/comments`, request.body),
+          }
+        : null;
+      const out = await comments.create(ctx, request.params.id, request.body, idem);
+      if (out.replay) return sendReplay(reply, out.replay);
+      return reply.code(201).send(out.comment);
+    },
+  );
+};

@@ -1,0 +1,200 @@
+import type { Database, Executor } from '../../db/client.js';
+import type { Clock } from '../../lib/clock.js';
+import { type CursorCodec, InvalidCursorError } from '../../lib/cursor.js';
+import { ConflictError, NotFoundError } from '../../lib/errors.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { AuthedContext } from '../auth/actor.js';
+import { AccessDeniedError, assertCan, canSeeInternal, canViewTicket } from '../auth/permissions.js';
+import type {
+  IdempotencyRequest,
+  IdempotencyService,
+  StoredResponse,
+} from '../idempotency/idempotency.service.js';
+import {
+  isTerminal,
+  setsFirstResponse,
+  statusAfterComment,
+  statusSideEffects,
+} from '../tickets/ticket-lifecycle.js';
+import type { TicketsRepository, TicketUpdate } from '../tickets/tickets.repository.js';
+import { type TicketService, ticketAuditAction, ticketNotFound } from '../tickets/tickets.service.js';
+import type { CommentsRepository, CommentView } from './comments.repository.js';
+import type { CommentDto, CreateCommentInput, ListCommentsQuery } from './comments.schemas.js';
+
+export interface CommentServiceDeps {
+  db: Database;
+  tickets: TicketService;
+  ticketsRepo: TicketsRepository;
+  comments: CommentsRepository;
+  audit: AuditService;
+  idempotency: IdempotencyService;
+  cursor: CursorCodec;
+  clock: Clock;
+}
+
+export function commentNotFound(id: string): NotFoundError {
+  return new NotFoundError(
+    'COMMENT_NOT_FOUND',
+    'Comment not found',
+    `Comment ${id} does not exist or is not visible to you.`,
+  );
+}
+
+export function createCommentService(deps: CommentServiceDeps) {
+  const { db, tickets, ticketsRepo, comments, audit, idempotency, cursor, clock } = deps;
+
+  async function toDtos(ex: Executor, rows: CommentView[]): Promise<CommentDto[]> {
+    const files = await comments.attachmentsFor(
+      ex,
+      rows.map((r) => r.id),
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      ticketId: r.ticketId,
+      author: { id: r.authorId, name: r.authorName, role: r.authorRole },
+      body: r.body,
+      visibility: r.visibility,
+      attachments: files.filter((f) => f.commentId === r.id),
+      createdAt: r.createdAt,
+    }));
+  }
+
+  return {
+    /**
+     * A comment the caller may see on a ticket the caller may see, else 404. Internal notes are 404 for
+     * requesters (they must not learn one exists). For attachments and other modules.
+     */
+    async getVisibleComment(ctx: AuthedContext, ticketId: number, commentId: string, ex: Executor = db) {
+      await tickets.getVisibleTicket(ctx, ticketId, ex);
+      const row = await comments.findView(ex, commentId);
+      if (!row || row.ticketId !== ticketId) throw commentNotFound(commentId);
+      if (row.visibility === 'internal' && !canSeeInternal(ctx.actor)) throw commentNotFound(commentId);
+      return row;
+    },
+
+    /** GET /tickets/{id}/comments: oldest first; requesters get public replies only. */
+    async list(ctx: AuthedContext, ticketId: number, query: ListCommentsQuery) {
+      await tickets.getVisibleTicket(ctx, ticketId);
+      let after: { createdAt: Date; id: string } | null = null;
+      if (query.cursor) {
+        const c = cursor.decode(query.cursor);
+        if (
+          c.t !== ticketId ||
+          typeof c.c !== 'string' ||
+          typeof c.i !== 'string' ||
+          Number.isNaN(Date.parse(c.c))
+        )
+          throw new InvalidCursorError('The cursor belongs to another ticket or query.');
+        after = { createdAt: new Date(c.c), id: c.i };
+      }
+      const rows = await comments.listForTicket(db, ticketId, {
+        includeInternal: canSeeInternal(ctx.actor),
+        after,
+        limit: query.limit + 1,
+      });
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      const nextCursor =
+        rows.length > query.limit && last
+          ? cursor.encode({ t: ticketId, c: last.createdAt.toISOString(), i: last.id })
+          : null;
+      return { data: await toDtos(db, page), nextCursor };
+    },
+
+    /**
+     * POST /tickets/{id}/comments. Internal notes: agents/admins only (403 otherwise) and they never touch
+     * the ticket (no status change, no search text, no updatedAt). A public reply joins the ticket's search
+     * text; the first public staff reply sets firstResponseAt; a requester's public reply on a pending or
+     * solved ticket reopens it. Closed/cancelled tickets → 409 TICKET_CLOSED. Audit: comment.created, plus
+     * one ticket event when the ticket's fields changed, all in one transaction.
+     */
+    async create(
+      ctx: AuthedContext,
+      ticketId: number,
+      input: CreateCommentInput,
+      idem: IdempotencyRequest | null,
+    ): Promise<{ comment: CommentDto; replay: null } | { comment: null; replay: StoredResponse }> {
+      const { actor } = ctx;
+      const outcome = await idempotency.run(idem, (complete) =>
+        db.transaction(async (tx) => {
+          const ticket = await ticketsRepo.lockById(tx, ticketId);
+          if (!ticket || !canViewTicket(actor, ticket)) throw ticketNotFound(ticketId);
+          if (ticket.deletedAt) {
+            throw new ConflictError('TICKET_DELETED', `Ticket #${ticketId} is deleted; restore it first.`);
+          }
+          const entity = { type: 'ticket', id: ticketId };
+          if (input.visibility === 'internal') assertCan(actor, 'comment.internal', entity);
+          else if (actor.role === 'requester' && ticket.requesterId !== actor.id)
+            throw new AccessDeniedError('comment.createPublic', entity);
+          if (isTerminal(ticket.status)) {
+            throw new ConflictError(
+              'TICKET_CLOSED',
+              `Ticket #${ticketId} is ${ticket.status}; it takes no more comments.`,
+            );
+          }
+
+          const now = clock.now();
+          const row = await comments.insert(tx, {
+            ticketId,
+            authorId: actor.id,
+            body: input.body,
+            visibility: input.visibility,
+            createdAt: now,
+          });
+          await audit.record(tx, ctx, {
+            action: 'comment.created',
+            entityType: 'comment',
+            entityId: row.id,
+            changes: { visibility: [null, row.visibility] },
+            metadata: { ticketId: String(ticketId), visibility: row.visibility, length: row.body.length },
+          });
+
+          if (input.visibility === 'public') {
+            await ticketsRepo.appendPublicCommentText(tx, ticketId, row.body);
+            const set: TicketUpdate = {};
+            const status = statusAfterComment(ticket, { authorId: actor.id, visibility: 'public' });
+            if (status !== ticket.status) {
+              set.status = status;
+              Object.assign(set, statusSideEffects(ticket, status, now));
+            }
+            if (setsFirstResponse(ticket, actor, 'public')) set.firstResponseAt = now;
+            // A public reply is activity on the ticket: updatedAt and version move even without field changes.
+            await ticketsRepo.update(tx, ticketId, set, now);
+            const changes: Record<string, [unknown, unknown]> = {};
+            for (const [field, value] of Object.entries(set)) {
+              const old = ticket[field as keyof typeof ticket];
+              if (
+                !(old instanceof Date && value instanceof Date
+                  ? old.getTime() === value.getTime()
+                  : old === value)
+              )
+                changes[field] = [old, value];
+            }
+            if (Object.keys(changes).length > 0) {
+              await audit.record(tx, ctx, {
+                action: ticketAuditAction(changes),
+                entityType: 'ticket',
+                entityId: ticketId,
+                changes,
+                metadata: { ticketId: String(ticketId), version: ticket.version + 1, commentId: row.id },
+              });
+            }
+          }
+
+          const [dto] = await toDtos(tx, [{ ...row, authorName: actor.name, authorRole: actor.role }]);
+          await complete(tx, {
+            status: 201,
+            body: JSON.stringify(dto),
+            headers: {},
+          });
+          return dto!;
+        }),
+      );
+      return outcome.replay
+        ? { comment: null, replay: outcome.replay }
+        : { comment: outcome.result!, replay: null };
+    },
+  };
+}
+
+export type CommentService = ReturnType<typeof createCommentService>;

@@ -1,0 +1,226 @@
+import { and, arrayContains, eq, getTableColumns, gt, inArray, isNull, lt, type SQL, sql } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
+import type { Executor } from '../../db/client.js';
+import {
+  type NewTicketRow,
+  SEARCH_CONFIG,
+  type TicketPriority,
+  type TicketRow,
+  type TicketStatus,
+  type TicketType,
+  teams,
+  tickets,
+  users,
+} from '../../db/schema/index.js';
+
+/** A ticket row without its search vectors, with the people it names. */
+export type TicketView = Omit<TicketRow, 'search' | 'commentSearch'> & {
+  requesterName: string;
+  requesterEmail: string;
+  assigneeName: string | null;
+};
+
+export type TicketUpdate = Partial<
+  Pick<
+    TicketRow,
+    | 'title'
+    | 'description'
+    | 'priority'
+    | 'type'
+    | 'tags'
+    | 'teamId'
+    | 'status'
+    | 'assigneeId'
+    | 'solvedAt'
+    | 'closedAt'
+    | 'firstResponseAt'
+    | 'deletedAt'
+  >
+>;
+
+export interface TicketFilters {
+  status?: TicketStatus[];
+  priority?: TicketPriority[];
+  type?: TicketType[];
+  /** A user id, or null for unassigned. */
+  assigneeId?: string | null;
+  requesterId?: string;
+  teamId?: string;
+  tag?: string;
+  q?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  updatedAfter?: Date;
+}
+
+export type SortKey = 'updatedAt' | 'createdAt' | 'priority' | 'rank';
+
+export interface TicketOrder {
+  key: SortKey;
+  desc: boolean;
+}
+
+/** The keyset position after which the next page starts: the last row's sort value and id. */
+export interface KeysetAfter {
+  value: string | number;
+  id: number;
+}
+
+const assignee = alias(users, 'assignee');
+
+const viewColumns = {
+  id: tickets.id,
+  title: tickets.title,
+  description: tickets.description,
+  status: tickets.status,
+  priority: tickets.priority,
+  type: tickets.type,
+  tags: tickets.tags,
+  requesterId: tickets.requesterId,
+  assigneeId: tickets.assigneeId,
+  teamId: tickets.teamId,
+  version: tickets.version,
+  createdAt: tickets.createdAt,
+  updatedAt: tickets.updatedAt,
+  firstResponseAt: tickets.firstResponseAt,
+  solvedAt: tickets.solvedAt,
+  closedAt: tickets.closedAt,
+  deletedAt: tickets.deletedAt,
+  requesterName: users.name,
+  requesterEmail: users.email,
+  assigneeName: assignee.name,
+};
+
+const tsQuery = (q: string) => sql`websearch_to_tsquery(${SEARCH_CONFIG}::regconfig, ${q})`;
+
+export function createTicketsRepository() {
+  function viewQuery(ex: Executor) {
+    return ex
+      .select(viewColumns)
+      .from(tickets)
+      .innerJoin(users, eq(users.id, tickets.requesterId))
+      .leftJoin(assignee, eq(assignee.id, tickets.assigneeId));
+  }
+
+  return {
+    async insert(ex: Executor, values: NewTicketRow): Promise<number> {
+      const [row] = await ex.insert(tickets).values(values).returning({ id: tickets.id });
+      return row!.id;
+    },
+
+    /** The ticket with requester and assignee names; soft-deleted ones included (callers decide visibility). */
+    async findView(ex: Executor, id: number): Promise<TicketView | undefined> {
+      const [row] = await viewQuery(ex).where(eq(tickets.id, id)).limit(1);
+      return row;
+    },
+
+    /**
+     * Locks the ticket row for the rest of the transaction (SELECT … FOR UPDATE): concurrent changes of
+     * one ticket serialize here, so none is lost.
+     */
+    async lockById(
+      ex: Executor,
+      id: number,
+    ): Promise<Omit<TicketRow, 'search' | 'commentSearch'> | undefined> {
+      const { search: _s, commentSearch: _c, ...columns } = getTableColumns(tickets);
+      const [row] = await ex.select(columns).from(tickets).where(eq(tickets.id, id)).for('update').limit(1);
+      return row;
+    },
+
+    /** Applies the change, bumps version and updated_at. */
+    async update(ex: Executor, id: number, set: TicketUpdate, now: Date): Promise<void> {
+      await ex
+        .update(tickets)
+        .set({ ...set, updatedAt: now, version: sql`${tickets.version} + 1` })
+        .where(eq(tickets.id, id));
+    },
+
+    /** A public comment's text joins the ticket's search document (weight C). Never call it for internal notes. */
+    async appendPublicCommentText(ex: Executor, id: number, body: string): Promise<void> {
+      await ex
+        .update(tickets)
+        .set({
+          commentSearch: sql`${tickets.commentSearch} || to_tsvector(${SEARCH_CONFIG}::regconfig, ${body})`,
+        })
+        .where(eq(tickets.id, id));
+    },
+
+    async teamExists(ex: Executor, id: string): Promise<boolean> {
+      const [row] = await ex.select({ id: teams.id }).from(teams).where(eq(teams.id, id)).limit(1);
+      return row !== undefined;
+    },
+
+    /**
+     * One keyset page of live (not deleted) tickets. Every sort is (key, id) in one direction so the
+     * partial (key, id) indexes drive it; `after` is the last row of the previous page.
+     */
+    async list(
+      ex: Executor,
+      filters: TicketFilters,
+      order: TicketOrder,
+      after: KeysetAfter | null,
+      limit: number,
+    ): Promise<Array<TicketView & { sortValue: string | number }>> {
+      const where: SQL[] = [isNull(tickets.deletedAt)];
+      if (filters.status?.length)
+        where.push(
+          filters.status.length === 1
+            ? eq(tickets.status, filters.status[0]!)
+            : inArray(tickets.status, filters.status),
+        );
+      if (filters.priority?.length) where.push(inArray(tickets.priority, filters.priority));
+      if (filters.type?.length) where.push(inArray(tickets.type, filters.type));
+      if (filters.assigneeId === null) where.push(isNull(tickets.assigneeId));
+      else if (filters.assigneeId !== undefined) where.push(eq(tickets.assigneeId, filters.assigneeId));
+      if (filters.requesterId) where.push(eq(tickets.requesterId, filters.requesterId));
+      if (filters.teamId) where.push(eq(tickets.teamId, filters.teamId));
+      if (filters.tag) where.push(arrayContains(tickets.tags, [filters.tag]));
+      if (filters.q) where.push(sql`${tickets.search} @@ ${tsQuery(filters.q)}`);
+      if (filters.createdAfter) where.push(gt(tickets.createdAt, filters.createdAfter));
+      if (filters.createdBefore) where.push(lt(tickets.createdAt, filters.createdBefore));
+      if (filters.updatedAfter) where.push(gt(tickets.updatedAt, filters.updatedAfter));
+
+      const rank = filters.q
+        ? sql<number>`ts_rank(${tickets.search}, ${tsQuery(filters.q)})`
+        : sql<number>`0`;
+      const keyExpr: SQL =
+        order.key === 'updatedAt'
+          ? sql`${tickets.updatedAt}`
+          : order.key === 'createdAt'
+            ? sql`${tickets.createdAt}`
+            : order.key === 'priority'
+              ? sql`${tickets.priority}`
+              : rank;
+
+      if (after) {
+        const cmp = order.desc ? sql`<` : sql`>`;
+        const value =
+          order.key === 'priority'
+            ? sql`${String(after.value)}::ticket_priority`
+            : order.key === 'rank'
+              ? sql`${Number(after.value)}::real`
+              : sql`${String(after.value)}::timestamptz`;
+        where.push(sql`(${keyExpr}, ${tickets.id}) ${cmp} (${value}, ${after.id})`);
+      }
+
+      const dir = order.desc ? sql`DESC` : sql`ASC`;
+      const sortValue =
+        order.key === 'updatedAt' || order.key === 'createdAt'
+          ? sql<string>`to_char(${keyExpr} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+          : order.key === 'priority'
+            ? sql<string>`${tickets.priority}::text`
+            : rank;
+
+      return ex
+        .select({ ...viewColumns, sortValue: sortValue as SQL<string | number> })
+        .from(tickets)
+        .innerJoin(users, eq(users.id, tickets.requesterId))
+        .leftJoin(assignee, eq(assignee.id, tickets.assigneeId))
+        .where(and(...where))
+        .orderBy(sql`${keyExpr} ${dir}`, sql`${tickets.id} ${dir}`)
+        .limit(limit);
+    },
+  };
+}
+
+export type TicketsRepository = ReturnType<typeof createTicketsRepository>;

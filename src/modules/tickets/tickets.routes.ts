@@ -1,0 +1,200 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { AUTHED_PROBLEMS, problemResponses } from '../../http/problem.js';
+import type { AuthedContext } from '../auth/actor.js';
+import { fingerprint, type StoredResponse } from '../idempotency/idempotency.service.js';
+import {
+  createTicketBody,
+  idempotencyHeaders,
+  ifMatchHeaders,
+  listTicketsQuery,
+  patchTicketBody,
+  ticketIdParams,
+  ticketPageSchema,
+  ticketSchema,
+} from './tickets.schemas.js';
+import { etagOf, type TicketService } from './tickets.service.js';
+
+/** The authenticated context of a non-public route. */
+export function authed(request: FastifyRequest): AuthedContext {
+  return request.ctx as AuthedContext;
+}
+
+/** `Link: <…>; rel="next"` with the caller's own query and the next cursor. */
+export function setNextLink(request: FastifyRequest, reply: FastifyReply, nextCursor: string | null) {
+  if (!nextCursor) return;
+  const [path, search = ''] = request.url.split('?', 2);
+  const params = new URLSearchParams(search);
+  params.set('cursor', nextCursor);
+  reply.header('link', `<${path}?${params.toString()}>; rel="next"`);
+}
+
+/** Sends a stored idempotent response again, byte for byte, marked Idempotent-Replayed. */
+export function sendReplay(reply: FastifyReply, stored: StoredResponse) {
+  reply.code(stored.status).headers(stored.headers).header('idempotent-replayed', 'true');
+  reply.type('application/json; charset=utf-8');
+  return reply.send(stored.body as never);
+}
+
+const TICKET_DESCRIPTION = `Tickets have integer ids (the ticket number). Every ticket carries \`allowedTransitions\`:
+the statuses the caller may move it to now. Audit: each successful change writes exactly one event for the
+ticket in the change's transaction — the most specific action wins (\`ticket.status_changed\` >
+\`ticket.assigned\` > \`ticket.updated\`) and its \`changes\` holds every field that changed, e.g. a PATCH of
+status and title is one \`ticket.status_changed\` with both fields.`;
+
+export const ticketRoutes: FastifyPluginAsyncZod<{ tickets: TicketService }> = async (app, { tickets }) => {
+  app.get(
+    '/tickets',
+    {
+      schema: {
+        operationId: 'listTickets',
+        tags: ['tickets'],
+        summary: 'List tickets',
+        description: `Keyset-paginated list, newest activity first by default. Requesters see only tickets they
+requested; soft-deleted tickets are never listed. \`cursor\` is the opaque, signed \`nextCursor\` of the previous
+page (a mangled or forged one → 422); the next page's URL is also in \`Link: <…>; rel="next"\`. Every sort ends with
+the id as tie-breaker, so walking pages returns each ticket exactly once. \`q\` is a PostgreSQL full-text search
+(websearch syntax: "quoted phrases", -exclusions, or) over title, description and public comments, ranked when no
+sort is given. Internal notes are never searched.`,
+        querystring: listTicketsQuery,
+        response: { 200: ticketPageSchema, ...problemResponses(...AUTHED_PROBLEMS) },
+      },
+    },
+    async (request, reply) => {
+      const page = await tickets.list(authed(request), request.query);
+      setNextLink(request, reply, page.nextCursor);
+      return page;
+    },
+  );
+
+  app.post(
+    '/tickets',
+    {
+      schema: {
+        operationId: 'createTicket',
+        tags: ['tickets'],
+        summary: 'Open a ticket',
+        description: `Requesters open tickets for themselves and may set \`priority\`/\`type\` (at creation only);
+\`tags\`, \`teamId\` or another \`requesterId\` from a requester → 403. Agents and admins may open a ticket on behalf
+of an active requester (\`requesterId\`). With \`Idempotency-Key\` (scoped to the caller, kept 24 h) a retry with
+the same body replays the first 201 with \`Idempotent-Replayed: true\`; another body → 422
+IDEMPOTENCY_KEY_REUSED; while the first is running → 409 IDEMPOTENCY_IN_PROGRESS. Failed requests are not
+stored (a retry runs again).`,
+        headers: idempotencyHeaders,
+        body: createTicketBody,
+        response: { 201: ticketSchema, ...problemResponses(...AUTHED_PROBLEMS, 403, 409) },
+      },
+    },
+    async (request, reply) => {
+      const ctx = authed(request);
+      const key = request.headers['idempotency-key'];
+      const idem = key
+        ? { userId: ctx.actor.id, key, fingerprint: fingerprint('POST', '/api/v1/tickets', request.body) }
+        : null;
+      const out = await tickets.create(ctx, request.body, idem);
+      if (out.replay) return sendReplay(reply, out.replay);
+      reply
+        .code(201)
+        .header('location', `/api/v1/tickets/${out.ticket.id}`)
+        .header('etag', etagOf(out.ticket.version));
+      return out.ticket;
+    },
+  );
+
+  app.get(
+    '/tickets/:id',
+    {
+      schema: {
+        operationId: 'getTicket',
+        tags: ['tickets'],
+        summary: 'Read a ticket',
+        description: `Answers the ticket with \`ETag: "<version>"\`. A ticket the caller may not see → 404 (never 403).
+Soft-deleted tickets are 404 for everyone except admins, who can read them (with \`deletedAt\`) to restore them.`,
+        params: ticketIdParams,
+        response: { 200: ticketSchema, ...problemResponses(...AUTHED_PROBLEMS, 404) },
+      },
+    },
+    async (request, reply) => {
+      const ticket = await tickets.get(authed(request), request.params.id);
+      reply.header('etag', etagOf(ticket.version));
+      return ticket;
+    },
+  );
+
+  app.patch(
+    '/tickets/:id',
+    {
+      schema: {
+        operationId: 'updateTicket',
+        tags: ['tickets'],
+        summary: 'Change a ticket',
+        description: `${TICKET_DESCRIPTION}
+
+Field rules: requesters may edit \`title\`/\`description\` of their own ticket while it is \`new\`, cancel it
+(new/open → cancelled) or reopen it (solved → open); any other field → 403. Agents may take a ticket
+(\`assigneeId\` = themselves) or unassign themselves, and change the status of tickets assigned to them or
+unassigned. Admins may do everything. \`assigneeId\` and \`status\` together: the assignment applies first
+(assigning a \`new\` ticket opens it), so "assign + solve" works. A transition outside the lifecycle → 409
+INVALID_TRANSITION (allowed targets in \`detail\`); a closed/cancelled ticket → 409 TICKET_CLOSED.
+\`If-Match: "<version>"\` (optional) → 412 VERSION_MISMATCH when stale, nothing changed. Concurrent PATCHes are
+serialized; none is lost.`,
+        params: ticketIdParams,
+        headers: ifMatchHeaders,
+        body: patchTicketBody,
+        response: { 200: ticketSchema, ...problemResponses(...AUTHED_PROBLEMS, 403, 404, 409, 412) },
+      },
+    },
+    async (request, reply) => {
+      const ticket = await tickets.patch(
+        authed(request),
+        request.params.id,
+        request.body,
+        request.headers['if-match'],
+      );
+      reply.header('etag', etagOf(ticket.version));
+      return ticket;
+    },
+  );
+
+  app.delete(
+    '/tickets/:id',
+    {
+      schema: {
+        operationId: 'deleteTicket',
+        tags: ['tickets'],
+        summary: 'Soft-delete a ticket (admin)',
+        description:
+          'Hides the ticket from every list and read (admins can still read it, and restore it). Audited as ticket.deleted.',
+        params: ticketIdParams,
+        response: {
+          204: z.null().describe('Deleted'),
+          ...problemResponses(...AUTHED_PROBLEMS, 403, 404, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      await tickets.remove(authed(request), request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/tickets/:id/restore',
+    {
+      schema: {
+        operationId: 'restoreTicket',
+        tags: ['tickets'],
+        summary: 'Restore a soft-deleted ticket (admin)',
+        description: 'Audited as ticket.restored. A ticket that is not deleted → 409 TICKET_NOT_DELETED.',
+        params: ticketIdParams,
+        response: { 200: ticketSchema, ...problemResponses(...AUTHED_PROBLEMS, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const ticket = await tickets.restore(authed(request), request.params.id);
+      reply.header('etag', etagOf(ticket.version));
+      return ticket;
+    },
+  );
+};

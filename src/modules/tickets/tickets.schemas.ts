@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import { ticketPriority, ticketStatus, ticketType } from '../../db/schema/index.js';
+
+export const statusEnum = z.enum(ticketStatus.enumValues);
+export const priorityEnum = z.enum(ticketPriority.enumValues);
+export const typeEnum = z.enum(ticketType.enumValues);
+
+const title = z.string().trim().min(1).max(200);
+const description = z.string().trim().min(1).max(20_000);
+/** Tags are trimmed, lower-cased and de-duplicated; 1..40 characters each, at most 20. */
+const tags = z
+  .array(z.string().trim().toLowerCase().min(1).max(40))
+  .max(20)
+  .transform((t) => [...new Set(t)]);
+
+export const ticketIdParams = z.strictObject({
+  id: z.coerce.number().int().min(1).max(2_147_483_647).describe('The ticket number'),
+});
+
+export const ticketSchema = z
+  .object({
+    id: z.number().int().describe('The ticket number (#1042)'),
+    title: z.string(),
+    description: z.string(),
+    status: statusEnum,
+    priority: priorityEnum,
+    type: typeEnum,
+    tags: z.array(z.string()),
+    requester: z.object({ id: z.uuid(), name: z.string(), email: z.string() }),
+    assignee: z.object({ id: z.uuid(), name: z.string() }).nullable(),
+    teamId: z.uuid().nullable(),
+    version: z.number().int().describe('Bumped on every change; also sent as the ETag'),
+    createdAt: z.date(),
+    updatedAt: z.date(),
+    firstResponseAt: z.date().nullable(),
+    solvedAt: z.date().nullable(),
+    closedAt: z.date().nullable(),
+    deletedAt: z
+      .date()
+      .nullable()
+      .describe('Set on a soft-deleted ticket; only admins can read one (to restore it)'),
+    allowedTransitions: z
+      .array(statusEnum)
+      .describe('The statuses the caller may move this ticket to now (draw buttons from this)'),
+  })
+  .meta({ id: 'Ticket' });
+export type TicketDto = z.infer<typeof ticketSchema>;
+
+export const createTicketBody = z.strictObject({
+  title,
+  description,
+  priority: priorityEnum.optional().describe('Requesters may set it at creation only'),
+  type: typeEnum.optional().describe('Requesters may set it at creation only'),
+  tags: tags.optional().describe('Agents and admins only'),
+  teamId: z.uuid().nullable().optional().describe('Agents and admins only'),
+  requesterId: z
+    .uuid()
+    .optional()
+    .describe('Agents and admins: open the ticket on behalf of this active requester (default: self)'),
+});
+export type CreateTicketInput = z.infer<typeof createTicketBody>;
+
+export const patchTicketBody = z
+  .strictObject({
+    title: title.optional(),
+    description: description.optional(),
+    priority: priorityEnum.optional(),
+    type: typeEnum.optional(),
+    tags: tags.optional(),
+    teamId: z.uuid().nullable().optional(),
+    status: statusEnum.optional(),
+    assigneeId: z.uuid().nullable().optional(),
+  })
+  .refine((b) => Object.values(b).some((v) => v !== undefined), { message: 'Send at least one field.' });
+export type PatchTicketInput = z.infer<typeof patchTicketBody>;
+
+/** `status=open,pending` or `status=open&status=pending`. */
+const multi = <T extends z.ZodType<unknown, string>>(item: T) =>
+  z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) =>
+      (Array.isArray(v) ? v : [v])
+        .flatMap((s) => s.split(','))
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(item).min(1));
+
+export const SORTS = ['updatedAt', '-updatedAt', 'createdAt', '-createdAt', 'priority', '-priority'] as const;
+export type TicketSort = (typeof SORTS)[number];
+
+export const listTicketsQuery = z.strictObject({
+  status: multi(statusEnum).optional().describe('Repeatable or comma list'),
+  priority: multi(priorityEnum).optional().describe('Repeatable or comma list'),
+  type: multi(typeEnum).optional().describe('Repeatable or comma list'),
+  assigneeId: z
+    .union([z.uuid(), z.literal('me'), z.literal('none')])
+    .optional()
+    .describe('A user id, `me`, or `none` (unassigned)'),
+  requesterId: z.uuid().optional(),
+  teamId: z.uuid().optional(),
+  tag: z.string().trim().toLowerCase().min(1).max(40).optional(),
+  q: z
+    .string()
+    .trim()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe(
+      'Full-text search over title, description and public comments. Without an explicit sort, results are ranked (best first).',
+    ),
+  createdAfter: z.iso.datetime({ offset: true }).optional(),
+  createdBefore: z.iso.datetime({ offset: true }).optional(),
+  updatedAfter: z.iso.datetime({ offset: true }).optional(),
+  sort: z.enum(SORTS).optional().describe('Default -updatedAt (or relevance when q is given)'),
+  limit: z.coerce.number().int().min(1).max(100).default(25),
+  cursor: z.string().min(1).max(2048).optional().describe('nextCursor of the previous page (opaque)'),
+});
+export type ListTicketsQuery = z.infer<typeof listTicketsQuery>;
+
+export const ticketPageSchema = z.object({
+  data: z.array(ticketSchema),
+  nextCursor: z.string().nullable(),
+});
+
+export const ifMatchHeaders = z.object({
+  'if-match': z
+    .string()
+    .optional()
+    .describe(
+      'The ETag of the version you edited ("3"); a stale one → 412 VERSION_MISMATCH, nothing changed',
+    ),
+});
+
+export const idempotencyHeaders = z.object({
+  'idempotency-key': z
+    .string()
+    .min(1)
+    .max(255)
+    .optional()
+    .describe(
+      'Retry-safe creation: same key + same body within 24 h replays the first response (Idempotent-Replayed: true)',
+    ),
+});
