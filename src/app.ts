@@ -22,6 +22,10 @@ import { createAuditRepository } from './modules/audit/audit.repository.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
 import { createAuditService } from './modules/audit/audit.service.js';
 import { createAuditQueryService } from './modules/audit/audit-query.service.js';
+import { createAuthRepository } from './modules/auth/auth.repository.js';
+import { authRoutes } from './modules/auth/auth.routes.js';
+import { createAuthService } from './modules/auth/auth.service.js';
+import { createPasswordHasher } from './modules/auth/password.js';
 import { AccessDeniedError } from './modules/auth/permissions.js';
 import { createCommentsRepository } from './modules/comments/comments.repository.js';
 import { commentRoutes } from './modules/comments/comments.routes.js';
@@ -29,10 +33,15 @@ import { createCommentService } from './modules/comments/comments.service.js';
 import { healthRoutes } from './modules/health/health.routes.js';
 import { createHealthService } from './modules/health/health.service.js';
 import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
+import { createTeamsRepository } from './modules/teams/teams.repository.js';
+import { teamsRoutes } from './modules/teams/teams.routes.js';
+import { createTeamsService } from './modules/teams/teams.service.js';
 import { createTicketsRepository } from './modules/tickets/tickets.repository.js';
 import { ticketRoutes } from './modules/tickets/tickets.routes.js';
 import { createTicketService } from './modules/tickets/tickets.service.js';
 import { createUsersRepository } from './modules/users/users.repository.js';
+import { usersRoutes } from './modules/users/users.routes.js';
+import { createUsersService } from './modules/users/users.service.js';
 
 export type AppConfig = Config & { jwtSecret: string; databaseUrl: string };
 
@@ -190,7 +199,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await registerOverloadProtection(app, config);
   await registerMetrics(app, config, dbHandle.pool);
   await registerDocs(app, pkg.version);
-  await registerAuth(app, {
+  const signer = await registerAuth(app, {
     secret: config.jwtSecret,
     accessTokenTtl: config.accessTokenTtl,
     loadActor: async (id) => {
@@ -199,11 +208,51 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     },
   });
 
+  // Identity and access (issue 3): accounts, sessions and teams; they need the token signer above.
+  const hasher = createPasswordHasher();
+  const authRepo = createAuthRepository();
+  const usersService = createUsersService({
+    db,
+    users: usersRepo,
+    refreshTokens: authRepo,
+    audit,
+    hasher,
+    cursor: createCursorCodec(config.jwtSecret, 'users'),
+    forgetActor: signer.forget,
+    passwordMinLength: config.passwordMinLength,
+  });
+  const authService = createAuthService({
+    db,
+    users: usersRepo,
+    usersService,
+    auth: authRepo,
+    audit,
+    hasher,
+    signer,
+    clock,
+    config,
+  });
+  const teamsService = createTeamsService({
+    db,
+    teams: createTeamsRepository(),
+    users: usersRepo,
+    audit,
+    cursor: createCursorCodec(config.jwtSecret, 'teams'),
+  });
+
   // Rate limits apply to routes registered after this line (route-level hooks run after the auth hook).
   await registerRateLimit(app, config);
 
   // ---- routes: one registration per module ----
   await app.register(healthRoutes, { health });
+  await app.register(authRoutes, {
+    prefix: '/api/v1',
+    auth: authService,
+    allowSignup: config.allowSignup,
+    loginRateLimitPerIp: config.loginRateLimitPerIp,
+  });
+  await app.register(usersRoutes, { prefix: '/api/v1', users: usersService });
+  await app.register(teamsRoutes, { prefix: '/api/v1', teams: teamsService });
   await app.register(ticketRoutes, { prefix: '/api/v1', tickets });
   await app.register(commentRoutes, { prefix: '/api/v1', comments });
   await app.register(auditRoutes, { prefix: '/api/v1', auditQueries });

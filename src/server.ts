@@ -3,6 +3,7 @@ import { buildApp, loggerOptions } from './app.js';
 import { ConfigError, loadConfig, resolveJwtSecret } from './config.js';
 import { resolveDatabase } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
+import { bootstrapAdmin } from './modules/users/admin-bootstrap.js';
 
 /** Process entry point: config, database, migrations, listen, graceful shutdown. Nothing else. */
 async function main() {
@@ -22,6 +23,7 @@ async function main() {
   await runMigrations(database.url);
 
   const app = await buildApp({ ...secrets, databaseUrl: database.url }, { logger: loggerOptions(config) });
+  await bootstrapAdmin(app.db, config, app.log); // ADMIN_EMAIL/ADMIN_PASSWORD, only while no admin exists
 
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error');

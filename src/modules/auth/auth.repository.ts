@@ -1,0 +1,98 @@
+import { and, asc, eq, gt, isNull, lt, sql } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import { loginFailures, type RefreshTokenRow, refreshTokens } from '../../db/schema/index.js';
+
+/** Refresh-token rows and the per-account failed-login counter. */
+export function createAuthRepository() {
+  return {
+    async insertRefreshToken(
+      ex: Executor,
+      values: { userId: string; familyId: string; tokenHash: string; expiresAt: Date },
+    ): Promise<RefreshTokenRow> {
+      const [row] = await ex.insert(refreshTokens).values(values).returning();
+      return row!;
+    },
+
+    /** Locks the row so two concurrent uses of one token are serialized (the second is a re-use). */
+    async findRefreshTokenForUpdate(ex: Executor, tokenHash: string): Promise<RefreshTokenRow | undefined> {
+      const [row] = await ex
+        .select()
+        .from(refreshTokens)
+        .where(eq(refreshTokens.tokenHash, tokenHash))
+        .limit(1)
+        .for('update');
+      return row;
+    },
+
+    async markUsed(ex: Executor, id: string): Promise<void> {
+      await ex.update(refreshTokens).set({ usedAt: sql`now()` }).where(eq(refreshTokens.id, id));
+    },
+
+    async revokeFamily(ex: Executor, familyId: string): Promise<number> {
+      const rows = await ex
+        .update(refreshTokens)
+        .set({ revokedAt: sql`now()` })
+        .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)))
+        .returning({ id: refreshTokens.id });
+      return rows.length;
+    },
+
+    async revokeAllForUser(ex: Executor, userId: string): Promise<number> {
+      const rows = await ex
+        .update(refreshTokens)
+        .set({ revokedAt: sql`now()` })
+        .where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.revokedAt)))
+        .returning({ id: refreshTokens.id });
+      return rows.length;
+    },
+
+    /** Failed attempts for this account key since `since`, and the oldest of them (for Retry-After). */
+    async recentFailures(
+      ex: Executor,
+      emailKey: string,
+      since: Date,
+    ): Promise<{ count: number; oldest: Date | null }> {
+      const [row] = await ex
+        .select({
+          count: sql<number>`count(*)::int`,
+          oldest: sql<string | null>`min(${loginFailures.occurredAt})`,
+        })
+        .from(loginFailures)
+        .where(and(eq(loginFailures.emailKey, emailKey), gt(loginFailures.occurredAt, since)));
+      return { count: row?.count ?? 0, oldest: row?.oldest ? new Date(row.oldest) : null };
+    },
+
+    /** The `nth` oldest failure in the window (1-based): when it leaves the window, a slot frees up. */
+    async nthFailureSince(ex: Executor, emailKey: string, since: Date, nth: number): Promise<Date | null> {
+      const rows = await ex
+        .select({ occurredAt: loginFailures.occurredAt })
+        .from(loginFailures)
+        .where(and(eq(loginFailures.emailKey, emailKey), gt(loginFailures.occurredAt, since)))
+        .orderBy(asc(loginFailures.occurredAt))
+        .offset(nth - 1)
+        .limit(1);
+      return rows[0]?.occurredAt ?? null;
+    },
+
+    async insertFailure(ex: Executor, emailKey: string, at: Date): Promise<string> {
+      const [row] = await ex
+        .insert(loginFailures)
+        .values({ emailKey, occurredAt: at })
+        .returning({ id: loginFailures.id });
+      return row!.id;
+    },
+
+    async deleteFailure(ex: Executor, id: string): Promise<void> {
+      await ex.delete(loginFailures).where(eq(loginFailures.id, id));
+    },
+
+    /** Drops this account's rows that have left the window (keeps the table small without a job). */
+    async pruneFailures(ex: Executor, emailKey: string, before: Date): Promise<void> {
+      await ex
+        .delete(loginFailures)
+        .where(and(eq(loginFailures.emailKey, emailKey), lt(loginFailures.occurredAt, before)));
+    },
+  };
+}
+
+export type AuthRepository = ReturnType<typeof createAuthRepository>;
