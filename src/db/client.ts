@@ -36,6 +36,9 @@ export function createDb(
     application_name: 'helpdesk-api',
   });
   pool.on('error', onPoolError);
+  // A checked-out client has no pool listener: a backend killed between two statements (database restart)
+  // would emit an unhandled 'error' and crash the process. The query in progress still gets its own error.
+  pool.on('connect', (client) => client.on('error', onPoolError));
   const db = drizzle({ client: pool, schema, casing: 'snake_case' }) as Database;
   return { db, pool, close: () => pool.end() };
 }
