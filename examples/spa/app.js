@@ -7,6 +7,14 @@ const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
 const TYPES = ['question', 'incident', 'problem', 'task'];
 const PAGE_SIZE = 10;
 const LABELS = { on_hold: 'on hold' };
+const SORTS = {
+  '-updatedAt': 'Recently updated',
+  updatedAt: 'Least recently updated',
+  '-createdAt': 'Newest',
+  createdAt: 'Oldest',
+  '-priority': 'Most urgent',
+  priority: 'Least urgent',
+};
 
 const view = document.getElementById('view');
 const nav = document.getElementById('nav');
@@ -204,9 +212,8 @@ async function listView(params) {
       h(
         'select',
         { name: 'sort' },
-        options(
-          ['-updatedAt', 'updatedAt', '-createdAt', 'createdAt', '-priority', 'priority'],
-          filters.sort,
+        Object.entries(SORTS).map(([value, label]) =>
+          h('option', { value, selected: value === filters.sort }, label),
         ),
       ),
     ),
@@ -463,7 +470,10 @@ function newTicketView() {
     h('label', {}, 'Description', h('textarea', { name: 'description', required: true, maxlength: 20000 })),
     h('label', {}, 'Priority', h('select', { name: 'priority' }, options(PRIORITIES, 'normal'))),
     h('label', {}, 'Type', h('select', { name: 'type' }, options(TYPES, 'question'))),
-    h('label', {}, 'Tags (comma separated)', h('input', { name: 'tags', placeholder: 'billing, vpn' })),
+    // Requesters choose priority and type only (tags and team are set by agents).
+    isStaff()
+      ? h('label', {}, 'Tags (comma separated)', h('input', { name: 'tags', placeholder: 'billing, vpn' }))
+      : null,
     h('button', { type: 'submit', testid: 'create-ticket' }, 'Create ticket'),
   );
   form.addEventListener('submit', async (e) => {

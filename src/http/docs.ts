@@ -32,6 +32,14 @@ const PROBLEM_EXAMPLES: Record<number, { code: string; title: string; detail: st
   503: { code: 'SERVICE_UNAVAILABLE', title: 'Service unavailable', detail: 'Retry later.' },
 };
 
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  204: 'No Content',
+  304: 'Not Modified',
+};
+
 function problemExample(status: number) {
   const e = PROBLEM_EXAMPLES[status] ?? { code: 'ERROR', title: 'Error', detail: 'See code.' };
   return {
@@ -59,6 +67,9 @@ export function polishOpenApi(doc: OpenApiDoc): OpenApiDoc {
       if (!op || typeof op !== 'object' || !op.responses) continue;
       for (const [status, response] of Object.entries<OpenApiDoc>(op.responses)) {
         const code = Number(status);
+        // @fastify/swagger's placeholder for a response schema without a description of its own.
+        if (response && (!response.description || response.description === 'Default Response'))
+          response.description = STATUS_TEXT[code] ?? 'Response';
         if (!(code >= 400) || !response?.content) continue;
         const media = response.content['application/json'] ?? response.content['application/problem+json'];
         if (!media) continue;

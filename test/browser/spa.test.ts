@@ -1,0 +1,326 @@
+/// <reference lib="dom" />
+/**
+ * Browser test (npm run test:browser): a real Chromium drives the example SPA, served from its own origin,
+ * against a live API server (node src/server.ts on a fresh database) — login, create ticket, list with
+ * filters and paging, ticket view with comments and status buttons — then opens /docs.
+ * Screenshots go to artifacts/screenshots/.
+ *
+ * Needs Debian's chromium (apt-get install chromium) or CHROMIUM_PATH; never downloads a browser.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+// @ts-expect-error plain JS module without types (the SPA's own static server)
+import { createSpaServer } from '../../examples/spa/serve.mjs';
+import {
+  ARTIFACTS,
+  freePort,
+  type LiveServer,
+  startApiServer,
+  type TempDatabase,
+  tempDatabase,
+} from '../../scripts/lib/harness.js';
+
+const SHOTS = path.join(ARTIFACTS, 'screenshots');
+const ADMIN = { email: 'admin@example.test', password: 'Admin-Browser-Pass-2026' };
+const PASSWORD = 'Browser-Flow-Pass-2026';
+const run = randomBytes(3).toString('hex');
+const AGENT = { email: `agent-${run}@example.test`, name: 'Ada Agent', role: 'agent', password: PASSWORD };
+const REQUESTER = {
+  email: `req-${run}@example.test`,
+  name: 'Rita Requester',
+  role: 'requester',
+  password: PASSWORD,
+};
+
+let db: TempDatabase;
+let api: LiveServer;
+let spa: Server;
+let stranger: Server;
+let spaOrigin: string;
+let strangerOrigin: string;
+let browser: Browser;
+
+async function listen(server: Server, port: number) {
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+}
+
+async function call(method: string, url: string, token?: string, body?: unknown) {
+  const res = await fetch(`${api.baseUrl}/api/v1${url}`, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!res.ok) throw new Error(`${method} ${url} → ${res.status} ${text}`);
+  return data;
+}
+const login = async (email: string, password: string): Promise<string> =>
+  (await call('POST', '/auth/login', undefined, { email, password })).accessToken;
+
+before(async () => {
+  db = await tempDatabase();
+  const spaPort = await freePort();
+  spaOrigin = `http://127.0.0.1:${spaPort}`;
+  api = await startApiServer({
+    name: 'browser',
+    databaseUrl: db.url,
+    env: {
+      CORS_ORIGINS: spaOrigin,
+      ADMIN_EMAIL: ADMIN.email,
+      ADMIN_PASSWORD: ADMIN.password,
+    },
+  });
+  spa = createSpaServer({ apiBase: api.baseUrl });
+  await listen(spa, spaPort);
+  // The same SPA on an origin the API does not allow: the browser must refuse it the responses.
+  const strangerPort = await freePort();
+  strangerOrigin = `http://127.0.0.1:${strangerPort}`;
+  stranger = createSpaServer({ apiBase: api.baseUrl });
+  await listen(stranger, strangerPort);
+
+  const admin = await login(ADMIN.email, ADMIN.password);
+  await call('POST', '/users', admin, AGENT);
+  await call('POST', '/users', admin, REQUESTER);
+
+  await mkdir(SHOTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    // Without the background-networking flags Chromium tries to reach Google and the closed network refuses it.
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await new Promise((r) => (spa ? spa.close(r) : r(null)));
+  await new Promise((r) => (stranger ? stranger.close(r) : r(null)));
+  await api?.stop();
+  await db?.drop();
+});
+
+async function newPage(): Promise<{ context: BrowserContext; page: Page; apiCalls: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  const apiCalls: string[] = [];
+  page.on('response', (res) => {
+    if (res.url().startsWith(api.baseUrl)) {
+      apiCalls.push(`${res.request().method()} ${new URL(res.url()).pathname} ${res.status()}`);
+      const allowed = res.headers()['access-control-allow-origin'];
+      if (res.request().method() !== 'OPTIONS' && allowed !== undefined) assert.equal(allowed, spaOrigin);
+    }
+  });
+  return { context, page, apiCalls };
+}
+
+async function spaLogin(page: Page, origin: string, who: { email: string; password: string }) {
+  await page.goto(`${origin}/`);
+  await page.fill('[data-testid=login-form] input[name=email]', who.email);
+  await page.fill('[data-testid=login-form] input[name=password]', who.password);
+  await page.click('[data-testid=login-submit]');
+}
+
+/** On a timeout, keep a screenshot and put the SPA's error banner into the failure message. */
+const failWith = (page: Page, name: string) => async (err: Error) => {
+  await page.screenshot({ path: path.join(SHOTS, `failure-${name}.png`), fullPage: true }).catch(() => {});
+  const banner = await page.textContent('[data-testid=flash]').catch(() => '');
+  throw new Error(`${name}: ${err.message}\nSPA banner: ${banner}\nURL: ${page.url()}`);
+};
+
+const statusButtons = (page: Page) =>
+  page.$$eval('[data-testid=transitions] button[data-testid^=status-]', (els) =>
+    els.map((e) => (e as HTMLElement).dataset.testid!.replace('status-', '')).sort(),
+  );
+
+let ticketId = 0;
+const tag = `pager${run}`;
+
+test('a requester signs in on the SPA origin, creates a ticket and replies, all across origins', async () => {
+  const { context, page, apiCalls } = await newPage();
+  await spaLogin(page, spaOrigin, REQUESTER);
+  await page.waitForSelector('[data-testid=ticket-table], [data-testid=no-tickets]');
+  assert.match((await page.textContent('[data-testid=whoami]')) ?? '', /Rita Requester · requester/);
+
+  await page.click('[data-testid=nav-new]');
+  await page.fill('[data-testid=new-ticket-form] input[name=title]', `VPN drops every hour ${run}`);
+  await page.fill(
+    '[data-testid=new-ticket-form] textarea[name=description]',
+    'Since Monday the VPN disconnects.',
+  );
+  await page.selectOption('[data-testid=new-ticket-form] select[name=priority]', 'high');
+  assert.equal(await page.$('[data-testid=new-ticket-form] input[name=tags]'), null, 'tags are for agents');
+  await page.click('[data-testid=create-ticket]');
+  await page.waitForSelector('[data-testid=ticket-heading]').catch(failWith(page, 'create-ticket'));
+  ticketId = Number(/#\/tickets\/(\d+)$/.exec(page.url())![1]);
+  await page.waitForSelector('[data-testid=ticket-heading]');
+  assert.equal(
+    await page.textContent('[data-testid=ticket-heading]'),
+    `#${ticketId} VPN drops every hour ${run}`,
+  );
+  assert.equal(await page.textContent('[data-testid=ticket-view] [data-testid=ticket-status]'), 'new');
+
+  // The buttons are exactly the ticket's allowedTransitions for this caller.
+  const token = await login(REQUESTER.email, REQUESTER.password);
+  const ticket = await call('GET', `/tickets/${ticketId}`, token);
+  assert.deepEqual(await statusButtons(page), [...ticket.allowedTransitions].sort());
+  assert.ok(ticket.allowedTransitions.includes('cancelled'), 'a requester may cancel a new ticket');
+
+  await page.fill('[data-testid=comment-form] textarea[name=body]', 'It happens on Wi-Fi and cable.');
+  await page.click('[data-testid=comment-submit]');
+  await page.waitForSelector('[data-testid=comment]');
+  assert.match((await page.textContent('[data-testid=comments]')) ?? '', /It happens on Wi-Fi and cable\./);
+  assert.equal(await page.$('[data-testid=comment-form] select[name=visibility]'), null, 'no internal notes');
+
+  assert.ok(apiCalls.includes('POST /api/v1/auth/login 200'), apiCalls.join('\n'));
+  assert.ok(apiCalls.includes('POST /api/v1/tickets 201'), apiCalls.join('\n'));
+  assert.ok(apiCalls.includes(`POST /api/v1/tickets/${ticketId}/comments 201`), apiCalls.join('\n'));
+  await context.close();
+});
+
+test('an agent filters and pages the list, takes the ticket and moves it with the status buttons', async () => {
+  // Twelve more tickets with one search word: more than one page of 10.
+  const requester = await login(REQUESTER.email, REQUESTER.password);
+  for (let i = 1; i <= 12; i++) {
+    await call('POST', '/tickets', requester, {
+      title: `Printer ${tag} number ${i}`,
+      description: `Paging fixture ${i} (${tag})`,
+      priority: 'low',
+    });
+  }
+
+  const { context, page } = await newPage();
+  await spaLogin(page, spaOrigin, AGENT);
+  await page.waitForSelector('[data-testid=filters]');
+  await page.fill('[data-testid=filters] input[name=q]', tag);
+  await page.selectOption('[data-testid=filters] select[name=priority]', 'low');
+  await page.click('[data-testid=apply-filters]');
+  await page.waitForFunction(
+    () => document.querySelectorAll('[data-testid^=ticket-row-]').length === 10,
+    undefined,
+    { timeout: 15_000 },
+  );
+  const titles = await page.$$eval('[data-testid=ticket-title]', (els) => els.map((e) => e.textContent));
+  assert.ok(
+    titles.every((t) => t?.includes(tag)),
+    `filtered rows: ${titles.join(', ')}`,
+  );
+  assert.equal(await page.textContent('[data-testid=page-number]'), 'Page 1');
+  assert.equal(await page.isDisabled('[data-testid=prev-page]'), true);
+  await page.screenshot({ path: path.join(SHOTS, 'spa-ticket-list.png'), fullPage: true });
+
+  await page.click('[data-testid=next-page]');
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid=page-number]')?.textContent === 'Page 2',
+  );
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid^=ticket-row-]').length === 2);
+  const page2 = await page.$$eval('[data-testid=ticket-title]', (els) => els.map((e) => e.textContent));
+  assert.equal(new Set([...titles, ...page2]).size, 12, 'the two pages hold the 12 tickets once each');
+  assert.equal(await page.isDisabled('[data-testid=next-page]'), true);
+  await page.click('[data-testid=prev-page]');
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid=page-number]')?.textContent === 'Page 1',
+  );
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid^=ticket-row-]').length === 10);
+
+  // Status filter: the requester's VPN ticket is the only "new" one with priority high from this run.
+  await page.goto(`${spaOrigin}/#/tickets?status=new&priority=high`);
+  await page.waitForSelector(`[data-testid=ticket-row-${ticketId}]`);
+
+  await page.click(`[data-testid=ticket-row-${ticketId}] a[href="#/tickets/${ticketId}"] >> nth=0`);
+  await page.waitForSelector('[data-testid=ticket-heading]');
+  const agent = await login(AGENT.email, AGENT.password);
+  let ticket = await call('GET', `/tickets/${ticketId}`, agent);
+  assert.deepEqual(await statusButtons(page), [...ticket.allowedTransitions].sort());
+
+  await page.click('[data-testid=take-ticket]');
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid=ticket-assignee]')?.textContent === 'Assignee Ada Agent',
+  );
+  assert.equal(await page.textContent('[data-testid=ticket-view] [data-testid=ticket-status]'), 'open');
+  ticket = await call('GET', `/tickets/${ticketId}`, agent);
+  assert.deepEqual(await statusButtons(page), [...ticket.allowedTransitions].sort());
+
+  await page.click('[data-testid=status-pending]');
+  await page.waitForFunction(
+    () =>
+      document.querySelector('[data-testid=ticket-view] [data-testid=ticket-status]')?.textContent ===
+      'pending',
+  );
+  await page.fill('[data-testid=comment-form] textarea[name=body]', 'Checked the concentrator logs.');
+  await page.selectOption('[data-testid=comment-form] select[name=visibility]', 'internal');
+  await page.click('[data-testid=comment-submit]');
+  await page.waitForSelector('[data-testid=comment].internal');
+
+  await page.click('[data-testid=status-solved]');
+  await page.waitForFunction(
+    () =>
+      document.querySelector('[data-testid=ticket-view] [data-testid=ticket-status]')?.textContent ===
+      'solved',
+  );
+  ticket = await call('GET', `/tickets/${ticketId}`, agent);
+  assert.equal(ticket.status, 'solved');
+  assert.deepEqual(await statusButtons(page), [...ticket.allowedTransitions].sort());
+  await page.screenshot({ path: path.join(SHOTS, 'spa-ticket-view.png'), fullPage: true });
+  await context.close();
+
+  // The requester never sees the internal note.
+  const comments = await call('GET', `/tickets/${ticketId}/comments`, requester);
+  assert.ok(comments.data.every((c: { visibility: string }) => c.visibility === 'public'));
+});
+
+test('the SPA on an origin CORS does not allow cannot read the API', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  await spaLogin(page, strangerOrigin, REQUESTER);
+  await page.waitForFunction(() => !document.getElementById('flash')?.hidden);
+  assert.match((await page.textContent('[data-testid=flash]')) ?? '', /fetch/i);
+  assert.equal(await page.$('[data-testid=ticket-table]'), null);
+  await context.close();
+});
+
+test('/docs renders every operation of the OpenAPI document', async () => {
+  const doc = await (await fetch(`${api.baseUrl}/openapi.json`)).json();
+  const operations: Array<{ method: string; path: string }> = [];
+  for (const [p, item] of Object.entries<Record<string, unknown>>(doc.paths))
+    for (const method of Object.keys(item))
+      if (['get', 'post', 'put', 'patch', 'delete'].includes(method)) operations.push({ method, path: p });
+  assert.ok(operations.length > 10, `only ${operations.length} operations documented`);
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  await page.goto(`${api.baseUrl}/docs`);
+  await page.waitForSelector('.opblock');
+  await page.waitForFunction((n) => document.querySelectorAll('.opblock').length >= n, operations.length);
+  const shown = await page.$$eval('.opblock', (els) =>
+    els.map((e) => {
+      const method = e.querySelector('.opblock-summary-method')?.textContent?.toLowerCase() ?? '';
+      const p = e.querySelector('.opblock-summary-path')?.getAttribute('data-path') ?? '';
+      return `${method} ${p}`;
+    }),
+  );
+  for (const op of operations)
+    assert.ok(shown.includes(`${op.method} ${op.path}`), `${op.method} ${op.path} missing`);
+  assert.match((await page.textContent('.info .title')) ?? '', /Helpdesk API/);
+  await page.screenshot({ path: path.join(SHOTS, 'docs.png'), fullPage: true });
+  await context.close();
+});
