@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import Fastify, {
   type FastifyInstance,
   type FastifyPluginAsync,
@@ -61,9 +61,14 @@ declare module 'fastify' {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
+/** package.json is one level above src/ (tsx) and two above dist/src/ (the production build). */
+const pkg = ((): { version: string } => {
+  for (const candidate of ['../package.json', '../../package.json']) {
+    const url = new URL(candidate, import.meta.url);
+    if (existsSync(url)) return JSON.parse(readFileSync(url, 'utf8')) as { version: string };
+  }
+  throw new Error('package.json not found');
+})();
 
 export function loggerOptions(config: Pick<Config, 'logLevel' | 'env'>): FastifyServerOptions['logger'] {
   return {
