@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import Fastify, {
   type FastifyInstance,
   type FastifyPluginAsync,
@@ -18,6 +19,10 @@ import { registerRateLimit } from './http/rate-limit.js';
 import { registerSecurity } from './http/security.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { createCursorCodec } from './lib/cursor.js';
+import { createLocalDiskStore } from './lib/storage/local-disk-store.js';
+import { createAttachmentsRepository } from './modules/attachments/attachments.repository.js';
+import { attachmentRoutes } from './modules/attachments/attachments.routes.js';
+import { createAttachmentService } from './modules/attachments/attachments.service.js';
 import { createAuditRepository } from './modules/audit/audit.repository.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
 import { createAuditService } from './modules/audit/audit.service.js';
@@ -152,6 +157,15 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   const auditRepo = createAuditRepository();
   const audit = createAuditService({ audit: auditRepo });
   const health = createHealthService({ db });
+  // Attachments (issue 5): bytes in the blob store under DATA_DIR/uploads, rows in PostgreSQL.
+  const attachmentLimits = { maxFileBytes: config.uploadMaxBytes, maxFiles: 5 };
+  const attachments = createAttachmentService({
+    db,
+    attachments: createAttachmentsRepository(),
+    audit,
+    store: createLocalDiskStore(path.join(config.dataDir, 'uploads')),
+    limits: attachmentLimits,
+  });
   // Tickets, comments, audit queries (issue 4).
   const ticketsRepo = createTicketsRepository();
   const idempotency = createIdempotencyService({ db, clock });
@@ -258,6 +272,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   });
   await app.register(usersRoutes, { prefix: '/api/v1', users: usersService });
   await app.register(teamsRoutes, { prefix: '/api/v1', teams: teamsService });
+  await app.register(attachmentRoutes, { prefix: '/api/v1', attachments, limits: attachmentLimits });
   await app.register(ticketRoutes, { prefix: '/api/v1', tickets });
   await app.register(commentRoutes, { prefix: '/api/v1', comments });
   await app.register(auditRoutes, { prefix: '/api/v1', auditQueries });

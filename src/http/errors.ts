@@ -36,6 +36,31 @@ function fieldPath(context: string | undefined, instancePath: string): string {
   return [context ?? 'body', ...parts].join('.');
 }
 
+// @fastify/multipart's errors (attachment uploads), by code: limits are 413, a broken or non-multipart body is 400.
+const MULTIPART_ERRORS: Record<string, [number, string]> = {
+  FST_REQ_FILE_TOO_LARGE: [413, 'A file is larger than the server accepts (UPLOAD_MAX_BYTES).'],
+  FST_FILES_LIMIT: [413, 'Too many files in one request.'],
+  FST_FIELDS_LIMIT: [413, 'Too many form fields in one request.'],
+  FST_PARTS_LIMIT: [413, 'Too many parts in one multipart request.'],
+  FST_INVALID_MULTIPART_CONTENT_TYPE: [400, 'Send the files as multipart/form-data.'],
+  FST_PROTO_VIOLATION: [400, 'A form field name is not allowed.'],
+  FST_MP_PREMATURE_CLOSE: [400, 'The request ended before the multipart body was complete.'],
+  FST_INVALID_JSON_FIELD_ERROR: [400, 'A form field declared as JSON is not valid JSON.'],
+};
+// The multipart parser (busboy) raises plain Errors, without a status, for a malformed body.
+const MALFORMED_MULTIPART =
+  /^(Multipart: Boundary not found|Boundary required|Unexpected end of multipart data|The needle cannot)|terminated early due to unexpected end of multipart data/;
+
+function mapMultipartError(fe: FastifyError): Mapped | undefined {
+  let entry = typeof fe?.code === 'string' ? MULTIPART_ERRORS[fe.code] : undefined;
+  if (!entry && typeof fe?.statusCode !== 'number' && MALFORMED_MULTIPART.test(String(fe?.message)))
+    entry = [400, 'The multipart/form-data body is malformed.'];
+  if (!entry) return undefined;
+  const [status, detail] = entry;
+  const [code, title] = TITLES[status]!;
+  return { status, code, title, detail };
+}
+
 /** Turns anything thrown during a request into the problem it should be answered with. */
 export function mapError(err: unknown): Mapped | undefined {
   if (err instanceof AppError) {
@@ -71,6 +96,8 @@ export function mapError(err: unknown): Mapped | undefined {
       headers: { 'retry-after': '2' },
     };
   }
+  const multipart = mapMultipartError(fe);
+  if (multipart) return multipart;
   const status = typeof fe?.statusCode === 'number' ? fe.statusCode : 500;
   if (status >= 400 && status < 500) {
     const [code, title] = TITLES[status] ?? ['BAD_REQUEST', 'Bad request'];

@@ -1,0 +1,136 @@
+import { and, asc, eq, inArray, isNull, or } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import {
+  type AttachmentRow,
+  attachments,
+  type CommentVisibility,
+  comments,
+  type NewAttachmentRow,
+  type TicketStatus,
+  tickets,
+} from '../../db/schema/index.js';
+
+/** What an upload or a download needs to know about the ticket: visibility and whether it is terminal. */
+export interface TicketGate {
+  id: number;
+  requesterId: string;
+  status: TicketStatus;
+  deletedAt: Date | null;
+}
+
+/** An attachment with the visibility of the comment it belongs to (null: a ticket-level attachment). */
+export type AttachmentWithVisibility = AttachmentRow & { commentVisibility: CommentVisibility | null };
+
+const gateColumns = {
+  id: tickets.id,
+  requesterId: tickets.requesterId,
+  status: tickets.status,
+  deletedAt: tickets.deletedAt,
+};
+
+export function createAttachmentsRepository() {
+  return {
+    async findTicketGate(ex: Executor, ticketId: number): Promise<TicketGate | undefined> {
+      const [row] = await ex.select(gateColumns).from(tickets).where(eq(tickets.id, ticketId));
+      return row;
+    },
+
+    /**
+     * The ticket row locked FOR SHARE for the rest of the transaction: a concurrent close/cancel
+     * (an UPDATE) waits for the attachments to commit, or they see the ticket already closed.
+     */
+    async lockTicketGate(ex: Executor, ticketId: number): Promise<TicketGate | undefined> {
+      const [row] = await ex.select(gateColumns).from(tickets).where(eq(tickets.id, ticketId)).for('share');
+      return row;
+    },
+
+    async findComment(
+      ex: Executor,
+      commentId: string,
+    ): Promise<
+      { id: string; ticketId: number; authorId: string; visibility: CommentVisibility } | undefined
+    > {
+      const [row] = await ex
+        .select({
+          id: comments.id,
+          ticketId: comments.ticketId,
+          authorId: comments.authorId,
+          visibility: comments.visibility,
+        })
+        .from(comments)
+        .where(eq(comments.id, commentId));
+      return row;
+    },
+
+    async insertMany(ex: Executor, rows: NewAttachmentRow[]): Promise<AttachmentRow[]> {
+      if (rows.length === 0) return [];
+      return ex.insert(attachments).values(rows).returning();
+    },
+
+    /** The attachment, its comment's visibility and its ticket's gate, in one query. */
+    async findWithContext(
+      ex: Executor,
+      id: string,
+    ): Promise<{ attachment: AttachmentWithVisibility; ticket: TicketGate } | undefined> {
+      const [row] = await ex
+        .select({ attachment: attachments, commentVisibility: comments.visibility, ticket: gateColumns })
+        .from(attachments)
+        .innerJoin(tickets, eq(tickets.id, attachments.ticketId))
+        .leftJoin(comments, eq(comments.id, attachments.commentId))
+        .where(eq(attachments.id, id));
+      if (!row) return undefined;
+      return {
+        attachment: { ...row.attachment, commentVisibility: row.commentVisibility },
+        ticket: row.ticket,
+      };
+    },
+
+    /**
+     * Attachments of these comments, oldest first. With `publicOnly`, attachments of internal notes are
+     * left out (for requesters) — the caller filters comments too, this is the second lock on the door.
+     */
+    async listByCommentIds(
+      ex: Executor,
+      commentIds: readonly string[],
+      opts: { publicOnly: boolean },
+    ): Promise<AttachmentRow[]> {
+      if (commentIds.length === 0) return [];
+      const rows = await ex
+        .select({ attachment: attachments })
+        .from(attachments)
+        .innerJoin(comments, eq(comments.id, attachments.commentId))
+        .where(
+          and(
+            inArray(attachments.commentId, [...commentIds]),
+            opts.publicOnly ? eq(comments.visibility, 'public') : undefined,
+          ),
+        )
+        .orderBy(asc(attachments.createdAt), asc(attachments.id));
+      return rows.map((r) => r.attachment);
+    },
+
+    /** Attachments of a ticket the viewer may see (ticket-level ones and those of visible comments). */
+    async listByTicket(
+      ex: Executor,
+      ticketId: number,
+      opts: { publicOnly: boolean },
+    ): Promise<AttachmentRow[]> {
+      const rows = await ex
+        .select({ attachment: attachments })
+        .from(attachments)
+        .leftJoin(comments, eq(comments.id, attachments.commentId))
+        .where(
+          and(
+            eq(attachments.ticketId, ticketId),
+            opts.publicOnly
+              ? or(isNull(attachments.commentId), eq(comments.visibility, 'public'))
+              : undefined,
+          ),
+        )
+        .orderBy(asc(attachments.createdAt), asc(attachments.id));
+      return rows.map((r) => r.attachment);
+    },
+  };
+}
+
+export type AttachmentsRepository = ReturnType<typeof createAttachmentsRepository>;

@@ -1,0 +1,298 @@
+import { pipeline, type Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type { Database, Executor } from '../../db/client.js';
+import type { AttachmentRow } from '../../db/schema/index.js';
+import { ContentInspector, sniffContentType } from '../../lib/content-sniff.js';
+import {
+  ConflictError,
+  type FieldError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from '../../lib/errors.js';
+import { sanitizeFilename } from '../../lib/filename.js';
+import {
+  BlobNotFoundError,
+  type BlobStore,
+  BlobTooLargeError,
+  type StoredBlob,
+} from '../../lib/storage/blob-store.js';
+import type { AuditService } from '../audit/audit.service.js';
+import type { Actor, AuthedContext } from '../auth/actor.js';
+import { canSeeInternal, canViewTicket } from '../auth/permissions.js';
+import type { AttachmentsRepository, TicketGate } from './attachments.repository.js';
+import { type AttachmentDto, toAttachmentDto } from './attachments.schemas.js';
+
+/** One part of a multipart upload, as the route hands it over (the service never sees Fastify). */
+export type UploadPart =
+  | { kind: 'field'; name: string; value: string }
+  | {
+      kind: 'file';
+      field: string;
+      filename: string | undefined;
+      stream: Readable;
+      /** True when the parser cut the file at its size limit. */
+      truncated(): boolean;
+    };
+
+export interface AttachmentLimits {
+  /** Largest file, bytes (UPLOAD_MAX_BYTES). */
+  maxFileBytes: number;
+  /** Files per request. */
+  maxFiles: number;
+}
+
+export interface AttachmentServiceDeps {
+  db: Database;
+  attachments: AttachmentsRepository;
+  audit: AuditService;
+  store: BlobStore;
+  limits: AttachmentLimits;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const TERMINAL = new Set(['closed', 'cancelled']);
+
+function ticketNotFound(id: number) {
+  return new NotFoundError(
+    'TICKET_NOT_FOUND',
+    'Ticket not found',
+    `Ticket #${id} does not exist or is not visible to you.`,
+  );
+}
+
+function attachmentNotFound(id: string) {
+  return new NotFoundError(
+    'ATTACHMENT_NOT_FOUND',
+    'Attachment not found',
+    `Attachment ${id} does not exist or is not visible to you.`,
+  );
+}
+
+/** 404 when invisible; 409 when the ticket cannot take new files (deleted, closed, cancelled). */
+function assertCanAttach(actor: Actor, ticketId: number, ticket: TicketGate | undefined): TicketGate {
+  if (!ticket || !canViewTicket(actor, ticket)) throw ticketNotFound(ticketId);
+  if (ticket.deletedAt) {
+    throw new ConflictError(
+      'TICKET_DELETED',
+      `Ticket #${ticketId} is deleted; restore it before changing it.`,
+    );
+  }
+  if (TERMINAL.has(ticket.status)) {
+    throw new ConflictError(
+      'TICKET_CLOSED',
+      `Ticket #${ticketId} is ${ticket.status}; no files can be added any more.`,
+    );
+  }
+  return ticket;
+}
+
+/** Whether this actor may see this attachment: the ticket's visibility, plus internal notes for staff only. */
+export function canViewAttachment(
+  actor: Pick<Actor, 'id' | 'role'>,
+  ticket: Pick<TicketGate, 'requesterId' | 'deletedAt'>,
+  commentVisibility: 'public' | 'internal' | null,
+): boolean {
+  if (!canViewTicket(actor, ticket)) return false;
+  return commentVisibility !== 'internal' || canSeeInternal(actor);
+}
+
+interface PendingFile {
+  blob: StoredBlob;
+  filename: string;
+  contentType: string;
+}
+
+export function createAttachmentService({ db, attachments, audit, store, limits }: AttachmentServiceDeps) {
+  async function discard(files: readonly PendingFile[]) {
+    await Promise.allSettled(files.map((f) => store.delete(f.blob.key)));
+  }
+
+  /** Streams one file part into the store, watching its bytes; every failure leaves no blob behind. */
+  async function storeFile(part: Extract<UploadPart, { kind: 'file' }>, pending: PendingFile[]) {
+    const inspector = new ContentInspector();
+    // Errors of either stream (client abort, parser failure) destroy both; put() sees them and cleans up.
+    pipeline(part.stream, inspector, () => {});
+    let blob: StoredBlob;
+    try {
+      blob = await store.put(inspector, { maxBytes: limits.maxFileBytes });
+    } catch (err) {
+      if (err instanceof BlobTooLargeError) throw tooLarge();
+      throw err;
+    }
+    const filename = sanitizeFilename(part.filename);
+    const file: PendingFile = { blob, filename, contentType: '' };
+    pending.push(file);
+    if (part.truncated()) throw tooLarge();
+    const { sample, isText } = inspector.result();
+    const sniffed = await sniffContentType(sample, isText);
+    if (!sniffed) {
+      throw new UnsupportedMediaTypeError(
+        `"${filename}" is not an accepted file type. Accepted: images (PNG, JPEG, GIF, WebP, BMP, TIFF, HEIC, AVIF), ` +
+          'PDF, plain text/CSV/logs (UTF-8), office documents (Word, Excel, PowerPoint, OpenDocument, RTF) and ZIP. ' +
+          'The type is decided from the content, not from the name.',
+      );
+    }
+    file.contentType = sniffed.contentType;
+  }
+
+  function tooLarge() {
+    return new PayloadTooLargeError(`Each file may be at most ${limits.maxFileBytes} bytes.`);
+  }
+
+  return {
+    /**
+     * POST /tickets/{id}/attachments. Checks the ticket before reading a byte (404 invisible, 409 closed),
+     * streams every file to the store (size + sha256 on the way, type decided from the bytes), then
+     * records all rows and one `attachment.created` audit event each in one transaction. All or nothing:
+     * any failure — too large (413), type not allowed (415), bad commentId (422), the database — removes
+     * every file this request stored.
+     */
+    async upload(
+      ctx: AuthedContext,
+      ticketId: number,
+      parts: AsyncIterable<UploadPart>,
+    ): Promise<AttachmentDto[]> {
+      const { actor } = ctx;
+      assertCanAttach(actor, ticketId, await attachments.findTicketGate(db, ticketId));
+
+      const pending: PendingFile[] = [];
+      const fieldErrors: FieldError[] = [];
+      let commentId: string | undefined;
+      try {
+        // The whole body is read before a bad field is reported, so the parser's limits (413) still bite.
+        for await (const part of parts) {
+          if (part.kind === 'field') {
+            if (part.name !== 'commentId' || commentId !== undefined) {
+              fieldErrors.push({
+                path: `body.${part.name}`,
+                message: 'unknown or repeated field; the only field besides files is one commentId',
+              });
+            } else {
+              commentId = part.value;
+            }
+            continue;
+          }
+          if (pending.length >= limits.maxFiles) {
+            throw new PayloadTooLargeError(`At most ${limits.maxFiles} files per request.`);
+          }
+          if (fieldErrors.length > 0) {
+            await finished(part.stream.resume()); // refused anyway: read past it without storing
+            continue;
+          }
+          await storeFile(part, pending);
+        }
+        if (fieldErrors.length > 0)
+          throw new ValidationError(fieldErrors, 'The upload has unexpected fields.');
+        if (pending.length === 0) {
+          throw new ValidationError(
+            [{ path: 'body.file', message: 'at least one file is required' }],
+            `Send 1 to ${limits.maxFiles} files as multipart/form-data.`,
+          );
+        }
+        const rows = await db.transaction(async (tx) => {
+          assertCanAttach(actor, ticketId, await attachments.lockTicketGate(tx, ticketId));
+          if (commentId !== undefined) await assertCommentUsable(tx, ctx, ticketId, commentId);
+          const inserted = await attachments.insertMany(
+            tx,
+            pending.map((f) => ({
+              ticketId,
+              commentId: commentId ?? null,
+              uploaderId: actor.id,
+              filename: f.filename,
+              contentType: f.contentType,
+              size: f.blob.size,
+              sha256: f.blob.sha256,
+              storageKey: f.blob.key,
+            })),
+          );
+          for (const row of inserted) {
+            await audit.record(tx, ctx, {
+              action: 'attachment.created',
+              entityType: 'attachment',
+              entityId: row.id,
+              changes: {},
+              metadata: {
+                ticketId,
+                commentId: row.commentId,
+                filename: row.filename,
+                contentType: row.contentType,
+                size: row.size,
+                sha256: row.sha256,
+              },
+            });
+          }
+          return inserted;
+        });
+        return rows.map(toAttachmentDto);
+      } catch (err) {
+        await discard(pending);
+        throw err;
+      }
+    },
+
+    /**
+     * GET /attachments/{id}: the row and an open stream of its bytes, when the actor may see it —
+     * the ticket's visibility, and never an internal note's file for a requester (404 either way).
+     */
+    async open(
+      ctx: AuthedContext,
+      id: string,
+    ): Promise<{ attachment: AttachmentDto; stream: Readable; size: number }> {
+      const found = await attachments.findWithContext(db, id);
+      if (!found || !canViewAttachment(ctx.actor, found.ticket, found.attachment.commentVisibility)) {
+        throw attachmentNotFound(id);
+      }
+      try {
+        const { stream, size } = await store.open(found.attachment.storageKey);
+        return { attachment: toAttachmentDto(found.attachment), stream, size };
+      } catch (err) {
+        if (err instanceof BlobNotFoundError) throw attachmentNotFound(id);
+        throw err;
+      }
+    },
+
+    /**
+     * Attachments of these comments grouped by comment id, for the Comment resource's `attachments[]`.
+     * Pass the viewer: internal notes' files are left out for requesters even if a caller forgot to
+     * filter the notes themselves.
+     */
+    async listForComments(
+      ex: Executor,
+      viewer: Pick<Actor, 'role'>,
+      commentIds: readonly string[],
+    ): Promise<Map<string, AttachmentDto[]>> {
+      const rows = await attachments.listByCommentIds(ex, commentIds, {
+        publicOnly: !canSeeInternal(viewer),
+      });
+      return groupByComment(rows);
+    },
+  };
+
+  async function assertCommentUsable(ex: Executor, ctx: AuthedContext, ticketId: number, commentId: string) {
+    const invalid = () =>
+      new ValidationError(
+        [{ path: 'body.commentId', message: 'must be the id of a comment you wrote on this ticket' }],
+        'The commentId does not name a comment you wrote on this ticket.',
+      );
+    if (!UUID.test(commentId)) throw invalid();
+    const comment = await attachments.findComment(ex, commentId);
+    // Only the author attaches files to a comment: nobody can make a file look like someone else's.
+    if (!comment || comment.ticketId !== ticketId || comment.authorId !== ctx.actor.id) throw invalid();
+    if (comment.visibility === 'internal' && !canSeeInternal(ctx.actor)) throw invalid();
+  }
+}
+
+export function groupByComment(rows: readonly AttachmentRow[]): Map<string, AttachmentDto[]> {
+  const out = new Map<string, AttachmentDto[]>();
+  for (const row of rows) {
+    if (!row.commentId) continue;
+    const list = out.get(row.commentId) ?? [];
+    list.push(toAttachmentDto(row));
+    out.set(row.commentId, list);
+  }
+  return out;
+}
+
+export type AttachmentService = ReturnType<typeof createAttachmentService>;
