@@ -496,3 +496,34 @@ describe('auth: sign-up switch', () => {
     }
   });
 });
+
+describe('auth: refresh token lifetime', () => {
+  // A clock the test moves forward: the refresh family's absolute expiry is decided by the server clock.
+  let offsetMs = 0;
+  const clock = { now: () => new Date(Date.now() + offsetMs) };
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await createTestApp({ REFRESH_TOKEN_TTL: '600', RATE_LIMIT_MAX: '100000' }, { clock });
+  });
+  afterAll(() => app.close());
+
+  const refresh = (refreshToken: string) =>
+    app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken } });
+
+  it('rotation does not extend the session: the family expires REFRESH_TOKEN_TTL after login (401 TOKEN_EXPIRED)', async () => {
+    offsetMs = 0;
+    const u = await createUser(app);
+    const first = (
+      await app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { email: u.email, password: u.password },
+      })
+    ).json();
+    offsetMs = 400_000; // 400 s later: still inside the 600 s session
+    const second = await refresh(first.refreshToken);
+    expect(second.statusCode).toBe(200);
+    offsetMs = 601_000; // past login + 600 s, although the second token is only 201 s old
+    expectProblem(await refresh(second.json().refreshToken), 401, 'TOKEN_EXPIRED');
+  });
+});
