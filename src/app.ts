@@ -17,6 +17,7 @@ import { registerMetrics } from './http/metrics.js';
 import { registerOverloadProtection } from './http/overload.js';
 import { registerRateLimit } from './http/rate-limit.js';
 import { registerSecurity } from './http/security.js';
+import { registerDraining } from './http/shutdown.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { createCursorCodec } from './lib/cursor.js';
 import { createLocalDiskStore } from './lib/storage/local-disk-store.js';
@@ -217,6 +218,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await registerSecurity(app, config);
   await registerOverloadProtection(app, config);
   await registerMetrics(app, config, dbHandle.pool);
+  registerDraining(app);
   await registerDocs(app, pkg.version);
   const signer = await registerAuth(app, {
     secret: config.jwtSecret,

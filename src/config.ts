@@ -81,6 +81,7 @@ const envSchema = z
     METRICS_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16).optional()),
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: int(1000, 0, 60_000),
     OVERLOAD_MAX_HEAP_USED_BYTES: int(0, 0),
+    SHUTDOWN_DRAIN_MS: int(1000, 0, 60_000),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
@@ -136,6 +137,8 @@ export interface Config {
   metricsToken: string | undefined;
   /** Load shedding (503): event-loop delay in ms (0 = off); heap used in bytes (0 = 90 % of the V8 heap limit). */
   overload: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
+  /** On SIGTERM: how long to keep serving (not ready, Connection: close) before closing the listener. */
+  shutdownDrainMs: number;
 }
 
 export class ConfigError extends Error {
@@ -189,6 +192,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxEventLoopDelayMs: e.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS,
       maxHeapUsedBytes: e.OVERLOAD_MAX_HEAP_USED_BYTES,
     },
+    shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
   };
 }
 

