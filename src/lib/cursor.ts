@@ -9,7 +9,7 @@ import { ValidationError } from './errors.js';
  */
 export interface CursorCodec {
   encode(payload: Record<string, unknown>): string;
-  /** Verifies and parses; throws InvalidCursorError (422 VALIDATION_FAILED, path query.cursor). */
+  /** Verifies and parses; throws InvalidCursorError (422 VALIDATION_FAILED, path querystring.cursor). */
   decode(token: string): Record<string, unknown>;
 }
 
@@ -17,7 +17,7 @@ const MAC_BYTES = 16;
 
 export class InvalidCursorError extends ValidationError {
   constructor(reason = 'The cursor is invalid, expired or was made for another query.') {
-    super([{ path: 'query.cursor', message: reason }], reason);
+    super([{ path: 'querystring.cursor', message: reason }], reason);
   }
 }
 

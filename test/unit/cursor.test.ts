@@ -39,7 +39,7 @@ describe('signed keyset cursor', () => {
     expect(() => createCursorCodec('y'.repeat(48), 'tickets').decode(token)).toThrow(InvalidCursorError);
   });
 
-  it('answers 422 VALIDATION_FAILED pointing at query.cursor', () => {
+  it('answers 422 VALIDATION_FAILED pointing at querystring.cursor', () => {
     try {
       codec.decode('nope');
       expect.unreachable();
@@ -48,7 +48,7 @@ describe('signed keyset cursor', () => {
       const e = err as InvalidCursorError;
       expect(e.status).toBe(422);
       expect(e.code).toBe('VALIDATION_FAILED');
-      expect(e.extra.errors?.[0]?.path).toBe('query.cursor');
+      expect(e.extra.errors?.[0]?.path).toBe('querystring.cursor');
     }
   });
 });
