@@ -1,9 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLocalDiskStore } from '../../src/lib/storage/local-disk-store.js';
+import { createAttachmentsRepository } from '../../src/modules/attachments/attachments.repository.js';
+import { createAttachmentService } from '../../src/modules/attachments/attachments.service.js';
+import { createAuditRepository } from '../../src/modules/audit/audit.repository.js';
+import { createAuditService } from '../../src/modules/audit/audit.service.js';
 import { createTestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
 import { docx, elf, type FilePart, multipart, pdf, png } from './attachments-fixtures.js';
@@ -17,6 +24,15 @@ function sha256(b: Buffer | string) {
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
   return entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+}
+
+/** Polls for a state another process reaches on its own (a server finishing its cleanup), up to 5 s. */
+async function eventually(check: () => Promise<boolean>) {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not reached within 5 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 function expectProblem(
@@ -329,6 +345,63 @@ describe('attachments', () => {
       payload,
     });
     expectProblem(anon, 401, 'UNAUTHENTICATED');
+  });
+
+  it("comments carry their attachments; a requester never sees an internal note's files", async () => {
+    const id = await ticket(requester);
+    const reply = await comment(id, requester, 'public');
+    const note = await comment(id, agent, 'internal');
+    const pub = (
+      await upload(requester, id, [{ filename: 'a.png', content: png() }], { commentId: reply })
+    ).json().data[0];
+    const priv = (
+      await upload(agent, id, [{ filename: 'n.txt', content: 'secret\n' }], { commentId: note })
+    ).json().data[0];
+
+    const list = (user: TestUser) =>
+      app.inject({ method: 'GET', url: `/api/v1/tickets/${id}/comments`, headers: user.auth });
+    const asRequester = (await list(requester)).json().data;
+    expect(asRequester.map((c: { id: string }) => c.id)).toEqual([reply]);
+    expect(asRequester[0].attachments).toEqual([pub]);
+    const asAgent = (await list(agent)).json().data;
+    expect(asAgent.find((c: { id: string }) => c.id === note).attachments).toEqual([priv]);
+
+    // The service function for other modules filters by the viewer as well.
+    const service = createAttachmentService({
+      db: app.db,
+      attachments: createAttachmentsRepository(),
+      audit: createAuditService({ audit: createAuditRepository() }),
+      store: createLocalDiskStore(uploads),
+      limits: { maxFileBytes: MAX, maxFiles: 5 },
+    });
+    const forRequester = await service.listForComments(app.db, { role: 'requester' }, [reply, note]);
+    expect([...forRequester.keys()]).toEqual([reply]);
+    const forAgent = await service.listForComments(app.db, { role: 'agent' }, [reply, note]);
+    expect(forAgent.get(note)?.map((a) => a.id)).toEqual([priv.id]);
+  });
+
+  it('a client that aborts mid-upload leaves no file behind (real socket)', async () => {
+    const id = await ticket(requester);
+    const address = await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = new URL(address);
+    const before = await filesUnder(uploads);
+    const boundary = 'abortboundary';
+    const head =
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n` +
+      'Content-Type: text/plain\r\n\r\n';
+    const socket = net.connect(Number(port), '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(
+      `POST /api/v1/tickets/${id}/attachments HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+        `Authorization: ${requester.auth.authorization}\r\n` +
+        `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${MAX}\r\n\r\n${head}`,
+    );
+    socket.write('x'.repeat(MAX / 2));
+    // Wait until the server has the partial file on disk, then vanish.
+    await eventually(async () => (await filesUnder(path.join(uploads, 'tmp'))).length > 0);
+    socket.destroy();
+    await eventually(async () => (await filesUnder(uploads)).length === before.length);
+    expect(await filesUnder(uploads)).toEqual(before);
   });
 
   it('the OpenAPI document describes both routes', async () => {

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNull, or } from 'drizzle-orm';
+import { and, asc, eq, inArray } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import {
   type AttachmentRow,
@@ -103,28 +103,6 @@ export function createAttachmentsRepository() {
           and(
             inArray(attachments.commentId, [...commentIds]),
             opts.publicOnly ? eq(comments.visibility, 'public') : undefined,
-          ),
-        )
-        .orderBy(asc(attachments.createdAt), asc(attachments.id));
-      return rows.map((r) => r.attachment);
-    },
-
-    /** Attachments of a ticket the viewer may see (ticket-level ones and those of visible comments). */
-    async listByTicket(
-      ex: Executor,
-      ticketId: number,
-      opts: { publicOnly: boolean },
-    ): Promise<AttachmentRow[]> {
-      const rows = await ex
-        .select({ attachment: attachments })
-        .from(attachments)
-        .leftJoin(comments, eq(comments.id, attachments.commentId))
-        .where(
-          and(
-            eq(attachments.ticketId, ticketId),
-            opts.publicOnly
-              ? or(isNull(attachments.commentId), eq(comments.visibility, 'public'))
-              : undefined,
           ),
         )
         .orderBy(asc(attachments.createdAt), asc(attachments.id));
