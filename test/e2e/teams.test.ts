@@ -99,7 +99,7 @@ describe('teams: admins write, agents read, requesters nothing', () => {
     const found: string[] = [];
     let cursor: string | null = null;
     do {
-      const res = await app.inject({
+      const res: Awaited<ReturnType<FastifyInstance['inject']>> = await app.inject({
         method: 'GET',
         url: `/api/v1/teams?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
         headers: agent.auth,
@@ -148,12 +148,12 @@ describe('teams: admins write, agents read, requesters nothing', () => {
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const res = await app.inject({
+      const res: Awaited<ReturnType<FastifyInstance['inject']>> = await app.inject({
         method: 'GET',
         url: `/api/v1/teams?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
         headers: admin.auth,
       });
-      const body = res.json();
+      const body: { data: { id: string }[]; nextCursor: string | null } = res.json();
       expect(body.data.length).toBeLessThanOrEqual(2);
       ids.push(...body.data.map((t: { id: string }) => t.id));
       cursor = body.nextCursor;

@@ -94,7 +94,14 @@ export interface PasswordHasher {
   needsRehash(hash: string): boolean;
 }
 
-export function createPasswordHasher(params: typeof ARGON2_PARAMS = ARGON2_PARAMS): PasswordHasher {
+export interface Argon2Params {
+  type: typeof argon2.argon2id;
+  memoryCost: number;
+  timeCost: number;
+  parallelism: number;
+}
+
+export function createPasswordHasher(params: Argon2Params = ARGON2_PARAMS): PasswordHasher {
   let dummy: Promise<string> | undefined;
   const hash = (password: string) => argon2.hash(normalizePassword(password), params);
   const verify = async (stored: string, password: string) => {
