@@ -1,5 +1,15 @@
 import { sql } from 'drizzle-orm';
-import { bigint, check, index, integer, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  check,
+  index,
+  integer,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import { comments, tickets } from './tickets.js';
 import { users } from './users.js';
 
@@ -32,9 +42,7 @@ export const attachments = pgTable(
   },
   (t) => [
     index('attachments_ticket_created_idx').on(t.ticketId, t.createdAt, t.id),
-    index('attachments_comment_idx')
-      .on(t.commentId, t.createdAt, t.id)
-      .where(sql`comment_id IS NOT NULL`),
+    index('attachments_comment_idx').on(t.commentId, t.createdAt, t.id).where(sql`comment_id IS NOT NULL`),
     uniqueIndex('attachments_storage_key_uq').on(t.storageKey),
     check('attachments_filename_len', sql`char_length(${t.filename}) BETWEEN 1 AND 255`),
     check('attachments_size_nonneg', sql`${t.size} >= 0`),
