@@ -132,6 +132,7 @@ describe('attachments', () => {
       `attachment; filename="screen shot.png"; filename*=UTF-8''screen%20shot.png`,
     );
     expect(dl.headers['x-content-type-options']).toBe('nosniff');
+    expect(dl.headers['cache-control']).toBe('no-store');
 
     // The agent can read it too; the upload was audited in the same transaction.
     expect((await download(agent, att.id)).statusCode).toBe(200);

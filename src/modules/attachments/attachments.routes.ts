@@ -128,7 +128,6 @@ export const attachmentRoutes: FastifyPluginAsyncZod<AttachmentRoutesOptions> = 
           .header('content-disposition', attachmentContentDisposition(attachment.filename))
           .header('x-content-type-options', 'nosniff')
           .header('content-security-policy', "default-src 'none'; sandbox")
-          .header('cache-control', 'private, no-cache')
           .header('etag', `"${attachment.sha256}"`)
           // A stream is sent as is (no serializer); the 200 schema only documents the bytes.
           .send(stream as unknown as string)
