@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { RateLimitedError } from '../lib/errors.js';
+import { isPublicRoute } from './auth.js';
 
 /** Probes, metrics and docs are never limited: a load balancer or scraper must always get through. */
 const EXEMPT = ['/healthz', '/readyz', '/metrics', '/openapi.json', '/docs'];
@@ -24,8 +25,8 @@ function isExempt(request: FastifyRequest): boolean {
 /**
  * Registers @fastify/rate-limit for every route registered after it:
  * - a global budget of RATE_LIMIT_MAX requests per minute per user (or per IP when anonymous);
- * - /api/v1/auth/* routes without their own `config.rateLimit` get a tighter per-IP budget
- *   (a tenth of the global one); a route's own `config: { rateLimit: {...} }` always wins;
+ * - the public /api/v1/auth/* routes (register, login, refresh) without their own `config.rateLimit` get a
+ *   tighter per-IP budget (a tenth of the global one); a route's own `config: { rateLimit: {...} }` wins;
  * - RateLimit-Limit/Remaining/Reset on every limited response, Retry-After + problem+json RATE_LIMITED on 429;
  * - counters in Redis (shared by all instances) when REDIS_URL is set, else in memory. If Redis is
  *   unreachable requests are let through (skipOnError) rather than failing the API.
@@ -59,6 +60,9 @@ export async function registerRateLimit(app: FastifyInstance, config: RateLimitC
   // Must be added before the plugin's own onRoute hook (hooks run in the order they are added).
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith(AUTH_PREFIX) || route.config?.rateLimit !== undefined) return;
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    // Only the anonymous auth endpoints (register, login, refresh): /auth/me and friends keep the per-user budget.
+    if (!methods.every((m) => isPublicRoute(m, route.url))) return;
     route.config = {
       ...route.config,
       rateLimit: { max: authMax, timeWindow: 60_000, keyGenerator: (req) => `ip:${req.ip}` },

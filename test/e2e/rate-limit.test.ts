@@ -68,6 +68,78 @@ describe('rate limits (in memory)', () => {
   });
 });
 
+describe('rate limits on the anonymous /auth routes', () => {
+  const refresh = (app: FastifyInstance, headers: Record<string, string> = {}) =>
+    app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/refresh',
+      headers,
+      payload: { refreshToken: 'not-a-token' },
+    });
+
+  it('are tighter than the global budget and keyed by client IP', async () => {
+    // RATE_LIMIT_MAX 30 → the anonymous auth routes allow a tenth: 3 per minute per IP.
+    const app = await createTestApp({ RATE_LIMIT_MAX: '30' });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await refresh(app)).statusCode);
+      expect(statuses.slice(0, 3).every((s) => s !== 429)).toBe(true);
+      const limited = await refresh(app);
+      expect(limited.statusCode).toBe(429);
+      expect(limited.headers['ratelimit-limit']).toBe('3');
+      expect(limited.json()).toMatchObject({ code: 'RATE_LIMITED' });
+      // Another client address has its own budget.
+      expect(
+        (
+          await app.inject({
+            method: 'POST',
+            url: '/api/v1/auth/refresh',
+            remoteAddress: '10.0.0.9',
+            payload: { refreshToken: 'x' },
+          })
+        ).statusCode,
+      ).not.toBe(429);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('login keeps its own per-IP limit (LOGIN_RATE_LIMIT_PER_IP), /auth/me the per-user budget', async () => {
+    const app = await createTestApp({ RATE_LIMIT_MAX: '50', LOGIN_RATE_LIMIT_PER_IP: '7' });
+    try {
+      const login = await app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { email: 'nobody@example.test', password: 'wrong password 123' },
+      });
+      expect(login.headers['ratelimit-limit']).toBe('7');
+      const user = await createUser(app);
+      const me = await app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: user.auth });
+      expect(me.statusCode).toBe(200);
+      expect(me.headers['ratelimit-limit']).toBe('50');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('with TRUST_PROXY the client IP comes from X-Forwarded-For; without it the header is ignored', async () => {
+    const trusting = await createTestApp({ RATE_LIMIT_MAX: '10', TRUST_PROXY: 'true' });
+    const direct = await createTestApp({ RATE_LIMIT_MAX: '10' });
+    try {
+      // Budget 1 per IP: the second request from the same client is limited.
+      expect((await refresh(trusting, { 'x-forwarded-for': '203.0.113.1' })).statusCode).not.toBe(429);
+      expect((await refresh(trusting, { 'x-forwarded-for': '203.0.113.1' })).statusCode).toBe(429);
+      expect((await refresh(trusting, { 'x-forwarded-for': '203.0.113.2' })).statusCode).not.toBe(429);
+
+      expect((await refresh(direct, { 'x-forwarded-for': '203.0.113.1' })).statusCode).not.toBe(429);
+      expect((await refresh(direct, { 'x-forwarded-for': '203.0.113.2' })).statusCode).toBe(429);
+    } finally {
+      await trusting.close();
+      await direct.close();
+    }
+  });
+});
+
 describe('rate limits shared through Redis', () => {
   const prefix = `helpdesk-test:${randomUUID()}:`;
   let a: FastifyInstance;
