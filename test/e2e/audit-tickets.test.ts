@@ -146,8 +146,12 @@ describe('one audit event per change, with the trace id', () => {
     const seen: string[] = [];
     let url: string | null = `/api/v1/tickets/${id}/events?limit=1`;
     while (url) {
-      const page = await app.inject({ method: 'GET', url, headers: admin.auth });
-      const body = page.json();
+      const page: { json(): unknown; headers: Record<string, unknown> } = await app.inject({
+        method: 'GET',
+        url,
+        headers: admin.auth,
+      });
+      const body = page.json() as { data: Array<{ id: string }>; nextCursor: string | null };
       seen.push(...body.data.map((e: { id: string }) => e.id));
       url = body.nextCursor ? /<([^>]+)>/.exec(String(page.headers.link))![1]! : null;
     }

@@ -67,12 +67,13 @@ async function walk(user: TestUser, query: string, limit = 4): Promise<T[]> {
   let url: string | null = `/api/v1/tickets?tag=${tag}&limit=${limit}${query}`;
   let pages = 0;
   while (url) {
-    const res = await app.inject({ method: 'GET', url, headers: user.auth });
+    const res: { statusCode: number; body: string; json(): unknown; headers: Record<string, unknown> } =
+      await app.inject({ method: 'GET', url, headers: user.auth });
     expect(res.statusCode, res.body).toBe(200);
-    const body = res.json();
+    const body = res.json() as { data: T[]; nextCursor: string | null };
     seen.push(...body.data);
     if (body.nextCursor) {
-      const link = String(res.headers.link);
+      const link: string = String(res.headers.link);
       expect(link).toMatch(/^<\/api\/v1\/tickets\?.*>; rel="next"$/);
       url = /<([^>]+)>/.exec(link)![1]!;
       expect(new URL(url, 'http://x').searchParams.get('cursor')).toBe(body.nextCursor);

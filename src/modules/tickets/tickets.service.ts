@@ -138,7 +138,7 @@ export function createTicketService(deps: TicketServiceDeps) {
 
   async function assertActiveStaff(ex: Executor, userId: string, path: string) {
     const user = await users.findById(ex, userId);
-    if (!user || !user.active || !isStaff(user.role)) {
+    if (!user?.active || !isStaff(user.role)) {
       throw new ValidationError([{ path, message: 'must be an active agent or admin' }]);
     }
   }
@@ -239,7 +239,7 @@ export function createTicketService(deps: TicketServiceDeps) {
         }
       } else if (input.requesterId !== undefined && input.requesterId !== actor.id) {
         const requester = await users.findById(db, input.requesterId);
-        if (!requester || !requester.active || requester.role !== 'requester') {
+        if (!requester?.active || requester.role !== 'requester') {
           throw new ValidationError([{ path: 'body.requesterId', message: 'must be an active requester' }]);
         }
         requesterId = requester.id;
