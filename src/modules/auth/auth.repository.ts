@@ -86,6 +86,11 @@ export function createAuthRepository() {
       await ex.delete(loginFailures).where(eq(loginFailures.id, id));
     },
 
+    /** Drops every row that has left the window (accounts that are never tried again, e.g. sprayed emails). */
+    async pruneAllFailures(ex: Executor, before: Date): Promise<void> {
+      await ex.delete(loginFailures).where(lt(loginFailures.occurredAt, before));
+    },
+
     /** Drops this account's rows that have left the window (keeps the table small without a job). */
     async pruneFailures(ex: Executor, emailKey: string, before: Date): Promise<void> {
       await ex

@@ -61,6 +61,7 @@ export class SignupDisabledError extends ForbiddenError {
 
 export function createAuthService(deps: AuthServiceDeps) {
   const { db, users, auth, audit, hasher, signer, clock, config } = deps;
+  let lastGlobalPrune = 0;
 
   /**
    * Reserves a failure slot for this account before the password is checked (so concurrent guesses
@@ -71,6 +72,10 @@ export function createAuthService(deps: AuthServiceDeps) {
     const now = clock.now();
     const since = new Date(now.getTime() - LOGIN_FAILURE_WINDOW_MS);
     await auth.pruneFailures(db, key, since);
+    if (now.getTime() - lastGlobalPrune > 60_000) {
+      lastGlobalPrune = now.getTime();
+      await auth.pruneAllFailures(db, since);
+    }
     const slot = await auth.insertFailure(db, key, now);
     const { count } = await auth.recentFailures(db, key, since);
     const limit = config.loginRateLimitPerAccount;
