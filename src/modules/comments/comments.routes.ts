@@ -46,7 +46,9 @@ Keyset-paginated: pass \`nextCursor\` as \`cursor\` (also in \`Link: <…>; rel=
         description: `\`visibility: "public"\` (default) is a reply the requester sees; \`"internal"\` is a note for agents
 and admins only (a requester asking for one → 403). Requesters reply on their own tickets only. The first public
 reply of an agent/admin sets the ticket's \`firstResponseAt\`; a requester's reply on a pending or solved ticket
-reopens it. Closed/cancelled tickets → 409 TICKET_CLOSED. \`Idempotency-Key\` works as on POST /tickets.`,
+reopens it. Closed/cancelled tickets → 409 TICKET_CLOSED; a soft-deleted ticket is 404 (admins: 409
+TICKET_DELETED). Internal notes do not change the ticket (no updatedAt/version change, never searchable).
+\`Idempotency-Key\` works as on POST /tickets.`,
         params: ticketIdParams,
         headers: idempotencyHeaders,
         body: createCommentBody,

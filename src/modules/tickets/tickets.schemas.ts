@@ -17,6 +17,32 @@ export const ticketIdParams = z.strictObject({
   id: z.coerce.number().int().min(1).max(2_147_483_647).describe('The ticket number'),
 });
 
+/** Documentation example (OpenAPI) of a ticket as an agent sees it. */
+const TICKET_EXAMPLE = {
+  id: 1042,
+  title: 'VPN drops every hour',
+  description: 'Since Monday the VPN disconnects on the hour, on Wi-Fi and cable.',
+  status: 'open',
+  priority: 'high',
+  type: 'incident',
+  tags: ['vpn', 'network'],
+  requester: {
+    id: '0b6f1c1e-6a3e-4d8e-9a52-3c1f2d4b5a60',
+    name: 'Rita Requester',
+    email: 'rita@example.com',
+  },
+  assignee: { id: '7d9e3a0c-1b2f-4c5d-8e6f-9a0b1c2d3e4f', name: 'Ada Agent' },
+  teamId: null,
+  version: 3,
+  createdAt: '2026-11-22T09:12:00.000Z',
+  updatedAt: '2026-11-22T10:00:00.000Z',
+  firstResponseAt: '2026-11-22T09:40:00.000Z',
+  solvedAt: null,
+  closedAt: null,
+  deletedAt: null,
+  allowedTransitions: ['pending', 'on_hold', 'solved', 'cancelled'],
+};
+
 export const ticketSchema = z
   .object({
     id: z.number().int().describe('The ticket number (#1042)'),
@@ -43,21 +69,30 @@ export const ticketSchema = z
       .array(statusEnum)
       .describe('The statuses the caller may move this ticket to now (draw buttons from this)'),
   })
-  .meta({ id: 'Ticket' });
+  .meta({ id: 'Ticket', example: TICKET_EXAMPLE });
 export type TicketDto = z.infer<typeof ticketSchema>;
 
-export const createTicketBody = z.strictObject({
-  title,
-  description,
-  priority: priorityEnum.optional().describe('Requesters may set it at creation only'),
-  type: typeEnum.optional().describe('Requesters may set it at creation only'),
-  tags: tags.optional().describe('Agents and admins only'),
-  teamId: z.uuid().nullable().optional().describe('Agents and admins only'),
-  requesterId: z
-    .uuid()
-    .optional()
-    .describe('Agents and admins: open the ticket on behalf of this active requester (default: self)'),
-});
+export const createTicketBody = z
+  .strictObject({
+    title,
+    description,
+    priority: priorityEnum.optional().describe('Requesters may set it at creation only'),
+    type: typeEnum.optional().describe('Requesters may set it at creation only'),
+    tags: tags.optional().describe('Agents and admins only'),
+    teamId: z.uuid().nullable().optional().describe('Agents and admins only'),
+    requesterId: z
+      .uuid()
+      .optional()
+      .describe('Agents and admins: open the ticket on behalf of this active requester (default: self)'),
+  })
+  .meta({
+    example: {
+      title: 'VPN drops every hour',
+      description: 'Since Monday the VPN disconnects on the hour, on Wi-Fi and cable.',
+      priority: 'high',
+      type: 'incident',
+    },
+  });
 export type CreateTicketInput = z.infer<typeof createTicketBody>;
 
 export const patchTicketBody = z
@@ -71,7 +106,8 @@ export const patchTicketBody = z
     status: statusEnum.optional(),
     assigneeId: z.uuid().nullable().optional(),
   })
-  .refine((b) => Object.values(b).some((v) => v !== undefined), { message: 'Send at least one field.' });
+  .refine((b) => Object.values(b).some((v) => v !== undefined), { message: 'Send at least one field.' })
+  .meta({ example: { status: 'pending', assigneeId: '7d9e3a0c-1b2f-4c5d-8e6f-9a0b1c2d3e4f' } });
 export type PatchTicketInput = z.infer<typeof patchTicketBody>;
 
 /** `status=open,pending` or `status=open&status=pending`. */
@@ -90,9 +126,15 @@ export const SORTS = ['updatedAt', '-updatedAt', 'createdAt', '-createdAt', 'pri
 export type TicketSort = (typeof SORTS)[number];
 
 export const listTicketsQuery = z.strictObject({
-  status: multi(statusEnum).optional().describe('Repeatable or comma list'),
-  priority: multi(priorityEnum).optional().describe('Repeatable or comma list'),
-  type: multi(typeEnum).optional().describe('Repeatable or comma list'),
+  status: multi(statusEnum)
+    .optional()
+    .describe(`Repeatable or comma list of: ${ticketStatus.enumValues.join(', ')}`),
+  priority: multi(priorityEnum)
+    .optional()
+    .describe(`Repeatable or comma list of: ${ticketPriority.enumValues.join(', ')}`),
+  type: multi(typeEnum)
+    .optional()
+    .describe(`Repeatable or comma list of: ${ticketType.enumValues.join(', ')}`),
   assigneeId: z
     .union([z.uuid(), z.literal('me'), z.literal('none')])
     .optional()
@@ -118,10 +160,17 @@ export const listTicketsQuery = z.strictObject({
 });
 export type ListTicketsQuery = z.infer<typeof listTicketsQuery>;
 
-export const ticketPageSchema = z.object({
-  data: z.array(ticketSchema),
-  nextCursor: z.string().nullable(),
-});
+export const ticketPageSchema = z
+  .object({
+    data: z.array(ticketSchema),
+    nextCursor: z.string().nullable(),
+  })
+  .meta({
+    example: {
+      data: [TICKET_EXAMPLE],
+      nextCursor: 'eyJ1IjoiMjAyNi0xMS0yMlQxMDowMDowMC4wMDBaIiwiaSI6MTA0Mn0',
+    },
+  });
 
 export const ifMatchHeaders = z.object({
   'if-match': z
