@@ -21,16 +21,29 @@ export const commentSchema = z
     attachments: z.array(attachmentSummarySchema),
     createdAt: z.date(),
   })
-  .meta({ id: 'Comment' });
+  .meta({
+    id: 'Comment',
+    example: {
+      id: '3f2a1b0c-9d8e-4f7a-8b6c-5d4e3f2a1b0c',
+      ticketId: 1042,
+      author: { id: '7d9e3a0c-1b2f-4c5d-8e6f-9a0b1c2d3e4f', name: 'Ada Agent', role: 'agent' },
+      body: 'Could you try the new VPN profile attached?',
+      visibility: 'public',
+      attachments: [],
+      createdAt: '2026-11-22T09:40:00.000Z',
+    },
+  });
 export type CommentDto = z.infer<typeof commentSchema>;
 
-export const createCommentBody = z.strictObject({
-  body: z.string().trim().min(1).max(20_000),
-  visibility: z
-    .enum(['public', 'internal'])
-    .default('public')
-    .describe('internal: a note for agents and admins only, never shown to requesters'),
-});
+export const createCommentBody = z
+  .strictObject({
+    body: z.string().trim().min(1).max(20_000),
+    visibility: z
+      .enum(['public', 'internal'])
+      .default('public')
+      .describe('internal: a note for agents and admins only, never shown to requesters'),
+  })
+  .meta({ example: { body: 'Could you try the new VPN profile attached?', visibility: 'public' } });
 export type CreateCommentInput = z.infer<typeof createCommentBody>;
 
 export const listCommentsQuery = z.strictObject({

@@ -13,7 +13,17 @@ export const userSchema = z
     active: z.boolean(),
     createdAt: z.date(),
   })
-  .meta({ id: 'User' });
+  .meta({
+    id: 'User',
+    example: {
+      id: '0b6f1c1e-6a3e-4d8e-9a52-3c1f2d4b5a60',
+      email: 'rita@example.com',
+      name: 'Rita Requester',
+      role: 'requester',
+      active: true,
+      createdAt: '2026-11-22T10:00:00.000Z',
+    },
+  });
 export type UserDto = z.infer<typeof userSchema>;
 
 export function toUserDto(row: UserRow): UserDto {
@@ -46,12 +56,21 @@ export const newPasswordSchema = z
 
 export const userIdParams = z.strictObject({ id: z.uuid() });
 
-export const createUserBody = z.strictObject({
-  email: emailSchema,
-  name: nameSchema,
-  role: roleSchema,
-  password: newPasswordSchema,
-});
+export const createUserBody = z
+  .strictObject({
+    email: emailSchema,
+    name: nameSchema,
+    role: roleSchema,
+    password: newPasswordSchema,
+  })
+  .meta({
+    example: {
+      email: 'ada@example.com',
+      name: 'Ada Agent',
+      role: 'agent',
+      password: 'initial passphrase 2026',
+    },
+  });
 
 export const updateUserBody = z
   .strictObject({
@@ -59,7 +78,8 @@ export const updateUserBody = z
     role: roleSchema.optional(),
     active: z.boolean().optional(),
   })
-  .refine((b) => Object.keys(b).length > 0, { message: 'send at least one of name, role, active' });
+  .refine((b) => Object.keys(b).length > 0, { message: 'send at least one of name, role, active' })
+  .meta({ example: { role: 'admin', active: true } });
 
 const boolQuery = z.enum(['true', 'false']).transform((v) => v === 'true');
 
