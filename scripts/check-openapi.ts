@@ -71,6 +71,10 @@ export function checkOpenApi(doc: Json): { errors: string[]; warnings: string[] 
       if (hasBody || params.some((p) => p.in === 'query' || p.in === 'path'))
         needs('422', 'it validates input');
       if (params.some((p) => p.in === 'path')) needs('404', 'it addresses a resource by id');
+      if (url.startsWith('/api/')) {
+        needs('429', 'API routes are rate limited');
+        needs('503', 'API routes answer 503 when the database is unavailable');
+      }
 
       for (const [status, res] of Object.entries<Json>(responses)) {
         const r = resolve(res);
