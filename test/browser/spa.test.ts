@@ -192,6 +192,15 @@ test('a requester signs in on the SPA origin, creates a ticket and replies, all 
   assert.ok(apiCalls.includes('POST /api/v1/auth/login 200'), apiCalls.join('\n'));
   assert.ok(apiCalls.includes('POST /api/v1/tickets 201'), apiCalls.join('\n'));
   assert.ok(apiCalls.includes(`POST /api/v1/tickets/${ticketId}/comments 201`), apiCalls.join('\n'));
+
+  // An access token the API refuses is renewed once with the refresh token, and the page still loads.
+  await page.evaluate(() => {
+    const s = JSON.parse(sessionStorage.getItem('helpdesk.session') ?? '{}');
+    sessionStorage.setItem('helpdesk.session', JSON.stringify({ ...s, accessToken: 'expired.or.revoked' }));
+  });
+  await page.goto(`${spaOrigin}/#/tickets?status=new`);
+  await page.waitForSelector(`[data-testid=ticket-row-${ticketId}]`).catch(failWith(page, 'refresh'));
+  assert.ok(apiCalls.includes('POST /api/v1/auth/refresh 200'), apiCalls.join('\n'));
   await context.close();
 });
 
