@@ -221,11 +221,13 @@ test('an agent filters and pages the list, takes the ticket and moves it with th
   await page.fill('[data-testid=filters] input[name=q]', tag);
   await page.selectOption('[data-testid=filters] select[name=priority]', 'low');
   await page.click('[data-testid=apply-filters]');
-  await page.waitForFunction(
-    () => document.querySelectorAll('[data-testid^=ticket-row-]').length === 10,
-    undefined,
-    { timeout: 15_000 },
-  );
+  // The unfiltered first page also has 10 rows: wait for the filtered one (every title carries the tag).
+  await page.waitForFunction((word) => {
+    const titles = Array.from(document.querySelectorAll('[data-testid=ticket-title]')).map(
+      (e) => e.textContent ?? '',
+    );
+    return titles.length === 10 && titles.every((t) => t.includes(word));
+  }, tag);
   const titles = await page.$$eval('[data-testid=ticket-title]', (els) => els.map((e) => e.textContent));
   assert.ok(
     titles.every((t) => t?.includes(tag)),
