@@ -7,7 +7,7 @@ import Fastify, {
   type FastifyServerOptions,
   LogController,
 } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from './config.js';
 import { createDb, type Database, type DbHandle } from './db/client.js';
 import { registerAuth } from './http/auth.js';
@@ -17,6 +17,7 @@ import { registerMetrics } from './http/metrics.js';
 import { registerOverloadProtection } from './http/overload.js';
 import { registerRateLimit } from './http/rate-limit.js';
 import { registerSecurity } from './http/security.js';
+import { createFastSerializerCompiler } from './http/serializer.js';
 import { registerDraining } from './http/shutdown.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { createCursorCodec } from './lib/cursor.js';
@@ -135,7 +136,8 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   });
 
   app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
+  // Compiled from the zod response schemas; validated against them too outside production (src/http/serializer.ts).
+  app.setSerializerCompiler(createFastSerializerCompiler({ validate: !config.isProduction }));
   registerErrorHandling(app);
   // JSON only: a text/plain body is a malformed request, not a string to validate.
   app.removeContentTypeParser('text/plain');
