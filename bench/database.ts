@@ -27,7 +27,7 @@ export async function openBenchServer(pgOption: string): Promise<BenchServer> {
   const client = new pg.Client({ connectionString: pgOption, connectionTimeoutMillis: 3000 });
   try {
     await client.connect();
-    const { rows } = await client.query<{ v: string }>('SHOW server_version');
+    const { rows } = await client.query<{ v: string }>("SELECT current_setting('server_version') AS v");
     const u = new URL(pgOption);
     return {
       adminUrl: pgOption,
@@ -108,6 +108,7 @@ export async function ensureDataset(
   const t0 = Date.now();
   await run('npm', ['run', '--silent', 'seed', '--', '--tickets', String(size)], {
     ...process.env,
+    NODE_ENV: 'development',
     DATABASE_URL: url,
   });
   opts.log(`seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s; VACUUM ANALYZE`);

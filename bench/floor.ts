@@ -16,10 +16,10 @@ import pg from 'pg';
  * requester and assignee joined, limit + 1 to know whether there is a next page.
  */
 export const FLOOR_LIST_SQL = `
-SELECT t.id, t.title, t.description, t.status, t.priority, t.type, t.tags, t.team_id, t.version,
-       t.created_at, t.updated_at, t.first_response_at, t.solved_at, t.closed_at,
-       t.requester_id, r.name AS requester_name, r.email AS requester_email,
-       t.assignee_id, a.name AS assignee_name
+SELECT t.id, t.title, t.description, t.status, t.priority, t.type, t.tags, t.requester_id, t.assignee_id,
+       t.team_id, t.version, t.created_at, t.updated_at, t.first_response_at, t.solved_at, t.closed_at,
+       t.deleted_at, r.name AS requester_name, r.email AS requester_email, a.name AS assignee_name,
+       to_char(t.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS sort_value
   FROM tickets t
   JOIN users r ON r.id = t.requester_id
   LEFT JOIN users a ON a.id = t.assignee_id
@@ -41,7 +41,7 @@ async function main() {
   const app = Fastify({ logger: false });
 
   app.get('/tickets', async () => {
-    const { rows } = await pool.query({ name: 'floor_list', text: FLOOR_LIST_SQL, values: [26] });
+    const { rows } = await pool.query(FLOOR_LIST_SQL, [26]);
     return { data: rows.slice(0, 25), nextCursor: rows.length > 25 ? 'next' : null };
   });
   app.get('/readyz', async () => {
@@ -50,9 +50,9 @@ async function main() {
   });
 
   const stop = async () => {
+    setTimeout(() => process.exit(0), 5000).unref(); // exits by itself once idle; this is the backstop
     await app.close();
     await pool.end();
-    process.exit(0);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

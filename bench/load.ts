@@ -81,9 +81,10 @@ async function fire(
 export async function measure(
   baseUrl: string,
   s: Scenario,
-  opts: { connections: number; durationS: number; warmupS: number },
+  opts: { connections: number; durationS: number; warmupS: number; beforeMeasured?: () => Promise<void> },
 ): Promise<LoadResult> {
   if (opts.warmupS > 0) await fire(baseUrl, s, opts.connections, opts.warmupS);
+  await opts.beforeMeasured?.();
 
   let latencies = new Float64Array(1 << 16);
   let n = 0;

@@ -34,6 +34,8 @@ export function killChildren(): void {
 
 export interface Server {
   pid: number;
+  /** CPU time (user + system) the process has used so far, in milliseconds. */
+  cpuMs(): Promise<number>;
   baseUrl: string;
   /** Highest VmRSS seen by the sampler since the last resetPeak(), in bytes. */
   peakRss(): number;
@@ -41,6 +43,20 @@ export interface Server {
   /** VmHWM: the kernel's peak resident set size over the whole life of the process, in bytes. */
   highWaterMark(): Promise<number>;
   stop(): Promise<void>;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on every mainstream Linux). */
+const USER_HZ = 100;
+
+async function procCpuMs(pid: number): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)": state is field 3, utime field 14, stime field 15.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(rest[11]) + Number(rest[12])) * 1000) / USER_HZ;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 async function procStatusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
@@ -116,6 +132,7 @@ export async function startServer(opts: {
 
   return {
     pid,
+    cpuMs: () => procCpuMs(pid),
     baseUrl,
     peakRss: () => peak,
     resetPeak: () => {

@@ -8,6 +8,11 @@ export interface Row extends LoadResult {
   vsFloor: number | null;
   /** Highest VmRSS of the measured server process during this scenario (MB). */
   peakRssMb: number;
+  /**
+   * CPU time (user + system) the server process spent per answered request. Unlike req/s it hardly
+   * depends on what else runs on the machine: the number to compare between noisy runs.
+   */
+  serverCpuMsPerReq: number;
 }
 
 export interface SuiteResult {
@@ -64,7 +69,18 @@ function verdict(r: Row): string {
 /** The endpoint table: req/s, latency percentiles, ratio to the floor, failures, server RSS. */
 export function endpointTable(suite: SuiteResult): string {
   return table(
-    ['scenario', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', '× floor', 'non-expected', 'RSS MB', 'targets'],
+    [
+      'scenario',
+      'req/s',
+      'p50 ms',
+      'p95 ms',
+      'p99 ms',
+      '× floor',
+      'CPU ms/req',
+      'non-expected',
+      'RSS MB',
+      'targets',
+    ],
     suite.rows.map((r) => [
       r.name,
       fmt(r.reqPerSec, 0),
@@ -72,6 +88,7 @@ export function endpointTable(suite: SuiteResult): string {
       fmt(r.latencyMs.p95, 2),
       fmt(r.latencyMs.p99, 2),
       r.kind === 'floor' ? '1.00' : r.vsFloor === null ? '–' : r.vsFloor.toFixed(2),
+      fmt(r.serverCpuMsPerReq, 2),
       failures(r),
       fmt(r.peakRssMb, 0),
       verdict(r),

@@ -76,19 +76,25 @@ async function measureOn(
   server: Server,
   s: Scenario,
   opts: BenchOptions,
-): Promise<LoadResult & { peakRssMb: number }> {
+): Promise<LoadResult & { peakRssMb: number; serverCpuMsPerReq: number }> {
   log(`${s.name}: ${opts.warmup}s warm-up + ${opts.duration}s at ${opts.connections} connections`);
-  server.resetPeak();
+  let cpuBefore = 0;
   const r = await measure(server.baseUrl, s, {
     connections: opts.connections,
     durationS: opts.duration,
     warmupS: opts.warmup,
+    beforeMeasured: async () => {
+      server.resetPeak();
+      cpuBefore = await server.cpuMs();
+    },
   });
+  const cpuMs = (await server.cpuMs()) - cpuBefore;
+  const serverCpuMsPerReq = Math.round((cpuMs / Math.max(r.requests, 1)) * 1000) / 1000;
   const bad = Object.values(r.unexpected).reduce((a, b) => a + b, 0) + r.errors;
   log(
     `  ${r.reqPerSec} req/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms${bad ? `, ${bad} unexpected answers ${JSON.stringify(r.unexpected)}` : ''}`,
   );
-  return { ...r, peakRssMb: mb(server.peakRss()) };
+  return { ...r, peakRssMb: mb(server.peakRss()), serverCpuMsPerReq };
 }
 
 /** One size: dataset, floor, API server, the chosen scenarios. */
@@ -122,7 +128,7 @@ async function runSuite(
     readyPath: '/readyz',
     logFile: path.resolve(`bench/results/floor-${size}.log`),
   });
-  let floorRow: LoadResult & { peakRssMb: number };
+  let floorRow: LoadResult & { peakRssMb: number; serverCpuMsPerReq: number };
   try {
     floorRow = await measureOn(floor, floorScenario, opts);
   } finally {
