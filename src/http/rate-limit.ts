@@ -54,6 +54,20 @@ export async function registerRateLimit(app: FastifyInstance, config: RateLimitC
     app.addHook('onClose', async () => {
       await client.quit().catch(() => client.disconnect());
     });
+    // Start limited: wait (bounded) for the first connection so the first requests are counted too.
+    const ready = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 3000);
+      client.once('ready', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      client.once('error', () => {
+        clearTimeout(timer);
+        resolve(client.status === 'ready');
+      });
+    });
+    if (!ready)
+      app.log.warn('rate-limit Redis not reachable at start-up; requests are not limited until it is');
   }
 
   const authMax = Math.max(1, Math.floor(config.rateLimitMax / 10));
