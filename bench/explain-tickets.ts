@@ -68,7 +68,13 @@ try {
   for (const [name, filters, order, after] of cases) {
     captured.length = 0;
     await repo.list(db, filters, order, after, 26);
-    const { sql, params } = captured[0]!;
+    const { sql, params } = captured.find((c) => c.sql.startsWith('select'))!;
+    // Reproduce the statement's settings (search runs with SET LOCAL max_parallel_workers_per_gather = 0).
+    const settings = captured
+      .filter((c) => c.sql.startsWith('SET LOCAL'))
+      .map((c) => c.sql.replace('SET LOCAL', 'SET'));
+    await client.query('RESET ALL');
+    for (const set of settings) await client.query(set);
     for (let i = 0; i < 3; i++) await client.query(sql, params); // warm the cache
     const runs = 20;
     const t0 = process.hrtime.bigint();
@@ -76,6 +82,7 @@ try {
     const meanMs = Number(process.hrtime.bigint() - t0) / 1e6 / runs;
     const plan = await client.query(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, params);
     console.log(`\n### ${name} — mean ${meanMs.toFixed(2)} ms over ${runs} runs (client wall time)`);
+    for (const set of settings) console.log(`(${set})`);
     console.log(plan.rows.map((r) => r['QUERY PLAN']).join('\n'));
   }
 } finally {
