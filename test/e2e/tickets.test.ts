@@ -109,6 +109,26 @@ describe('create and read', () => {
     expect(onBehalf.statusCode).toBe(403);
   });
 
+  it('admin opens a ticket on behalf of a requester, with team; unknown team → 422', async () => {
+    const { rows } = await app.db.$client.query<{ id: string }>(
+      'INSERT INTO teams (name) VALUES ($1) RETURNING id',
+      [`Desk ${Math.random()}`],
+    );
+    const t = await newTicket(admin, { requesterId: requester.id, teamId: rows[0]!.id, priority: 'urgent' });
+    expect(t).toMatchObject({ requester: { id: requester.id }, teamId: rows[0]!.id, priority: 'urgent' });
+    // The requester sees it as their own.
+    const own = await app.inject({ method: 'GET', url: `/api/v1/tickets/${t.id}`, headers: requester.auth });
+    expect(own.statusCode).toBe(200);
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/api/v1/tickets',
+      headers: admin.auth,
+      payload: { title: 'x', description: 'y', teamId: '00000000-0000-4000-8000-000000000000' },
+    });
+    expect(bad.statusCode).toBe(422);
+    expect(bad.json().errors[0].path).toBe('body.teamId');
+  });
+
   it('agent cannot open a ticket for a non-requester or unknown user (422)', async () => {
     for (const requesterId of [agent2.id, '00000000-0000-4000-8000-000000000000']) {
       const res = await app.inject({

@@ -48,6 +48,8 @@ and admins only (a requester asking for one → 403). Requesters reply on their 
 reply of an agent/admin sets the ticket's \`firstResponseAt\`; a requester's reply on a pending or solved ticket
 reopens it. Closed/cancelled tickets → 409 TICKET_CLOSED; a soft-deleted ticket is 404 (admins: 409
 TICKET_DELETED). Internal notes do not change the ticket (no updatedAt/version change, never searchable).
+A public reply moves the ticket's updatedAt and version. Audit: one comment.created event, plus one ticket event
+only when a ticket field changed (status reopened → ticket.status_changed; firstResponseAt → ticket.updated).
 \`Idempotency-Key\` works as on POST /tickets.`,
         params: ticketIdParams,
         headers: idempotencyHeaders,
