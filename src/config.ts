@@ -78,6 +78,7 @@ const envSchema = z
     DB_POOL_MAX: int(10, 1, 200),
     DB_CONNECTION_TIMEOUT_MS: int(3000, 100, 60_000),
     DB_STATEMENT_TIMEOUT_MS: int(5000, 100, 600_000),
+    DB_PREPARED_STATEMENTS: bool(true),
     METRICS_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16).optional()),
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: int(1000, 0, 60_000),
     OVERLOAD_MAX_HEAP_USED_BYTES: int(0, 0),
@@ -133,7 +134,12 @@ export interface Config {
   bodyLimitBytes: number;
   logLevel: Env['LOG_LEVEL'];
   passwordMinLength: number;
-  db: { poolMax: number; connectionTimeoutMs: number; statementTimeoutMs: number };
+  db: {
+    poolMax: number;
+    connectionTimeoutMs: number;
+    statementTimeoutMs: number;
+    preparedStatements: boolean;
+  };
   metricsToken: string | undefined;
   /** Load shedding (503): event-loop delay in ms (0 = off); heap used in bytes (0 = 90 % of the V8 heap limit). */
   overload: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
@@ -186,6 +192,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       poolMax: e.DB_POOL_MAX,
       connectionTimeoutMs: e.DB_CONNECTION_TIMEOUT_MS,
       statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+      preparedStatements: e.DB_PREPARED_STATEMENTS,
     },
     metricsToken: e.METRICS_TOKEN,
     overload: {

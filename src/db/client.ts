@@ -1,6 +1,7 @@
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { Config } from '../config.js';
+import { PreparingClient } from './prepared.js';
 import * as schema from './schema/index.js';
 
 export type Database = NodePgDatabase<typeof schema> & { $client: pg.Pool };
@@ -27,6 +28,8 @@ export function createDb(
   onPoolError: (err: Error) => void = () => {},
 ): DbHandle {
   const pool = new pg.Pool({
+    // Names repeated queries so PostgreSQL parses and plans them once per connection (src/db/prepared.ts).
+    ...(opts.preparedStatements ? { Client: PreparingClient } : {}),
     connectionString: url,
     max: opts.poolMax,
     connectionTimeoutMillis: opts.connectionTimeoutMs,

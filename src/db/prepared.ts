@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+
+/**
+ * Server-side prepared statements for the application's repeated queries.
+ *
+ * drizzle sends every query unnamed, so PostgreSQL parses and plans the same SELECT on every request
+ * (for the ticket list, planning costs more than executing). A pool built with this Client names each
+ * distinct DML text (`hd_<hash>`): node-postgres then parses it once per connection and PostgreSQL
+ * reuses the plan. Parameters stay parameters; only the text is the key.
+ *
+ * Left unnamed on purpose:
+ * - full-text queries (`@@`): their best plan depends on how common the searched term is, which a
+ *   cached generic plan cannot know;
+ * - anything but SELECT/INSERT/UPDATE/DELETE/WITH (BEGIN, SET, DDL, …);
+ * - new texts once MAX_STATEMENTS distinct ones have been named (bounds the memory of every backend).
+ */
+export const MAX_STATEMENTS = 300;
+
+const DML = /^\s*(select|insert|update|delete|with)\s/i;
+const names = new Map<string, string | null>();
+
+/** The statement name for a query text, or null when it should stay unnamed. */
+export function statementName(text: string): string | null {
+  const known = names.get(text);
+  if (known !== undefined) return known;
+  if (names.size >= MAX_STATEMENTS) return null;
+  const name =
+    DML.test(text) && !text.includes('@@')
+      ? `hd_${createHash('sha1').update(text).digest('base64url').slice(0, 20)}`
+      : null;
+  names.set(text, name);
+  return name;
+}
+
+interface QueryConfigLike {
+  text?: unknown;
+  name?: unknown;
+  submit?: unknown;
+}
+
+/** pg Client that names the statements statementName() picks; everything else is pg's own query(). */
+export class PreparingClient extends pg.Client {
+  // pg's query() has many overloads; this only rewrites the config object form drizzle uses.
+  override query(...args: unknown[]): never {
+    const config = args[0] as QueryConfigLike | null;
+    if (
+      config &&
+      typeof config === 'object' &&
+      typeof config.text === 'string' &&
+      config.name === undefined &&
+      config.submit === undefined
+    ) {
+      const name = statementName(config.text);
+      if (name) args[0] = { ...config, name };
+    }
+    return (super.query as (...a: unknown[]) => never)(...args);
+  }
+}
