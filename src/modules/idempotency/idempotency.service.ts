@@ -92,9 +92,9 @@ export function createIdempotencyService({
     return rows.length === 1;
   }
 
-  return {
+  const service = {
     async claim(req: IdempotencyRequest): Promise<Claim> {
-      if (Math.random() < 0.01) void this.purgeExpired().catch(() => {});
+      if (Math.random() < 0.01) void service.purgeExpired().catch(() => {});
       for (let attempt = 0; attempt < 3; attempt++) {
         if (await tryClaim(req)) return { kind: 'claimed' };
         const [row] = await db
@@ -175,17 +175,18 @@ export function createIdempotencyService({
       exec: (complete: (ex: Executor, response: StoredResponse) => Promise<void>) => Promise<T>,
     ): Promise<{ result: T; replay: null } | { result: null; replay: StoredResponse }> {
       if (!req) return { result: await exec(async () => {}), replay: null };
-      const claim = await this.claim(req);
+      const claim = await service.claim(req);
       if (claim.kind === 'replay') return { result: null, replay: claim.response };
       try {
-        const result = await exec((ex, response) => this.complete(ex, req, response));
+        const result = await exec((ex, response) => service.complete(ex, req, response));
         return { result, replay: null };
       } catch (err) {
-        await this.release(req).catch(() => {});
+        await service.release(req).catch(() => {});
         throw err;
       }
     },
   };
+  return service;
 }
 
 export type IdempotencyService = ReturnType<typeof createIdempotencyService>;
