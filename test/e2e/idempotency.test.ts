@@ -53,6 +53,7 @@ describe('Idempotency-Key on POST /tickets', () => {
     expect(again.statusCode).toBe(201);
     expect(again.headers['idempotent-replayed']).toBe('true');
     expect(again.headers.location).toBe(first.headers.location);
+    expect(again.headers.etag).toBe(first.headers.etag);
     expect(again.json()).toEqual(first.json());
     expect(await countTickets(title)).toBe(1);
   });

@@ -282,7 +282,7 @@ export function createTicketService(deps: TicketServiceDeps) {
           await complete(tx, {
             status: 201,
             body: JSON.stringify(dto),
-            headers: { location: `/api/v1/tickets/${id}` },
+            headers: { location: `/api/v1/tickets/${id}`, etag: etagOf(dto.version) },
           });
           return dto;
         }),
