@@ -81,12 +81,22 @@ export function readScenarios(tokens: Tokens): Scenario[] {
       headers: bearer(tokens.agent),
       expectStatus: 200,
     },
+    {
+      // Without sort the API ranks every match; newest-first can stop after one page of matches.
+      name: `search common term, sort=-updatedAt`,
+      kind: 'search',
+      method: 'GET',
+      path: fixed(`${API}/tickets?q=${encodeURIComponent(SEARCH_TERMS.common)}&sort=-updatedAt`),
+      headers: bearer(tokens.agent),
+      expectStatus: 200,
+    },
   ];
 }
 
 /** Every endpoint of the table, in the order they run (writes after reads, login last). */
 export function allScenarios(tokens: Tokens, sample: Sample, login: Credentials): Scenario[] {
-  const [listAgent, listRequester, listStatus, searchRare, searchCommon] = readScenarios(tokens);
+  const [listAgent, listRequester, listStatus, searchRare, searchCommon, searchCommonByDate] =
+    readScenarios(tokens);
   const nextId = rotate(sample.ticketIds);
   const nextCommentable = rotate(sample.commentableIds);
   let created = 0;
@@ -104,6 +114,7 @@ export function allScenarios(tokens: Tokens, sample: Sample, login: Credentials)
     },
     searchRare!,
     searchCommon!,
+    searchCommonByDate!,
     {
       name: 'create ticket (requester)',
       kind: 'write',
