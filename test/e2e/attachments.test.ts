@@ -13,6 +13,7 @@ import { createAuditRepository } from '../../src/modules/audit/audit.repository.
 import { createAuditService } from '../../src/modules/audit/audit.service.js';
 import { createTestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
+import { expectProblem } from '../helpers/http.js';
 import { docx, elf, type FilePart, multipart, pdf, png } from './attachments-fixtures.js';
 
 const MAX = 64 * 1024;
@@ -33,16 +34,6 @@ async function eventually(check: () => Promise<boolean>) {
     if (Date.now() > deadline) throw new Error('condition not reached within 5 s');
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-function expectProblem(
-  res: { statusCode: number; headers: Record<string, unknown>; json(): unknown },
-  status: number,
-  code: string,
-) {
-  expect(res.statusCode).toBe(status);
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-  expect(res.json()).toMatchObject({ status, code });
 }
 
 describe('attachments', () => {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JWT_AUDIENCE, JWT_ISSUER } from '../../src/http/auth.js';
 import { createTestApp } from '../helpers/app.js';
 import { createUser, DEFAULT_PASSWORD } from '../helpers/factory.js';
+import { expectProblem } from '../helpers/http.js';
 
 const STRONG = 'violet tractor sings at dawn';
 
@@ -20,18 +21,6 @@ function forgeJwt(header: object, payload: object, secret?: string) {
   const body = `${b64url(header)}.${b64url(payload)}`;
   const sig = secret ? createHmac('sha256', secret).update(body).digest('base64url') : '';
   return `${body}.${sig}`;
-}
-
-function expectProblem(
-  res: { statusCode: number; headers: Record<string, unknown>; json(): unknown },
-  status: number,
-  code: string,
-) {
-  expect(res.statusCode).toBe(status);
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-  const body = res.json() as Record<string, unknown>;
-  expect(body).toMatchObject({ status, code });
-  return body;
 }
 
 async function auditRows(app: FastifyInstance, where: string, params: unknown[]) {

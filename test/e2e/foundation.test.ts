@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ConflictError } from '../../src/lib/errors.js';
 import { createTestApp } from '../helpers/app.js';
 import { createUser } from '../helpers/factory.js';
+import { expectProblem } from '../helpers/http.js';
 
 // Probe routes exercising the cross-cutting behaviour through real HTTP handling.
 const probes: FastifyPluginAsyncZod = async (app) => {
@@ -24,23 +25,6 @@ const probes: FastifyPluginAsyncZod = async (app) => {
     throw new Error('secret internal detail: SELECT * FROM users');
   });
 };
-
-function expectProblem(
-  res: { headers: Record<string, unknown>; json(): unknown },
-  status: number,
-  code: string,
-) {
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-  const body = res.json() as Record<string, unknown>;
-  expect(body).toMatchObject({
-    status,
-    code,
-    type: expect.stringMatching(/^\/problems\//),
-    title: expect.any(String),
-  });
-  expect(body.traceId).toBe(res.headers['x-request-id']);
-  return body;
-}
 
 describe('HTTP conventions', () => {
   let app: FastifyInstance;

@@ -3,18 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
+import { expectProblem } from '../helpers/http.js';
 
 const STRONG = 'purple elephants dance quietly';
-
-function expectProblem(
-  res: { statusCode: number; headers: Record<string, unknown>; json(): unknown },
-  status: number,
-  code: string,
-) {
-  expect(res.statusCode).toBe(status);
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-  expect(res.json()).toMatchObject({ status, code });
-}
 
 describe('users: the contract matrix ("manage users, roles" = admin; agents list agents)', () => {
   let app: FastifyInstance;

@@ -1,4 +1,4 @@
-import type { TicketStatus, UserRole } from '../../db/schema/index.js';
+import { type TicketStatus, ticketStatus, type UserRole } from '../../db/schema/index.js';
 
 /**
  * The ticket lifecycle as pure rules (../shared/API.md "Ticket lifecycle"): the transition table,
@@ -6,15 +6,7 @@ import type { TicketStatus, UserRole } from '../../db/schema/index.js';
  * applies these inside its transaction and turns refusals into 409/403 problems.
  */
 
-export const STATUSES: readonly TicketStatus[] = [
-  'new',
-  'open',
-  'pending',
-  'on_hold',
-  'solved',
-  'closed',
-  'cancelled',
-];
+export const STATUSES: readonly TicketStatus[] = ticketStatus.enumValues;
 
 export const TRANSITIONS: Readonly<Record<TicketStatus, readonly TicketStatus[]>> = {
   new: ['open', 'pending', 'on_hold', 'solved', 'cancelled'],
