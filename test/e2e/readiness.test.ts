@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from '../../src/db/embedded.js';
 import { runMigrations } from '../../src/db/migrate.js';
+import { freePort } from '../../src/lib/free-port.js';
 import { testConfig } from '../helpers/app.js';
-import { freePort } from '../helpers/global-setup.js';
 
 describe('readiness follows the database', () => {
   let dir: string;
