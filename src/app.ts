@@ -128,8 +128,10 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
               i < hops
           )(config.trustProxy)
         : config.trustProxy,
+    // Idle sockets are dropped after 30 s; a whole request (headers + body) must arrive within 120 s,
+    // enough for a 10 MiB attachment at ~1 Mbit/s, short enough to shed slow-body (slowloris) clients.
     connectionTimeout: 30_000,
-    requestTimeout: 30_000,
+    requestTimeout: 120_000,
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200 },
