@@ -91,6 +91,16 @@ const viewColumns = {
   assigneeName: assignee.name,
 };
 
+/**
+ * LIMIT written into the SQL text instead of bound: with a bound LIMIT the cached generic plan always looks
+ * costlier than a custom one, so PostgreSQL re-plans every prepared list (planning 0.45 ms vs executing
+ * 0.23 ms). The value is a validated page size, so the distinct texts stay few.
+ */
+function literalLimit(n: number): number {
+  if (!Number.isSafeInteger(n) || n < 1 || n > 1000) throw new RangeError(`invalid page size ${n}`);
+  return sql.raw(String(n)) as unknown as number; // drizzle inlines an SQL object given as the limit
+}
+
 const tsQuery = (q: string) => sql`websearch_to_tsquery(${SEARCH_CONFIG}::regconfig, ${q})`;
 
 export function createTicketsRepository() {
@@ -239,7 +249,7 @@ export function createTicketsRepository() {
               .leftJoin(assignee, eq(assignee.id, tickets.assigneeId))
               .where(and(...where))
               .orderBy(sql`${keyExpr} ${dir}`, sql`${tickets.id} ${dir}`)
-              .limit(limit);
+              .limit(literalLimit(limit));
       if (!filters.q) return run(ex);
       // PostgreSQL over-estimates the matches of rare search terms and starts parallel workers whose
       // start-up dominates (≈90 ms vs <1 ms at 1M tickets); a server of concurrent requests gains
