@@ -233,9 +233,13 @@ describe('filters', () => {
     expect(none.map((t) => t.id)).not.toContain(ids[5]);
   });
 
-  it('q: full-text over title and description, ranked, combinable with filters', async () => {
+  it('q: full-text over title and description, in the default order, combinable with filters', async () => {
     const hits = await list(agent, '&q=quasarfrobnicator');
     expect(hits.length).toBe(Math.ceil(N / 5));
+    // A search keeps the contract's default order (-updatedAt, id tie-breaker).
+    expect(hits.map((t) => t.id)).toEqual(
+      [...(hits as unknown as T[])].sort(cmp('updatedAt', true)).map((t) => t.id),
+    );
     const titleHit = await list(agent, `&q=${encodeURIComponent('"List ticket 7"')}`);
     expect(titleHit.map((t) => t.id)).toContain(ids[7]);
     const mine = await list(requester2, '&q=quasarfrobnicator');
@@ -243,5 +247,25 @@ describe('filters', () => {
     // Paging through search results works too.
     const walked = await walk(agent, '&q=quasarfrobnicator', 2);
     expect(walked.map((t) => t.id).sort()).toEqual(hits.map((t) => t.id).sort());
+  });
+
+  it('sort=relevance ranks matches best first, pages through all of them, and needs q', async () => {
+    // Ticket 7 matches the phrase in its title (weight A); the others match in their description (weight B).
+    const q = `&q=${encodeURIComponent('quasarfrobnicator or "List ticket 7"')}&sort=relevance`;
+    const ranked = await list(agent, q);
+    expect(ranked[0]!.id).toBe(ids[7]);
+    const walked = await walk(agent, q, 2);
+    expect(walked.map((t) => t.id)).toEqual(ranked.map((t) => t.id));
+    expect(new Set(walked.map((t) => t.id)).size).toBe(walked.length);
+
+    const res = await app.inject({
+      method: 'GET',
+      url: '/api/v1/tickets?sort=relevance',
+      headers: agent.auth,
+    });
+    expect(res.statusCode).toBe(422);
+    expect(res.json().errors).toEqual([
+      { path: 'querystring.sort', message: 'sort=relevance needs a search (q)' },
+    ]);
   });
 });

@@ -55,8 +55,9 @@ export const ticketRoutes: FastifyPluginAsyncZod<{ tickets: TicketService }> = a
 requested; soft-deleted tickets are never listed. \`cursor\` is the opaque, signed \`nextCursor\` of the previous
 page (a mangled or forged one → 422); the next page's URL is also in \`Link: <…>; rel="next"\`. Every sort ends with
 the id as tie-breaker, so walking pages returns each ticket exactly once. \`q\` is a PostgreSQL full-text search
-(websearch syntax: "quoted phrases", -exclusions, or) over title, description and public comments, ranked when no
-sort is given. Internal notes are never searched.`,
+(websearch syntax: "quoted phrases", -exclusions, or) over title, description and public comments; its matches
+come in the requested order (default newest activity first), or best match first with \`sort=relevance\` (ranking
+costs grow with the number of matches: prefer a date order for very common words). Internal notes are never searched.`,
         querystring: listTicketsQuery,
         response: { 200: ticketPageSchema, ...problemResponses(...AUTHED_PROBLEMS) },
       },

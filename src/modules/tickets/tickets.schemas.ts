@@ -122,7 +122,15 @@ const multi = <T extends z.ZodType<unknown, string>>(item: T) =>
     )
     .pipe(z.array(item).min(1));
 
-export const SORTS = ['updatedAt', '-updatedAt', 'createdAt', '-createdAt', 'priority', '-priority'] as const;
+export const SORTS = [
+  'updatedAt',
+  '-updatedAt',
+  'createdAt',
+  '-createdAt',
+  'priority',
+  '-priority',
+  'relevance',
+] as const;
 export type TicketSort = (typeof SORTS)[number];
 
 export const listTicketsQuery = z.strictObject({
@@ -149,12 +157,17 @@ export const listTicketsQuery = z.strictObject({
     .max(200)
     .optional()
     .describe(
-      'Full-text search over title, description and public comments. Without an explicit sort, results are ranked (best first).',
+      'Full-text search over title, description and public comments. Sorted like any list (default -updatedAt); sort=relevance ranks the matches best first.',
     ),
   createdAfter: z.iso.datetime({ offset: true }).optional(),
   createdBefore: z.iso.datetime({ offset: true }).optional(),
   updatedAfter: z.iso.datetime({ offset: true }).optional(),
-  sort: z.enum(SORTS).optional().describe('Default -updatedAt (or relevance when q is given)'),
+  sort: z
+    .enum(SORTS)
+    .optional()
+    .describe(
+      'Default -updatedAt. relevance (only with q) ranks matches best first; its cost grows with the number of matches.',
+    ),
   limit: z.coerce.number().int().min(1).max(100).default(25),
   cursor: z.string().min(1).max(2048).optional().describe('nextCursor of the previous page (opaque)'),
 });

@@ -144,8 +144,16 @@ export function createTicketService(deps: TicketServiceDeps) {
   }
 
   function sortOf(query: ListTicketsQuery): { sort: string; key: SortKey; desc: boolean } {
-    const s: TicketSort | 'rank' = query.sort ?? (query.q ? 'rank' : '-updatedAt');
-    if (s === 'rank') return { sort: 'rank', key: 'rank', desc: true };
+    // The contract's default order holds for searches too; ranking is asked for with sort=relevance.
+    const s: TicketSort = query.sort ?? '-updatedAt';
+    if (s === 'relevance') {
+      if (!query.q) {
+        throw new ValidationError([
+          { path: 'querystring.sort', message: 'sort=relevance needs a search (q)' },
+        ]);
+      }
+      return { sort: 'rank', key: 'rank', desc: true };
+    }
     const desc = s.startsWith('-');
     return { sort: s, key: (desc ? s.slice(1) : s) as SortKey, desc };
   }
