@@ -9,7 +9,7 @@
  * bench-password-123) and emails like requester1@seed.example, agent1@seed.example, admin1@seed.example.
  * Re-running adds more tickets and reuses the seeded users and teams.
  *
- * Vocabulary: "printer" is common in titles/descriptions; "zeppelin" is rare (about 1 ticket in 5000),
+ * Vocabulary: "printer" is common in titles/descriptions; "zeppelin" is rare (about 1 ticket in 3,300),
  * so searches for both are meaningful. Internal notes use words ("escalation-only", "postmortem") that
  * appear nowhere public, to check that they never reach the search index.
  */
