@@ -35,7 +35,7 @@ describe('login throttling per account', () => {
     expect429(await login(app, u.email.toUpperCase(), u.password, '10.1.0.9'));
     expect429(await login(app, u.email, u.password));
     const { rows } = await app.db.$client.query(
-      "SELECT metadata FROM audit_events WHERE action = 'auth.login_failed' AND entity_id = $1",
+      "SELECT metadata FROM audit_events WHERE action = 'auth.login_failed' AND entity_id = $1 ORDER BY seq",
       [u.id],
     );
     expect(rows.map((r) => r.metadata.reason)).toEqual([
