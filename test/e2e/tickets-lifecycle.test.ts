@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TicketStatus } from '../../src/db/schema/index.js';
 import { createTestApp } from '../helpers/app.js';
+import { CONTRACT_TRANSITIONS } from '../helpers/contract-lifecycle.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
 
 let app: FastifyInstance;
@@ -55,15 +56,7 @@ async function ticketIn(status: TicketStatus): Promise<number> {
   return id;
 }
 
-const ALLOWED: Record<TicketStatus, TicketStatus[]> = {
-  new: ['open', 'pending', 'on_hold', 'solved', 'cancelled'],
-  open: ['pending', 'on_hold', 'solved', 'cancelled'],
-  pending: ['open', 'on_hold', 'solved'],
-  on_hold: ['open', 'pending', 'solved'],
-  solved: ['open', 'closed'],
-  closed: [],
-  cancelled: [],
-};
+const ALLOWED = CONTRACT_TRANSITIONS;
 const STATUSES = Object.keys(ALLOWED) as TicketStatus[];
 
 describe('every forbidden transition answers 409 and changes nothing (admin)', () => {

@@ -13,17 +13,9 @@ import {
   statusSideEffects,
   transitionsFor,
 } from '../../src/modules/tickets/ticket-lifecycle.js';
+import { CONTRACT_TRANSITIONS } from '../helpers/contract-lifecycle.js';
 
-// The contract's table, written out independently of the module.
-const TABLE: Record<TicketStatus, TicketStatus[]> = {
-  new: ['open', 'pending', 'on_hold', 'solved', 'cancelled'],
-  open: ['pending', 'on_hold', 'solved', 'cancelled'],
-  pending: ['open', 'on_hold', 'solved'],
-  on_hold: ['open', 'pending', 'solved'],
-  solved: ['open', 'closed'],
-  closed: [],
-  cancelled: [],
-};
+const TABLE = CONTRACT_TRANSITIONS;
 
 const REQUESTER = { id: 'req', role: 'requester' as UserRole };
 const OTHER_REQUESTER = { id: 'req2', role: 'requester' as UserRole };
