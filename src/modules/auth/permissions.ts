@@ -131,14 +131,15 @@ export function assertCanPatchTicket(
     assertCan(actor, 'ticket.classify', entity);
   }
   if (input.assigneeId !== undefined && assertCan(actor, 'ticket.assign', entity) === 'self') {
-    const ok =
-      input.assigneeId === actor.id ||
-      (input.assigneeId === null && (ticket.assigneeId === actor.id || ticket.assigneeId === null));
+    const heldBySelfOrNobody = ticket.assigneeId === null || ticket.assigneeId === actor.id;
+    const ok = (input.assigneeId === actor.id || input.assigneeId === null) && heldBySelfOrNobody;
     if (!ok) {
       throw new AccessDeniedError(
         'ticket.assign',
         entity,
-        'Agents may take a ticket (assign it to themselves) or unassign themselves only.',
+        ticket.assigneeId !== null && input.assigneeId === actor.id
+          ? 'The ticket is assigned to someone else; an admin reassigns it.'
+          : 'Agents may take an unassigned ticket (assign it to themselves) or unassign themselves only.',
       );
     }
   }

@@ -89,7 +89,7 @@ export function planTicketPatch(
     status = statusAfterAssignment(status, assigneeId);
   }
   if (input.status !== undefined && input.status !== status) {
-    const check = checkTransition(actor, { ...ticket, status, assigneeId }, input.status);
+    const check = checkTransition(actor, { ...ticket, status, assigneeId }, input.status, ticket);
     if (!check.ok) return check;
     status = input.status;
   }

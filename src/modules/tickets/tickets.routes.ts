@@ -109,9 +109,10 @@ Soft-deleted tickets are 404 for everyone except admins, who can read them (with
         description: `${TICKET_DESCRIPTION}
 
 Field rules: requesters may edit \`title\`/\`description\` of their own ticket while it is \`new\`, cancel it
-(new/open → cancelled) or reopen it (solved → open); any other field → 403. Agents may take a ticket
-(\`assigneeId\` = themselves) or unassign themselves, and change the status of tickets assigned to them or
-unassigned. Admins may do everything. \`assigneeId\` and \`status\` together: the assignment applies first
+(new/open → cancelled) or reopen it (solved → open); any other field → 403. Agents may take an unassigned
+ticket (\`assigneeId\` = themselves) or unassign themselves, and change the status of tickets assigned to them or
+unassigned; taking a ticket another agent holds → 403 (an admin reassigns it). Every rule is judged on the ticket
+as it was before the request. Admins may do everything. \`assigneeId\` and \`status\` together: the assignment applies first
 (assigning a \`new\` ticket opens it), so "assign + solve" works. A transition outside the lifecycle → 409
 INVALID_TRANSITION (allowed targets in \`detail\`); a closed/cancelled ticket → 409 TICKET_CLOSED.
 \`If-Match: "<version>"\` (optional) → 412 VERSION_MISMATCH when stale, nothing changed. Concurrent PATCHes are
