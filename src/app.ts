@@ -40,6 +40,9 @@ import { createCommentService } from './modules/comments/comments.service.js';
 import { healthRoutes } from './modules/health/health.routes.js';
 import { createHealthService } from './modules/health/health.service.js';
 import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
+import { createReportsRepository } from './modules/reports/reports.repository.js';
+import { reportRoutes } from './modules/reports/reports.routes.js';
+import { createReportsService } from './modules/reports/reports.service.js';
 import { createTeamsRepository } from './modules/teams/teams.repository.js';
 import { teamsRoutes } from './modules/teams/teams.routes.js';
 import { createTeamsService } from './modules/teams/teams.service.js';
@@ -199,7 +202,13 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     tickets,
     cursor: createCursorCodec(config.jwtSecret, 'audit'),
   });
-  void clock;
+  const reports = createReportsService({
+    db,
+    reports: createReportsRepository(),
+    tickets,
+    clock,
+    timezone: config.reportTimezone,
+  });
 
   // Every refusal by a permission check is audited (access.denied), outside the refused change's transaction.
   app.addHook('onError', async (request, _reply, err) => {
@@ -280,6 +289,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await app.register(teamsRoutes, { prefix: '/api/v1', teams: teamsService });
   await app.register(attachmentRoutes, { prefix: '/api/v1', attachments, limits: attachmentLimits });
   await app.register(ticketRoutes, { prefix: '/api/v1', tickets });
+  await app.register(reportRoutes, { prefix: '/api/v1', reports });
   await app.register(commentRoutes, { prefix: '/api/v1', comments });
   await app.register(auditRoutes, { prefix: '/api/v1', auditQueries });
 
