@@ -20,6 +20,7 @@ import { auditRoutes } from './modules/audit/audit.routes.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
 import { commentsRoutes } from './modules/comments/comments.routes.js';
 import { healthRoutes } from './modules/health/health.routes.js';
+import { reportsRoutes } from './modules/reports/reports.routes.js';
 import { teamsRoutes } from './modules/teams/teams.routes.js';
 import { ticketsRoutes } from './modules/tickets/tickets.routes.js';
 import { usersRoutes } from './modules/users/users.routes.js';
@@ -133,6 +134,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await app.register(ticketsRoutes, { prefix: '/api/v1', tickets: services.tickets });
   await app.register(commentsRoutes, { prefix: '/api/v1', comments: services.comments });
   await app.register(auditRoutes, { prefix: '/api/v1', auditQueries: services.auditQueries });
+  await app.register(reportsRoutes, { prefix: '/api/v1', reports: services.reports });
 
   for (const plugin of overrides.plugins ?? []) await app.register(plugin);
 

@@ -19,6 +19,16 @@ const bool = (fallback: boolean) =>
 const int = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
+/** An IANA timezone name Intl (and so PostgreSQL's tz database) knows. */
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const emptyAsUndefined = (v: unknown) => (v === '' ? undefined : v);
 
 const envSchema = z
@@ -83,6 +93,10 @@ const envSchema = z
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: int(1000, 0, 60_000),
     OVERLOAD_MAX_HEAP_USED_BYTES: int(0, 0),
     SHUTDOWN_DRAIN_MS: int(1000, 0, 60_000),
+    REPORT_TIMEZONE: z
+      .string()
+      .default('UTC')
+      .refine(isTimeZone, 'must be an IANA timezone such as UTC or Europe/Berlin'),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
@@ -145,6 +159,8 @@ export interface Config {
   overload: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
   /** On SIGTERM: how long to keep serving (not ready, Connection: close) before closing the listener. */
   shutdownDrainMs: number;
+  /** IANA timezone the reports count days in. */
+  reportTimezone: string;
 }
 
 export class ConfigError extends Error {
@@ -200,6 +216,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxHeapUsedBytes: e.OVERLOAD_MAX_HEAP_USED_BYTES,
     },
     shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
+    reportTimezone: e.REPORT_TIMEZONE,
   };
 }
 

@@ -18,6 +18,8 @@ import { createCommentService } from './modules/comments/comments.service.js';
 import { createHealthRepository } from './modules/health/health.repository.js';
 import { createIdempotencyRepository } from './modules/idempotency/idempotency.repository.js';
 import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
+import { createReportsRepository } from './modules/reports/reports.repository.js';
+import { createReportsService } from './modules/reports/reports.service.js';
 import { createTeamsRepository } from './modules/teams/teams.repository.js';
 import { createTeamsService } from './modules/teams/teams.service.js';
 import { createTicketsRepository } from './modules/tickets/tickets.repository.js';
@@ -36,6 +38,7 @@ export type ServicesConfig = Pick<
   | 'allowSignup'
   | 'passwordMinLength'
   | 'loginRateLimitPerAccount'
+  | 'reportTimezone'
 > & { jwtSecret: string };
 
 export interface ServiceOverrides {
@@ -127,6 +130,13 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     audit,
     cursor: cursorFor('teams'),
   });
+  const reports = createReportsService({
+    db,
+    reports: createReportsRepository(),
+    tickets,
+    clock,
+    timezone: config.reportTimezone,
+  });
   const adminAccounts = createAdminAccounts({
     db,
     users: usersRepo,
@@ -150,6 +160,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     users,
     auth,
     teams,
+    reports,
     adminAccounts,
   };
 }

@@ -97,6 +97,8 @@ export const tickets = pgTable(
     index('tickets_team_updated_idx').on(t.teamId, t.updatedAt, t.id).where(sql`deleted_at IS NULL`),
     index('tickets_tags_gin').using('gin', t.tags),
     index('tickets_search_gin').using('gin', t.search),
+    // Reports: tickets solved in a period.
+    index('tickets_solved_idx').on(t.solvedAt).where(sql`deleted_at IS NULL AND solved_at IS NOT NULL`),
     index('tickets_deleted_idx').on(t.deletedAt).where(sql`deleted_at IS NOT NULL`),
     check('tickets_title_len', sql`char_length(${t.title}) BETWEEN 1 AND 200`),
     check('tickets_description_len', sql`char_length(${t.description}) BETWEEN 1 AND 20000`),

@@ -41,6 +41,9 @@ export const PERMISSIONS = {
   // audit
   'audit.readTicketTimeline': { requester: 'never', agent: 'any', admin: 'any' },
   'audit.readAll': { requester: 'never', agent: 'never', admin: 'any' },
+  // reports
+  'report.read': { requester: 'never', agent: 'any', admin: 'any' },
+  'ticket.export': { requester: 'never', agent: 'never', admin: 'any' },
 } as const satisfies Record<string, Record<UserRole, Rule>>;
 
 export type Action = keyof typeof PERMISSIONS;
