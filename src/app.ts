@@ -40,6 +40,12 @@ import { createCommentService } from './modules/comments/comments.service.js';
 import { healthRoutes } from './modules/health/health.routes.js';
 import { createHealthService } from './modules/health/health.service.js';
 import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
+import { createJobRunner, type JobRunner } from './modules/jobs/job-runner.js';
+import { registerJobMetrics } from './modules/jobs/jobs.metrics.js';
+import { createJobsRepository } from './modules/jobs/jobs.repository.js';
+import { jobsRoutes } from './modules/jobs/jobs.routes.js';
+import { createJobsService, type JobsService } from './modules/jobs/jobs.service.js';
+import { corePurges, maintenanceJobs } from './modules/jobs/maintenance.js';
 import { createTeamsRepository } from './modules/teams/teams.repository.js';
 import { teamsRoutes } from './modules/teams/teams.routes.js';
 import { createTeamsService } from './modules/teams/teams.service.js';
@@ -64,6 +70,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     config: AppConfig;
     db: Database;
+    /** enqueue(), register() of job kinds and schedules. */
+    jobs: JobsService;
+    /** Not started by buildApp: server.ts starts it unless ROLE=api (worker.ts always). */
+    jobRunner: JobRunner;
   }
 }
 
@@ -153,7 +163,19 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   const { db } = dbHandle;
   app.decorate('config', config);
   app.decorate('db', db);
+  // Durable jobs: modules enqueue in their transactions; every module's kinds and schedules are registered
+  // below (jobs.register, an array each) and run by one runner. It stops (running jobs finish) before the pool closes.
+  const jobs = createJobsService({ db, jobs: createJobsRepository() });
+  const jobRunner = createJobRunner({
+    databaseUrl: config.databaseUrl,
+    registry: jobs,
+    ...config.jobs,
+    log: app.log,
+  });
+  app.decorate('jobs', jobs);
+  app.decorate('jobRunner', jobRunner);
   app.addHook('onClose', async () => {
+    await jobRunner.stop();
     await dbHandle.close();
   });
 
@@ -164,11 +186,12 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   const health = createHealthService({ db });
   // Attachments (issue 5): bytes in the blob store under DATA_DIR/uploads, rows in PostgreSQL.
   const attachmentLimits = { maxFileBytes: config.uploadMaxBytes, maxFiles: 5 };
+  const uploads = createLocalDiskStore(path.join(config.dataDir, 'uploads'));
   const attachments = createAttachmentService({
     db,
     attachments: createAttachmentsRepository(),
     audit,
-    store: createLocalDiskStore(path.join(config.dataDir, 'uploads')),
+    store: uploads,
     limits: attachmentLimits,
   });
   // Tickets, comments, audit queries (issue 4).
@@ -200,6 +223,14 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     cursor: createCursorCodec(config.jwtSecret, 'audit'),
   });
   void clock;
+  const maintenance = maintenanceJobs({
+    db,
+    store: uploads,
+    purges: corePurges(config.jobs),
+    orphanGraceMinutes: config.jobs.orphanGraceMinutes,
+    now: () => clock.now(),
+  });
+  jobs.register(maintenance.definitions, maintenance.schedules);
 
   // Every refusal by a permission check is audited (access.denied), outside the refused change's transaction.
   app.addHook('onError', async (request, _reply, err) => {
@@ -221,7 +252,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   // Before docs and auth: CORS preflights are answered before authentication, overload is shed before any work.
   await registerSecurity(app, config);
   await registerOverloadProtection(app, config);
-  await registerMetrics(app, config, dbHandle.pool);
+  await registerMetrics(app, config, dbHandle.pool, [(registry) => registerJobMetrics(registry, db)]);
   registerDraining(app);
   await registerDocs(app, pkg.version);
   const signer = await registerAuth(app, {
@@ -282,6 +313,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await app.register(ticketRoutes, { prefix: '/api/v1', tickets });
   await app.register(commentRoutes, { prefix: '/api/v1', comments });
   await app.register(auditRoutes, { prefix: '/api/v1', auditQueries });
+  await app.register(jobsRoutes, { prefix: '/api/v1', jobs });
 
   for (const plugin of overrides.plugins ?? []) await app.register(plugin);
 
