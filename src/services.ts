@@ -18,6 +18,9 @@ import { createCommentService } from './modules/comments/comments.service.js';
 import { createHealthRepository } from './modules/health/health.repository.js';
 import { createIdempotencyRepository } from './modules/idempotency/idempotency.repository.js';
 import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
+import { createJobsRepository } from './modules/jobs/jobs.repository.js';
+import { createJobsService } from './modules/jobs/jobs.service.js';
+import { corePurges, maintenanceJobs } from './modules/jobs/maintenance.js';
 import { createReportsRepository } from './modules/reports/reports.repository.js';
 import { createReportsService } from './modules/reports/reports.service.js';
 import { createTeamsRepository } from './modules/teams/teams.repository.js';
@@ -39,6 +42,7 @@ export type ServicesConfig = Pick<
   | 'passwordMinLength'
   | 'loginRateLimitPerAccount'
   | 'reportTimezone'
+  | 'jobs'
 > & { jwtSecret: string };
 
 export interface ServiceOverrides {
@@ -71,6 +75,8 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     actors,
   });
   const health = createHealthRepository({ db });
+  // Durable jobs: enqueue() in the caller's transaction; each module registers its kinds and schedules here.
+  const jobs = createJobsService({ db, jobs: createJobsRepository() });
   const idempotency = createIdempotencyService({ db, keys: createIdempotencyRepository(), clock });
 
   const tickets = createTicketService({
@@ -92,12 +98,13 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
   });
   // Bytes in the blob store under DATA_DIR/uploads, rows in PostgreSQL.
   const attachmentLimits = { maxFileBytes: config.uploadMaxBytes, maxFiles: 5 };
+  const uploads = createLocalDiskStore(path.join(config.dataDir, 'uploads'));
   const attachments = createAttachmentService({
     db,
     attachments: createAttachmentsRepository(),
     tickets,
     audit,
-    store: createLocalDiskStore(path.join(config.dataDir, 'uploads')),
+    store: uploads,
     limits: attachmentLimits,
   });
   const auditQueries = createAuditQueryService({ db, audit: auditRepo, tickets, cursor: cursorFor('audit') });
@@ -137,6 +144,15 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     clock,
     timezone: config.reportTimezone,
   });
+  const maintenance = maintenanceJobs({
+    db,
+    store: uploads,
+    purges: corePurges(config.jobs),
+    orphanGraceMinutes: config.jobs.orphanGraceMinutes,
+    now: () => clock.now(),
+  });
+  jobs.register(maintenance.definitions, maintenance.schedules);
+
   const adminAccounts = createAdminAccounts({
     db,
     users: usersRepo,
@@ -151,6 +167,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     audit,
     actors,
     health,
+    jobs,
     idempotency,
     tickets,
     comments,

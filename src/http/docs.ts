@@ -135,6 +135,7 @@ export async function registerDocs(app: FastifyInstance, version: string) {
         { name: 'audit', description: 'The audit trail' },
         { name: 'reports', description: 'Support figures and CSV export' },
         { name: 'health', description: 'Liveness, readiness and metrics' },
+        { name: 'jobs', description: 'Background jobs' },
       ],
       components: {
         securitySchemes: {
