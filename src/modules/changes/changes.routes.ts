@@ -172,9 +172,10 @@ refused (expiry, logout, deactivation). Never logged.`,
           await opts.verifyAccessToken(accessToken);
           return true;
         },
-        onClose: (s) => {
+        onClose: (s, reason) => {
           hub.remove(s);
           hub.release(actor.id);
+          request.log.info({ reason, userId: actor.id }, 'change stream closed');
         },
       });
       hub.add(stream);
