@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { runMigrations } from '../../src/db/migrate.js';
 import type { AuthedContext } from '../../src/modules/auth/actor.js';
+import { changesJobs } from '../../src/modules/changes/changes.jobs.js';
 import { createTestApp } from '../helpers/app.js';
 import { settled } from '../helpers/changes.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
 import { expectProblem } from '../helpers/http.js';
+import { type TempDatabase, tempDatabase } from '../helpers/temp-database.js';
 
 let app: FastifyInstance;
 let requester: TestUser;
@@ -382,5 +386,62 @@ describe('commit order without gaps', () => {
     }
     expect(seen).toEqual(['A', 'B']);
     expect((await feed(admin, `ticketId=${id}&after=${after}`)).data).toEqual([]);
+  });
+});
+
+describe('retention', () => {
+  // Its own database: pruning moves the feed's horizon, which other files' cursors must not see.
+  let db: TempDatabase;
+  let own: FastifyInstance;
+  beforeAll(async () => {
+    db = await tempDatabase('helpdesk_changes_retention');
+    await runMigrations(db.url);
+    own = await createTestApp({ DATABASE_URL: db.url });
+  });
+  afterAll(async () => {
+    await own?.close();
+    await db?.drop();
+  });
+
+  it('a recurring job prunes events past CHANGES_RETENTION_DAYS; an older cursor → 410 CURSOR_EXPIRED', async () => {
+    const user = await createUser(own, { role: 'agent' });
+    const ctx = ctxOf(user);
+    const old = await own.changes.record(own.db, ctx, {
+      type: 'ticket.merged',
+      ticketId: null,
+      data: { n: 1 },
+    });
+    const kept = await own.changes.record(own.db, ctx, {
+      type: 'ticket.merged',
+      ticketId: null,
+      data: { n: 2 },
+    });
+    await own.db.$client.query(
+      "UPDATE change_events SET occurred_at = now() - interval '7 days 1 minute' WHERE id = $1",
+      [old.seq],
+    );
+    await settled(own.db);
+    const get = (q: string) => own.inject({ method: 'GET', url: `/api/v1/changes?${q}`, headers: user.auth });
+    expect((await get('after=0-0')).json().data.map((e: Change) => e.id)).toEqual([old.id, kept.id]);
+
+    const job = changesJobs(own.changes).definitions[0]!;
+    expect(changesJobs(own.changes).schedules).toEqual([{ kind: 'changes.prune', everySeconds: 3600 }]);
+    expect(await job.handler({}, { log: own.log })).toEqual({ deleted: 1 });
+    expect(await job.handler({}, { log: own.log })).toEqual({ deleted: 0 }); // a second run is harmless
+
+    expectProblem(await get('after=0-0'), 410, 'CURSOR_EXPIRED');
+    // The last pruned event's own cursor lost nothing; no cursor starts at the oldest kept event.
+    expect((await get(`after=${old.id}`)).json().data.map((e: Change) => e.id)).toEqual([kept.id]);
+    expect((await get('')).json().data.map((e: Change) => e.id)).toEqual([kept.id]);
+    const stream = await own.inject({
+      method: 'GET',
+      url: '/api/v1/changes/stream',
+      headers: { ...user.auth, 'last-event-id': '0-0' },
+    });
+    expectProblem(stream, 410, 'CURSOR_EXPIRED');
+  });
+
+  it('retention cannot be configured below 7 days', () => {
+    expect(() => loadConfig({ CHANGES_RETENTION_DAYS: '6' })).toThrow(/CHANGES_RETENTION_DAYS/);
   });
 });

@@ -211,8 +211,10 @@ export function createChangesService({ db, changes, clock, retentionDays }: Chan
       actor: Pick<Actor, 'id' | 'role'>,
       q: ChangeFilters & { after?: string; from?: Position; limit: number },
     ): Promise<{ data: ChangeEventDto[]; nextCursor: string; more: boolean; position: Position }> {
-      let cursor = q.from ?? (q.after !== undefined ? decodeCursor(q.after) : FEED_START);
-      await assertNotExpired(cursor);
+      const given = q.from ?? (q.after !== undefined ? decodeCursor(q.after) : null);
+      // Without a cursor: from the oldest event still kept.
+      let cursor = given ?? (await changes.prunedUpTo(db)) ?? FEED_START;
+      if (given) await assertNotExpired(given);
       const data: ChangeEventDto[] = [];
       const batch = Math.min(500, q.limit + 1);
       let more = false;
