@@ -133,6 +133,7 @@ export async function registerDocs(app: FastifyInstance, version: string) {
         { name: 'users', description: 'User management' },
         { name: 'teams', description: 'Teams of agents' },
         { name: 'audit', description: 'The audit trail' },
+        { name: 'changes', description: 'Change feed and live stream (Server-Sent Events)' },
         { name: 'health', description: 'Liveness, readiness and metrics' },
       ],
       components: {

@@ -114,9 +114,17 @@ refused (expiry, logout, deactivation). Never logged.`,
           'last-event-id': z.string().max(64).optional().describe('The id of the last event received'),
         }),
         response: {
-          200: z
-            .string()
-            .describe('text/event-stream: `id:`, `event:`, `data:` frames, `: heartbeat` comments'),
+          200: {
+            description: 'An endless text/event-stream',
+            content: {
+              'text/event-stream': {
+                schema: z.string().meta({
+                  example:
+                    'retry: 3000\n\nid: 48213-1907\nevent: ticket.status_changed\ndata: {"id":"48213-1907","type":"ticket.status_changed",…}\n\n: heartbeat\n\n',
+                }),
+              },
+            },
+          },
           ...problemResponses(...AUTHED_PROBLEMS, 410),
         },
       },
