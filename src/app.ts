@@ -18,6 +18,9 @@ import { registerDraining } from './http/shutdown.js';
 import { attachmentsRoutes } from './modules/attachments/attachments.routes.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
+import { ChangeHub } from './modules/changes/change-hub.js';
+import { changesRoutes } from './modules/changes/changes.routes.js';
+import type { ChangesService } from './modules/changes/changes.service.js';
 import { commentsRoutes } from './modules/comments/comments.routes.js';
 import { healthRoutes } from './modules/health/health.routes.js';
 import { createJobRunner, type JobRunner } from './modules/jobs/job-runner.js';
@@ -50,6 +53,8 @@ declare module 'fastify' {
     jobs: JobsService;
     /** Not started by buildApp: server.ts starts it unless ROLE=api (worker.ts always). */
     jobRunner: JobRunner;
+    /** The change feed: record(tx, …) in services; onRecorded(handler) for mail, webhooks. */
+    changes: ChangesService;
   }
 }
 
@@ -114,6 +119,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     log: app.log,
   });
   app.decorate('jobs', services.jobs);
+  app.decorate('changes', services.changes);
   app.decorate('jobRunner', jobRunner);
   app.addHook('onClose', async () => {
     await jobRunner.stop();
@@ -127,7 +133,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await registerMetrics(app, config, dbHandle.pool, [(registry) => registerJobMetrics(registry, db)]);
   registerDraining(app);
   await registerDocs(app, pkg.version);
-  await registerAuth(app, {
+  const { verifyAccessToken } = await registerAuth(app, {
     secret: config.jwtSecret,
     accessTokenTtl: config.accessTokenTtl,
     findActor: services.actors.find,
@@ -155,6 +161,29 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await app.register(auditRoutes, { prefix: '/api/v1', auditQueries: services.auditQueries });
   await app.register(reportsRoutes, { prefix: '/api/v1', reports: services.reports });
   await app.register(jobsRoutes, { prefix: '/api/v1', jobs: services.jobs });
+  // Live stream fan-out: one LISTEN connection per process, started by the first stream.
+  const hub = new ChangeHub({
+    db,
+    changes: services.changesRepo,
+    databaseUrl: config.databaseUrl,
+    log: app.log,
+    heartbeatMs: config.changes.heartbeatMs,
+    authCheckMs: config.changes.authCheckMs,
+    streamsPerUser: config.changes.streamsPerUser,
+  });
+  // Open streams never end by themselves: close them (with a reason) before the server waits for connections.
+  app.addHook('preClose', () => hub.stop());
+  await app.register(changesRoutes, {
+    prefix: '/api/v1',
+    changes: services.changes,
+    hub,
+    verifyAccessToken,
+    stream: {
+      retryMs: config.changes.retryMs,
+      bufferBytes: config.changes.bufferBytes,
+      streamsPerUser: config.changes.streamsPerUser,
+    },
+  });
 
   for (const plugin of overrides.plugins ?? []) await app.register(plugin);
 

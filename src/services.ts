@@ -13,6 +13,8 @@ import { createAuthRepository } from './modules/auth/auth.repository.js';
 import { createAuthService } from './modules/auth/auth.service.js';
 import { createPasswordHasher } from './modules/auth/password.js';
 import { createActorDirectory, createTokenSigner } from './modules/auth/token-signer.js';
+import { createChangesRepository } from './modules/changes/changes.repository.js';
+import { createChangesService } from './modules/changes/changes.service.js';
 import { createCommentsRepository } from './modules/comments/comments.repository.js';
 import { createCommentService } from './modules/comments/comments.service.js';
 import { createHealthRepository } from './modules/health/health.repository.js';
@@ -43,6 +45,7 @@ export type ServicesConfig = Pick<
   | 'loginRateLimitPerAccount'
   | 'reportTimezone'
   | 'jobs'
+  | 'changes'
 > & { jwtSecret: string };
 
 export interface ServiceOverrides {
@@ -77,6 +80,14 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
   const health = createHealthRepository({ db });
   // Durable jobs: enqueue() in the caller's transaction; each module registers its kinds and schedules here.
   const jobs = createJobsService({ db, jobs: createJobsRepository() });
+  // Change events (outbox): written beside the audit event of every ticket, comment and attachment change.
+  const changesRepo = createChangesRepository();
+  const changes = createChangesService({
+    db,
+    changes: changesRepo,
+    clock,
+    retentionDays: config.changes.retentionDays,
+  });
   const idempotency = createIdempotencyService({ db, keys: createIdempotencyRepository(), clock });
 
   const tickets = createTicketService({
@@ -84,6 +95,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     tickets: ticketsRepo,
     users: usersRepo,
     audit,
+    changes,
     cursor: cursorFor('tickets'),
     clock,
   });
@@ -93,6 +105,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     ticketsRepo,
     comments: createCommentsRepository(),
     audit,
+    changes,
     cursor: cursorFor('comments'),
     clock,
   });
@@ -104,6 +117,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     attachments: createAttachmentsRepository(),
     tickets,
     audit,
+    changes,
     store: uploads,
     limits: attachmentLimits,
   });
@@ -168,6 +182,8 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     actors,
     health,
     jobs,
+    changes,
+    changesRepo,
     idempotency,
     tickets,
     comments,

@@ -134,6 +134,7 @@ export async function registerDocs(app: FastifyInstance, version: string) {
         { name: 'teams', description: 'Teams of agents' },
         { name: 'audit', description: 'The audit trail' },
         { name: 'reports', description: 'Support figures and CSV export' },
+        { name: 'changes', description: 'Change feed and live stream (Server-Sent Events)' },
         { name: 'health', description: 'Liveness, readiness and metrics' },
         { name: 'jobs', description: 'Background jobs' },
       ],
