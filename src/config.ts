@@ -100,6 +100,7 @@ const envSchema = z
     ROLE: z.enum(['all', 'api', 'worker']).default('all'),
     JOBS_CONCURRENCY: int(8, 1, 100),
     JOBS_POLL_INTERVAL_MS: int(1000, 100, 60_000),
+    JOBS_BATCH_SIZE: int(100, 0, 1000),
     JOBS_SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 600_000),
     JOBS_RETENTION_DAYS: int(14, 1, 3650),
     UPLOAD_ORPHAN_GRACE_MINUTES: int(60, 1, 7 * 24 * 60),
@@ -179,6 +180,8 @@ export interface Config {
     concurrency: number;
     /** New jobs start on LISTEN/NOTIFY; retries and future runAt are found by polling this often. */
     pollIntervalMs: number;
+    /** Jobs fetched (and locked) per query into a worker-local queue; 0 = one query per job. */
+    batchSize: number;
     /** On shutdown, running jobs get this long to finish before they are handed back to the queue. */
     shutdownTimeoutMs: number;
     /** Finished job records (succeeded or failed) are kept this many days. */
@@ -261,6 +264,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     jobs: {
       concurrency: e.JOBS_CONCURRENCY,
       pollIntervalMs: e.JOBS_POLL_INTERVAL_MS,
+      batchSize: e.JOBS_BATCH_SIZE,
       shutdownTimeoutMs: e.JOBS_SHUTDOWN_TIMEOUT_MS,
       retentionDays: e.JOBS_RETENTION_DAYS,
       orphanGraceMinutes: e.UPLOAD_ORPHAN_GRACE_MINUTES,

@@ -47,7 +47,7 @@ async function startWorker(script: string, env: Record<string, string>): Promise
   const outcome = await Promise.race([
     readyP.then(() => 'ready' as const),
     exit.then(() => 'exited' as const),
-    sleep(60_000).then(() => 'timeout' as const),
+    sleep(120_000).then(() => 'timeout' as const), // tsx compiles the app on start: slow on a busy 2-core box
   ]);
   if (outcome !== 'ready') {
     child.kill('SIGKILL');

@@ -24,6 +24,8 @@ export interface JobRunnerOptions {
   registry: { definitions(): readonly JobDefinition[]; schedules(): readonly JobSchedule[] };
   concurrency: number;
   pollIntervalMs: number;
+  /** > 1: fetch this many jobs per query into a local queue (throughput for many short jobs). */
+  batchSize?: number;
   /** stop(): running jobs get this long to finish; then they are handed back to the queue (retried later). */
   shutdownTimeoutMs: number;
   log: Logger;
@@ -242,7 +244,13 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
           logger: queueLogger(opts.log),
           // Completions and failures go through the library's batcher, which its shutdown flushes (unbatched
           // they are fire-and-forget: a stopping process could leave a finished job locked). 0 ms: no added latency.
-          preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+          preset: {
+            worker: {
+              completeJobBatchDelay: 0,
+              failJobBatchDelay: 0,
+              ...((opts.batchSize ?? 0) > 1 ? { localQueue: { size: opts.batchSize! } } : {}),
+            },
+          },
           taskList,
           parsedCronItems: parseCronItems(
             cron.map((s) => ({
