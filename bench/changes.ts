@@ -67,7 +67,7 @@ async function start(name: string, root: string, databaseUrl: string): Promise<S
       RATE_LIMIT_MAX: '1000000000',
       LOGIN_RATE_LIMIT_PER_IP: '1000000000',
       LOGIN_RATE_LIMIT_PER_ACCOUNT: '1000000000',
-      CHANGES_STREAMS_PER_USER: '100000',
+      CHANGES_STREAMS_PER_USER: '10000',
       OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     },
   });

@@ -43,6 +43,7 @@ export class ChangeHub {
   private retryTimer: NodeJS.Timeout | null = null;
   private timers: NodeJS.Timeout[] = [];
   private reconnectDelay = 100;
+  private rechecking = false;
 
   constructor(private readonly opts: ChangeHubOptions) {}
 
@@ -62,9 +63,7 @@ export class ChangeHub {
           setInterval(() => {
             for (const s of this.streams) if (s.live) s.heartbeat();
           }, this.opts.heartbeatMs),
-          setInterval(() => {
-            for (const s of this.streams) void s.recheck();
-          }, this.opts.authCheckMs),
+          setInterval(() => void this.recheckAll(), this.opts.authCheckMs),
           setInterval(() => {
             if (this.streams.size > 0) this.poll();
           }, fallback),
@@ -171,6 +170,21 @@ export class ChangeHub {
         if (comparePositions(horizon, this.position!) > 0) this.position = horizon;
         return;
       }
+    }
+  }
+
+  /**
+   * Re-checks every stream's credentials, a few at a time: thousands of streams must not ask the pool for
+   * thousands of connections at once (requests would wait behind them).
+   */
+  private async recheckAll(): Promise<void> {
+    if (this.rechecking) return;
+    this.rechecking = true;
+    try {
+      const all = [...this.streams];
+      for (let i = 0; i < all.length; i += 4) await Promise.all(all.slice(i, i + 4).map((s) => s.recheck()));
+    } finally {
+      this.rechecking = false;
     }
   }
 

@@ -187,6 +187,11 @@ refused (expiry, logout, deactivation). Never logged.`,
         },
       });
       hub.add(stream);
+      // A new stream starts where the hub stands: it is level already, no catch-up query at all.
+      if (!from && hub.current && comparePositions(hub.current, cursor) === 0) {
+        stream.live = true;
+        return;
+      }
 
       // Catch up through the feed (the caller's view), then go live once level with the hub.
       try {
