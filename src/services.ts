@@ -13,6 +13,7 @@ import { createAuthRepository } from './modules/auth/auth.repository.js';
 import { createAuthService } from './modules/auth/auth.service.js';
 import { createPasswordHasher } from './modules/auth/password.js';
 import { createActorDirectory, createTokenSigner } from './modules/auth/token-signer.js';
+import { changesJobs } from './modules/changes/changes.jobs.js';
 import { createChangesRepository } from './modules/changes/changes.repository.js';
 import { createChangesService } from './modules/changes/changes.service.js';
 import { createCommentsRepository } from './modules/comments/comments.repository.js';
@@ -166,6 +167,8 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     now: () => clock.now(),
   });
   jobs.register(maintenance.definitions, maintenance.schedules);
+  const changeRetention = changesJobs(changes);
+  jobs.register(changeRetention.definitions, changeRetention.schedules);
 
   const adminAccounts = createAdminAccounts({
     db,

@@ -426,8 +426,16 @@ describe('retention', () => {
 
     const job = changesJobs(own.changes).definitions[0]!;
     expect(changesJobs(own.changes).schedules).toEqual([{ kind: 'changes.prune', everySeconds: 3600 }]);
-    expect(await job.handler({}, { log: own.log })).toEqual({ deleted: 1 });
-    expect(await job.handler({}, { log: own.log })).toEqual({ deleted: 0 }); // a second run is harmless
+    const ctx = {
+      jobId: 'test',
+      attempt: 1,
+      maxAttempts: 3,
+      log: own.log,
+      progress: async () => {},
+      signal: new AbortController().signal,
+    };
+    expect(await job.handler({}, ctx)).toEqual({ deleted: 1 });
+    expect(await job.handler({}, ctx)).toEqual({ deleted: 0 }); // a second run is harmless
 
     expectProblem(await get('after=0-0'), 410, 'CURSOR_EXPIRED');
     // The last pruned event's own cursor lost nothing; no cursor starts at the oldest kept event.

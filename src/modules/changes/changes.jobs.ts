@@ -1,12 +1,5 @@
-import type { FastifyBaseLogger } from 'fastify';
+import type { JobDefinition, JobSchedule } from '../jobs/job-definition.js';
 import type { ChangesService } from './changes.service.js';
-
-/** The job runner's definition shape (src/modules/jobs): a kind, its retry policy and its handler. */
-export interface ChangesJobDefinition<P> {
-  kind: string;
-  maxAttempts?: number;
-  handler(payload: P, ctx: { log: FastifyBaseLogger }): Promise<unknown>;
-}
 
 export const PRUNE_CHANGES_JOB = 'changes.prune';
 
@@ -15,8 +8,11 @@ export const PRUNE_CHANGES_JOB = 'changes.prune';
  * recurring job. Idempotent — a retried or doubled run deletes what is still due and nothing else — so
  * it needs no lock of its own.
  */
-export function changesJobs(changes: Pick<ChangesService, 'prune'>) {
-  const prune: ChangesJobDefinition<Record<string, never>> = {
+export function changesJobs(changes: Pick<ChangesService, 'prune'>): {
+  definitions: JobDefinition[];
+  schedules: JobSchedule[];
+} {
+  const prune: JobDefinition<Record<string, never>> = {
     kind: PRUNE_CHANGES_JOB,
     maxAttempts: 3,
     async handler(_payload, ctx) {
