@@ -426,7 +426,7 @@ describe('retention', () => {
 
     const job = changesJobs(own.changes).definitions[0]!;
     expect(changesJobs(own.changes).schedules).toEqual([{ kind: 'changes.prune', everySeconds: 3600 }]);
-    const ctx = {
+    const jobCtx = {
       jobId: 'test',
       attempt: 1,
       maxAttempts: 3,
@@ -434,8 +434,8 @@ describe('retention', () => {
       progress: async () => {},
       signal: new AbortController().signal,
     };
-    expect(await job.handler({}, ctx)).toEqual({ deleted: 1 });
-    expect(await job.handler({}, ctx)).toEqual({ deleted: 0 }); // a second run is harmless
+    expect(await job.handler({}, jobCtx)).toEqual({ deleted: 1 });
+    expect(await job.handler({}, jobCtx)).toEqual({ deleted: 0 }); // a second run is harmless
 
     expectProblem(await get('after=0-0'), 410, 'CURSOR_EXPIRED');
     // The last pruned event's own cursor lost nothing; no cursor starts at the oldest kept event.
