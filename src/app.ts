@@ -29,6 +29,9 @@ import { createAuditRepository } from './modules/audit/audit.repository.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
 import { createAuditService } from './modules/audit/audit.service.js';
 import { createAuditQueryService } from './modules/audit/audit-query.service.js';
+import { createApiTokensRepository } from './modules/auth/api-tokens.repository.js';
+import { apiTokenRoutes } from './modules/auth/api-tokens.routes.js';
+import { createApiTokensService } from './modules/auth/api-tokens.service.js';
 import { createAuthRepository } from './modules/auth/auth.repository.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
 import { createAuthService } from './modules/auth/auth.service.js';
@@ -224,6 +227,11 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await registerMetrics(app, config, dbHandle.pool);
   registerDraining(app);
   await registerDocs(app, pkg.version);
+  // Before auth: the auth hook hands refused requests to the per-IP limiter. Route-level limits still run
+  // after the (global) auth hook, so they see the actor.
+  const limitRejected = await registerRateLimit(app, config);
+  const authRepo = createAuthRepository();
+  const apiTokensRepo = createApiTokensRepository();
   const signer = await registerAuth(app, {
     secret: config.jwtSecret,
     accessTokenTtl: config.accessTokenTtl,
@@ -231,11 +239,14 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
       const user = await usersRepo.findById(db, id);
       return user?.active ? { id: user.id, role: user.role, name: user.name, email: user.email } : null;
     },
+    isSessionLive: (sessionId, userId) => authRepo.isSessionLive(db, sessionId, userId),
+    findApiToken: (hash) => apiTokensRepo.findByHashWithOwner(db, hash),
+    touchApiToken: (id) => apiTokensRepo.touch(db, id),
+    limitRejected,
   });
 
   // Identity and access (issue 3): accounts, sessions and teams; they need the token signer above.
   const hasher = createPasswordHasher();
-  const authRepo = createAuthRepository();
   const usersService = createUsersService({
     db,
     users: usersRepo,
@@ -265,8 +276,13 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     cursor: createCursorCodec(config.jwtSecret, 'teams'),
   });
 
-  // Rate limits apply to routes registered after this line (route-level hooks run after the auth hook).
-  await registerRateLimit(app, config);
+  const apiTokens = createApiTokensService({
+    db,
+    tokens: apiTokensRepo,
+    audit,
+    cursor: createCursorCodec(config.jwtSecret, 'api-tokens'),
+    clock,
+  });
 
   // ---- routes: one registration per module ----
   await app.register(healthRoutes, { health });
@@ -276,6 +292,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     allowSignup: config.allowSignup,
     loginRateLimitPerIp: config.loginRateLimitPerIp,
   });
+  await app.register(apiTokenRoutes, { prefix: '/api/v1', tokens: apiTokens });
   await app.register(usersRoutes, { prefix: '/api/v1', users: usersService });
   await app.register(teamsRoutes, { prefix: '/api/v1', teams: teamsService });
   await app.register(attachmentRoutes, { prefix: '/api/v1', attachments, limits: attachmentLimits });

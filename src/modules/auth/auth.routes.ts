@@ -118,6 +118,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
   app.get(
     '/auth/me',
     {
+      config: { scope: 'users:read' },
       schema: {
         operationId: 'getMe',
         tags: ['auth'],

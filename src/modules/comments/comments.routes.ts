@@ -18,6 +18,7 @@ export const commentRoutes: FastifyPluginAsyncZod<{ comments: CommentService }> 
   app.get(
     '/tickets/:id/comments',
     {
+      config: { scope: 'tickets:read' },
       schema: {
         operationId: 'listComments',
         tags: ['comments'],
@@ -39,6 +40,7 @@ Keyset-paginated: pass \`nextCursor\` as \`cursor\` (also in \`Link: <…>; rel=
   app.post(
     '/tickets/:id/comments',
     {
+      config: { scope: 'comments:write' },
       schema: {
         operationId: 'createComment',
         tags: ['comments'],

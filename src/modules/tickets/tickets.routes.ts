@@ -47,6 +47,7 @@ export const ticketRoutes: FastifyPluginAsyncZod<{ tickets: TicketService }> = a
   app.get(
     '/tickets',
     {
+      config: { scope: 'tickets:read' },
       schema: {
         operationId: 'listTickets',
         tags: ['tickets'],
@@ -72,6 +73,7 @@ costs grow with the number of matches: prefer a date order for very common words
   app.post(
     '/tickets',
     {
+      config: { scope: 'tickets:write' },
       schema: {
         operationId: 'createTicket',
         tags: ['tickets'],
@@ -106,6 +108,7 @@ stored (a retry runs again).`,
   app.get(
     '/tickets/:id',
     {
+      config: { scope: 'tickets:read' },
       schema: {
         operationId: 'getTicket',
         tags: ['tickets'],
@@ -126,6 +129,7 @@ Soft-deleted tickets are 404 for everyone except admins, who can read them (with
   app.patch(
     '/tickets/:id',
     {
+      config: { scope: 'tickets:write' },
       schema: {
         operationId: 'updateTicket',
         tags: ['tickets'],
@@ -161,6 +165,7 @@ serialized; none is lost.`,
   app.delete(
     '/tickets/:id',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'deleteTicket',
         tags: ['tickets'],
@@ -183,6 +188,7 @@ serialized; none is lost.`,
   app.post(
     '/tickets/:id/restore',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'restoreTicket',
         tags: ['tickets'],
