@@ -145,6 +145,54 @@ describe('a refresh racing a revocation never survives it', () => {
   );
 });
 
+describe('a sign-in racing a password change', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await createTestApp(ENV);
+  });
+  afterAll(() => app.close());
+
+  it('a login that verified the old password before the change committed gets no session', async () => {
+    const u = await createUser(app);
+    const pool = app.db.$client;
+    // The password change, held open: new hash written and all sessions ended, not yet committed.
+    const change = await pool.connect();
+    try {
+      await change.query('BEGIN');
+      await change.query("UPDATE users SET password_hash = 'changed' WHERE id = $1", [u.id]);
+      await change.query('UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [
+        u.id,
+      ]);
+      // The login reads the committed (old) hash, verifies it, then needs the user row.
+      const login = app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { email: u.email, password: u.password },
+      });
+      // Wait (bounded) until the login's transaction is blocked on the user row, then commit the change.
+      let waiting = 0;
+      for (let i = 0; i < 200 && waiting === 0; i++) {
+        const { rows } = await pool.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE wait_event_type = 'Lock' AND query ILIKE '%from "users"%for update%'`,
+        );
+        waiting = rows[0].n;
+        if (waiting === 0) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(waiting).toBeGreaterThan(0);
+      await change.query('COMMIT');
+      expectProblem(await login, 401, 'INVALID_CREDENTIALS');
+    } finally {
+      change.release();
+    }
+    const { rows } = await pool.query(
+      'SELECT count(*)::int AS n FROM sessions WHERE user_id = $1 AND revoked_at IS NULL',
+      [u.id],
+    );
+    expect(rows[0].n).toBe(0);
+  });
+});
+
 describe('access tokens die with their session', () => {
   let a: FastifyInstance;
   let b: FastifyInstance;

@@ -188,7 +188,12 @@ export function createAuthService(deps: AuthServiceDeps) {
       await auth.deleteFailure(db, slot);
       const rehash = hasher.needsRehash(user.passwordHash) ? await hasher.hash(input.password) : null;
       const expiresAt = new Date(clock.now().getTime() + config.refreshTokenTtl * 1000);
-      return db.transaction(async (tx) => {
+      const pair = await db.transaction(async (tx) => {
+        // A password change or deactivation that committed after the check above must win: under the
+        // user row's lock, the session is created only if the account is still as it was verified (and
+        // a change that comes later waits for this session, then ends it).
+        const current = await users.findByIdForUpdate(tx, user.id);
+        if (!current?.active || current.passwordHash !== user.passwordHash) return null;
         if (rehash) await users.update(tx, user.id, { passwordHash: rehash });
         const { id: familyId } = await auth.insertSession(tx, { userId: user.id, expiresAt });
         const pair = await issuePair(tx, user, familyId, expiresAt);
@@ -201,6 +206,17 @@ export function createAuthService(deps: AuthServiceDeps) {
         });
         return pair;
       });
+      if (!pair) {
+        await audit.record(db, ctx, {
+          action: 'auth.login_failed',
+          entityType: 'user',
+          entityId: user.id,
+          actor: null,
+          metadata: { reason: 'changed_concurrently', email: key },
+        });
+        throw new InvalidCredentialsError();
+      }
+      return pair;
     },
 
     /**
