@@ -253,6 +253,19 @@ export function loadConfig(source: NodeJS.ProcessEnv = environmentWithDotEnv()):
 }
 
 /**
+ * The configuration of `npm run create-admin`: the server's settings without the start-up admin pair
+ * (ADMIN_EMAIL alone need not come with a password), and ADMIN_PASSWORD as the command's password
+ * when none is given on the command line (keeps it out of shell history and `ps`).
+ */
+export function loadCreateAdminConfig(source: NodeJS.ProcessEnv = process.env): {
+  config: Config;
+  adminPassword: string | undefined;
+} {
+  const config = loadConfig({ ...source, ADMIN_EMAIL: '', ADMIN_PASSWORD: '' });
+  return { config, adminPassword: source.ADMIN_PASSWORD || undefined };
+}
+
+/**
  * Outside production a missing JWT_SECRET is generated once and kept in DATA_DIR, so tokens
  * survive restarts of a development server. Production never gets here without a secret.
  */

@@ -6,6 +6,12 @@ import { TtlCache } from '../lib/ttl-cache.js';
 import type { Actor, RequestContext } from '../modules/auth/actor.js';
 import { API_TOKEN_PREFIX, hashApiToken } from '../modules/auth/api-token-secret.js';
 import { AccessDeniedError } from '../modules/auth/permissions.js';
+import {
+  type AccessClaims,
+  JWT_AUDIENCE,
+  JWT_ISSUER,
+  JWT_REQUIRED_CLAIMS,
+} from '../modules/auth/token-signer.js';
 import { problemSchema } from './problem.js';
 
 declare module 'fastify' {
@@ -24,15 +30,10 @@ declare module 'fastify' {
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
-    payload: { sub: string; role: Actor['role']; typ: 'access'; sid: string };
-    user: { sub: string; role: Actor['role']; typ: 'access'; sid: string };
+    payload: AccessClaims;
+    user: AccessClaims;
   }
 }
-
-export const JWT_ISSUER = 'helpdesk-api';
-export const JWT_AUDIENCE = 'helpdesk-api';
-/** A token missing any of these is refused, whatever else it carries. */
-export const JWT_REQUIRED_CLAIMS = ['iss', 'aud', 'exp', 'iat', 'sub'] as const;
 
 /**
  * The only place that makes a route public. Everything else requires a valid access token
@@ -70,9 +71,12 @@ export interface ApiTokenCredential {
 export interface AuthOptions {
   secret: string;
   accessTokenTtl: number;
-  /** Loads the current state of a user: null when missing or deactivated. */
-  loadActor(id: string): Promise<Actor | null>;
-  /** True while the session (the access token's `sid`) of this user is neither revoked nor expired. */
+  /** The current state of a user (cached briefly): null when missing or deactivated. */
+  findActor(id: string): Promise<Actor | null>;
+  /**
+   * True while the session (the access token's `sid`) of this user is neither revoked nor expired
+   * (cached briefly, like the actor; forgotten at once in this process when it ends).
+   */
   isSessionLive(sessionId: string, userId: string): Promise<boolean>;
   /** The API token with this SHA-256 hash, or null. Read on every request: revocation bites at once. */
   findApiToken(hash: string): Promise<ApiTokenCredential | null>;
@@ -83,14 +87,6 @@ export interface AuthOptions {
    * (throws the 429). Without it, a flood of bad tokens would never be limited.
    */
   limitRejected?(request: FastifyRequest, reply: FastifyReply): Promise<void>;
-  /** How long a loaded actor / session state may be reused; revocation must bite within 5 s. */
-  actorCacheMs?: number;
-}
-
-export interface TokenSigner {
-  signAccess(actor: Pick<Actor, 'id' | 'role'>, sessionId: string): string;
-  /** Forget cached actor and session state of the user (after role change, deactivation, revocation). */
-  forget(userId: string): void;
 }
 
 /** 403 for an API token used outside its scopes (audited as access.denied like every 403). */
@@ -110,14 +106,14 @@ export class InsufficientScopeError extends AccessDeniedError {
 const TOUCH_INTERVAL_MS = 60_000;
 
 /**
- * Registers @fastify/jwt with HS256, issuer and audience pinned and the registered claims required,
- * and the one auth hook that builds request.ctx. Two kinds of bearer credential:
+ * Registers @fastify/jwt with HS256, issuer and audience pinned and the registered claims required (tokens
+ * are signed by modules/auth/token-signer.ts with the same settings), and the one auth hook that builds request.ctx. Two kinds of bearer credential:
  * - a session access token (JWT): verified, `typ` must be access, its session (`sid`) must be live and
- *   its user active (both re-read at most every actorCacheMs);
+ *   its user active (both re-read at most every 2 s);
  * - a personal API token (`hd_pat_…`): looked up by hash on every request (revocation and owner
  *   deactivation bite at once), and limited to the scope the route declares in `config.scope`.
  */
-export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Promise<TokenSigner> {
+export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Promise<void> {
   await app.register(fastifyJwt, {
     secret: opts.secret,
     sign: { algorithm: 'HS256', iss: JWT_ISSUER, aud: JWT_AUDIENCE, expiresIn: opts.accessTokenTtl },
@@ -129,9 +125,6 @@ export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Pro
     },
   });
 
-  const ttl = opts.actorCacheMs ?? 2000;
-  const actors = new TtlCache<string, Actor | null>(ttl);
-  const liveSessions = new TtlCache<string, { userId: string; live: boolean }>(ttl);
   const lastTouched = new TtlCache<string, true>(TOUCH_INTERVAL_MS);
 
   app.decorateRequest('ctx', null as unknown as RequestContext);
@@ -168,17 +161,10 @@ export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Pro
     if (payload.typ !== 'access' || typeof payload.sub !== 'string' || typeof payload.sid !== 'string') {
       throw new UnauthenticatedError('The token is not an access token.');
     }
-    let session = liveSessions.get(payload.sid);
-    if (session === undefined || session.userId !== payload.sub) {
-      session = { userId: payload.sub, live: await opts.isSessionLive(payload.sid, payload.sub) };
-      liveSessions.set(payload.sid, session);
+    if (!(await opts.isSessionLive(payload.sid, payload.sub))) {
+      throw new UnauthenticatedError('The session has ended; sign in again.');
     }
-    if (!session.live) throw new UnauthenticatedError('The session has ended; sign in again.');
-    let actor = actors.get(payload.sub);
-    if (actor === undefined) {
-      actor = await opts.loadActor(payload.sub);
-      actors.set(payload.sub, actor);
-    }
+    const actor = await opts.findActor(payload.sub);
     if (!actor) throw new UnauthenticatedError('The account is deactivated or no longer exists.');
     return actor;
   }
@@ -235,13 +221,4 @@ export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Pro
       }
     }
   });
-
-  return {
-    signAccess: (actor, sessionId) =>
-      app.jwt.sign({ sub: actor.id, role: actor.role, typ: 'access', sid: sessionId }),
-    forget: (userId) => {
-      actors.delete(userId);
-      liveSessions.deleteWhere((s) => s.userId === userId);
-    },
-  };
 }

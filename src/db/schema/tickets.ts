@@ -12,28 +12,26 @@ import {
   timestamp,
   uuid,
 } from 'drizzle-orm/pg-core';
+import {
+  COMMENT_VISIBILITIES,
+  TICKET_PRIORITIES,
+  TICKET_STATUSES,
+  TICKET_TYPES,
+} from '../../modules/tickets/ticket-values.js';
 import { teams, users } from './users.js';
 
-export const ticketStatus = pgEnum('ticket_status', [
-  'new',
-  'open',
-  'pending',
-  'on_hold',
-  'solved',
-  'closed',
-  'cancelled',
-]);
-export type TicketStatus = (typeof ticketStatus.enumValues)[number];
+export type {
+  CommentVisibility,
+  TicketPriority,
+  TicketStatus,
+  TicketType,
+} from '../../modules/tickets/ticket-values.js';
 
+export const ticketStatus = pgEnum('ticket_status', TICKET_STATUSES);
 /** Declared in ascending order so ORDER BY priority sorts low < normal < high < urgent. */
-export const ticketPriority = pgEnum('ticket_priority', ['low', 'normal', 'high', 'urgent']);
-export type TicketPriority = (typeof ticketPriority.enumValues)[number];
-
-export const ticketType = pgEnum('ticket_type', ['question', 'incident', 'problem', 'task']);
-export type TicketType = (typeof ticketType.enumValues)[number];
-
-export const commentVisibility = pgEnum('comment_visibility', ['public', 'internal']);
-export type CommentVisibility = (typeof commentVisibility.enumValues)[number];
+export const ticketPriority = pgEnum('ticket_priority', TICKET_PRIORITIES);
+export const ticketType = pgEnum('ticket_type', TICKET_TYPES);
+export const commentVisibility = pgEnum('comment_visibility', COMMENT_VISIBILITIES);
 
 export const idempotencyStatus = pgEnum('idempotency_status', ['in_progress', 'completed']);
 
@@ -155,4 +153,3 @@ export const idempotencyKeys = pgTable(
   },
   (t) => [primaryKey({ columns: [t.userId, t.key] }), index('idempotency_keys_expires_idx').on(t.expiresAt)],
 );
-export type IdempotencyKeyRow = typeof idempotencyKeys.$inferSelect;

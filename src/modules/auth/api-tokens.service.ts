@@ -45,6 +45,12 @@ export function createApiTokensService(deps: ApiTokensServiceDeps) {
   const { db, tokens, audit, cursor, clock } = deps;
 
   return {
+    /** The token with this hash and its owner's current state (read on every request: no cache). */
+    findByHash: (hash: string) => tokens.findByHashWithOwner(db, hash),
+
+    /** Records a use (the auth hook calls it at most once a minute per token and process). */
+    recordUse: (id: string) => tokens.touch(db, id),
+
     /**
      * POST /auth/tokens: a new token acting as the caller within `scopes`, valid `expiresInDays` (default
      * 90). The secret is returned once; only its hash is kept. `admin` is only for admins (a token never

@@ -1,6 +1,5 @@
 import type { Database, Executor } from '../../db/client.js';
 import type { UserRow } from '../../db/schema/index.js';
-import type { TokenSigner } from '../../http/auth.js';
 import type { Clock } from '../../lib/clock.js';
 import {
   InvalidCredentialsError,
@@ -16,6 +15,7 @@ import type { AuthRepository } from './auth.repository.js';
 import type { PasswordHasher } from './password.js';
 import { AccessDeniedError, assertCan } from './permissions.js';
 import { hashRefreshToken, newRefreshToken } from './refresh-token.js';
+import type { TokenSigner } from './token-signer.js';
 
 /** The window of the per-account failed-login throttle (the contract: per 15 min). */
 export const LOGIN_FAILURE_WINDOW_MS = 15 * 60 * 1000;
