@@ -257,7 +257,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = environmentWithDotEnv()):
  * (ADMIN_EMAIL alone need not come with a password), and ADMIN_PASSWORD as the command's password
  * when none is given on the command line (keeps it out of shell history and `ps`).
  */
-export function loadCreateAdminConfig(source: NodeJS.ProcessEnv = process.env): {
+export function loadCreateAdminConfig(source: NodeJS.ProcessEnv = environmentWithDotEnv()): {
   config: Config;
   adminPassword: string | undefined;
 } {
