@@ -128,7 +128,7 @@ async function removeBenchWrites(url: string): Promise<void> {
   await withClient(url, async (c) => {
     const t = await c.query('DELETE FROM tickets WHERE title LIKE $1', [`${CREATED_TITLE_PREFIX}%`]);
     const m = await c.query('DELETE FROM comments WHERE body LIKE $1', [`${COMMENT_BODY_PREFIX}%`]);
-    await c.query('DELETE FROM refresh_tokens');
+    await c.query('DELETE FROM sessions'); // and, by cascade, their refresh tokens
     if ((t.rowCount ?? 0) + (m.rowCount ?? 0) > 1000) await c.query('VACUUM (ANALYZE) tickets, comments');
   });
 }

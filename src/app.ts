@@ -17,6 +17,7 @@ import { createFastSerializerCompiler } from './http/serializer.js';
 import { registerDraining } from './http/shutdown.js';
 import { attachmentsRoutes } from './modules/attachments/attachments.routes.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
+import { apiTokenRoutes } from './modules/auth/api-tokens.routes.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
 import { ChangeHub } from './modules/changes/change-hub.js';
 import { changesRoutes } from './modules/changes/changes.routes.js';
@@ -133,13 +134,18 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await registerMetrics(app, config, dbHandle.pool, [(registry) => registerJobMetrics(registry, db)]);
   registerDraining(app);
   await registerDocs(app, pkg.version);
+  // Rate limits apply to routes registered after this line; route-level hooks run after the (global) auth
+  // hook, so they see the actor. Requests the auth hook refuses are counted per IP by limitRejected.
+  const limitRejected = await registerRateLimit(app, config);
   const { verifyAccessToken } = await registerAuth(app, {
     secret: config.jwtSecret,
     accessTokenTtl: config.accessTokenTtl,
     findActor: services.actors.find,
+    isSessionLive: services.actors.isSessionLive,
+    findApiToken: services.apiTokens.findByHash,
+    touchApiToken: services.apiTokens.recordUse,
+    limitRejected,
   });
-  // Rate limits apply to routes registered after this line (route-level hooks run after the auth hook).
-  await registerRateLimit(app, config);
 
   // ---- routes: one registration per module ----
   await app.register(healthRoutes, { health: services.health });
@@ -149,6 +155,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     allowSignup: config.allowSignup,
     loginRateLimitPerIp: config.loginRateLimitPerIp,
   });
+  await app.register(apiTokenRoutes, { prefix: '/api/v1', tokens: services.apiTokens });
   await app.register(usersRoutes, { prefix: '/api/v1', users: services.users });
   await app.register(teamsRoutes, { prefix: '/api/v1', teams: services.teams });
   await app.register(attachmentsRoutes, {

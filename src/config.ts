@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parseEnv } from 'node:util';
 import { z } from 'zod';
 
 /** Placeholder secrets that ship in docs and examples; never acceptable in production. */
@@ -9,6 +11,31 @@ const KNOWN_PLACEHOLDER_SECRETS = new Set([
   'changeme',
   'secret',
 ]);
+
+/**
+ * Why a production JWT_SECRET is unacceptable, or null. Beyond the length: no whitespace (a sentence or the
+ * placeholder with spaces), no known placeholder, not one short pattern repeated ("aaaa…", "abab…"),
+ * enough distinct characters, and at least 128 bits by a character-frequency (Shannon) estimate.
+ */
+export function weakSecretReason(secret: string): string | null {
+  if (Buffer.byteLength(secret) < 32) return 'is shorter than 32 bytes';
+  if (/\s/.test(secret)) return 'contains whitespace (a phrase or placeholder, not a random secret)';
+  const folded = secret.toLowerCase().replace(/[^a-z0-9]/g, '');
+  if (KNOWN_PLACEHOLDER_SECRETS.has(secret) || /changeme|replaceme|yoursecret|placeholder/.test(folded))
+    return 'is a placeholder value';
+  for (let period = 1; period <= secret.length / 2; period++) {
+    if (secret.length % period === 0 && secret.slice(0, period).repeat(secret.length / period) === secret)
+      return 'is one short pattern repeated';
+  }
+  const counts = new Map<string, number>();
+  for (const ch of secret) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  if (counts.size < 10) return `uses only ${counts.size} distinct characters`;
+  const n = [...secret].length;
+  let bits = 0;
+  for (const c of counts.values()) bits -= c * Math.log2(c / n);
+  if (bits < 128) return `looks low-entropy (about ${Math.floor(bits)} bits)`;
+  return null;
+}
 
 const bool = (fallback: boolean) =>
   z
@@ -35,7 +62,7 @@ const envSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
     PORT: int(3000, 0, 65535),
-    HOST: z.string().min(1).optional(),
+    HOST: z.preprocess(emptyAsUndefined, z.string().min(1).optional()),
     DATABASE_URL: z.preprocess(
       emptyAsUndefined,
       z
@@ -114,11 +141,12 @@ const envSchema = z
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
       const s = env.JWT_SECRET;
-      if (!s || Buffer.byteLength(s) < 32 || KNOWN_PLACEHOLDER_SECRETS.has(s)) {
+      const weak = s ? weakSecretReason(s) : 'is missing';
+      if (weak) {
         ctx.addIssue({
           code: 'custom',
           path: ['JWT_SECRET'],
-          message: 'is required in production: at least 32 bytes, random, not the example value',
+          message: `${weak}; production needs at least 32 random bytes, e.g. \`openssl rand -base64 48\``,
         });
       }
     } else if (env.JWT_SECRET !== undefined && Buffer.byteLength(env.JWT_SECRET) < 32) {
@@ -213,8 +241,29 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses the environment once; throws ConfigError naming every bad variable. */
-export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+/**
+ * The environment with a `.env` file in `dir` (the working directory) filled in underneath: a variable
+ * set in the real environment always wins, the file only supplies the missing ones. No file, no change.
+ */
+export function environmentWithDotEnv(
+  dir: string = process.cwd(),
+  env: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  let text: string;
+  try {
+    text = readFileSync(path.join(dir, '.env'), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return env;
+    throw err;
+  }
+  return { ...parseEnv(text), ...env };
+}
+
+/**
+ * Parses the environment once (by default the process environment over ./.env); throws ConfigError
+ * naming every bad variable.
+ */
+export function loadConfig(source: NodeJS.ProcessEnv = environmentWithDotEnv()): Config {
   const parsed = envSchema.safeParse(source);
   if (!parsed.success) {
     throw new ConfigError(
@@ -285,7 +334,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
  * (ADMIN_EMAIL alone need not come with a password), and ADMIN_PASSWORD as the command's password
  * when none is given on the command line (keeps it out of shell history and `ps`).
  */
-export function loadCreateAdminConfig(source: NodeJS.ProcessEnv = process.env): {
+export function loadCreateAdminConfig(source: NodeJS.ProcessEnv = environmentWithDotEnv()): {
   config: Config;
   adminPassword: string | undefined;
 } {

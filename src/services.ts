@@ -9,6 +9,8 @@ import { createAttachmentService } from './modules/attachments/attachments.servi
 import { createAuditRepository } from './modules/audit/audit.repository.js';
 import { type AuditService, createAuditService } from './modules/audit/audit.service.js';
 import { createAuditQueryService } from './modules/audit/audit-query.service.js';
+import { createApiTokensRepository } from './modules/auth/api-tokens.repository.js';
+import { createApiTokensService } from './modules/auth/api-tokens.service.js';
 import { createAuthRepository } from './modules/auth/auth.repository.js';
 import { createAuthService } from './modules/auth/auth.service.js';
 import { createPasswordHasher } from './modules/auth/password.js';
@@ -72,7 +74,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
 
   const audit = overrides.audit ?? createAuditService({ audit: auditRepo });
   const hasher = createPasswordHasher();
-  const actors = createActorDirectory({ db, users: usersRepo });
+  const actors = createActorDirectory({ db, users: usersRepo, sessions: authRepo });
   const signer = createTokenSigner({
     secret: config.jwtSecret,
     accessTokenTtl: config.accessTokenTtl,
@@ -170,6 +172,13 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
   const changeRetention = changesJobs(changes);
   jobs.register(changeRetention.definitions, changeRetention.schedules);
 
+  const apiTokens = createApiTokensService({
+    db,
+    tokens: createApiTokensRepository(),
+    audit,
+    cursor: cursorFor('api-tokens'),
+    clock,
+  });
   const adminAccounts = createAdminAccounts({
     db,
     users: usersRepo,
@@ -195,6 +204,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     auditQueries,
     users,
     auth,
+    apiTokens,
     teams,
     reports,
     adminAccounts,

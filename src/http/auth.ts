@@ -1,13 +1,30 @@
 import fastifyJwt from '@fastify/jwt';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiTokenScope } from '../db/schema/index.js';
 import { UnauthenticatedError } from '../lib/errors.js';
+import { TtlCache } from '../lib/ttl-cache.js';
 import type { Actor, RequestContext } from '../modules/auth/actor.js';
-import { type AccessClaims, JWT_AUDIENCE, JWT_ISSUER } from '../modules/auth/token-signer.js';
+import { API_TOKEN_PREFIX, hashApiToken } from '../modules/auth/api-token-secret.js';
+import { AccessDeniedError } from '../modules/auth/permissions.js';
+import {
+  type AccessClaims,
+  JWT_AUDIENCE,
+  JWT_ISSUER,
+  JWT_REQUIRED_CLAIMS,
+} from '../modules/auth/token-signer.js';
+import { problemSchema } from './problem.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Actor (null on public routes), trace id, ip and user agent: what services receive. */
     ctx: RequestContext;
+  }
+  interface FastifyContextConfig {
+    /**
+     * The personal-API-token scope this route needs (`config: { scope: 'tickets:write' }`). A route
+     * without one refuses API tokens (403 INSUFFICIENT_SCOPE); session access tokens are not affected.
+     */
+    scope?: ApiTokenScope;
   }
 }
 
@@ -42,18 +59,61 @@ export function isPublicRoute(method: string, url: string | undefined): boolean 
   return PUBLIC_ROUTES.some((p) => (p.endsWith('*') ? key.startsWith(p.slice(0, -1)) : p === key));
 }
 
+/** A personal API token as the auth hook sees it (joined with its owner's current state). */
+export interface ApiTokenCredential {
+  id: string;
+  scopes: readonly ApiTokenScope[];
+  expiresAt: Date;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+  /** The owner, or null when deactivated. */
+  owner: Actor | null;
+}
+
 export interface AuthOptions {
   secret: string;
   accessTokenTtl: number;
   /** The current state of a user (cached briefly): null when missing or deactivated. */
   findActor(id: string): Promise<Actor | null>;
+  /**
+   * True while the session (the access token's `sid`) of this user is neither revoked nor expired
+   * (cached briefly, like the actor; forgotten at once in this process when it ends).
+   */
+  isSessionLive(sessionId: string, userId: string): Promise<boolean>;
+  /** The API token with this SHA-256 hash, or null. Read on every request: revocation bites at once. */
+  findApiToken(hash: string): Promise<ApiTokenCredential | null>;
+  /** Records a use of the token (called at most once a minute per token and process). */
+  touchApiToken(id: string): Promise<void>;
+  /**
+   * Runs before a 401 is answered: the per-IP limiter for unauthenticated and bad-token requests
+   * (throws the 429). Without it, a flood of bad tokens would never be limited.
+   */
+  limitRejected?(request: FastifyRequest, reply: FastifyReply): Promise<void>;
 }
 
+/** 403 for an API token used outside its scopes (audited as access.denied like every 403). */
+export class InsufficientScopeError extends AccessDeniedError {
+  constructor(required: ApiTokenScope | undefined, method: string, url: string) {
+    super(
+      required ? `token scope ${required}` : 'token scope (none accepted)',
+      { type: 'route', id: `${method} ${url}` },
+      required
+        ? `This API token lacks the scope "${required}" that ${method} ${url} needs.`
+        : `${method} ${url} cannot be called with an API token; sign in instead.`,
+      'INSUFFICIENT_SCOPE',
+    );
+  }
+}
+
+const TOUCH_INTERVAL_MS = 60_000;
+
 /**
- * Registers @fastify/jwt with HS256, issuer and audience pinned, and the one auth hook that builds
- * request.ctx. A token that verifies but is not an access token (typ) is rejected; so is the token
- * of a user who has since been deactivated (seen within the actor cache's lifetime). Tokens are
- * signed by modules/auth/token-signer.ts with the same settings.
+ * Registers @fastify/jwt with HS256, issuer and audience pinned and the registered claims required (tokens
+ * are signed by modules/auth/token-signer.ts with the same settings), and the one auth hook that builds request.ctx. Two kinds of bearer credential:
+ * - a session access token (JWT): verified, `typ` must be access, its session (`sid`) must be live and
+ *   its user active (both re-read at most every 2 s);
+ * - a personal API token (`hd_pat_…`): looked up by hash on every request (revocation and owner
+ *   deactivation bite at once), and limited to the scope the route declares in `config.scope`.
  */
 export async function registerAuth(
   app: FastifyInstance,
@@ -62,20 +122,37 @@ export async function registerAuth(
   await app.register(fastifyJwt, {
     secret: opts.secret,
     sign: { algorithm: 'HS256', iss: JWT_ISSUER, aud: JWT_AUDIENCE, expiresIn: opts.accessTokenTtl },
-    verify: { algorithms: ['HS256'], allowedIss: JWT_ISSUER, allowedAud: JWT_AUDIENCE },
+    verify: {
+      algorithms: ['HS256'],
+      allowedIss: JWT_ISSUER,
+      allowedAud: JWT_AUDIENCE,
+      requiredClaims: [...JWT_REQUIRED_CLAIMS],
+    },
   });
+
+  const lastTouched = new TtlCache<string, true>(TOUCH_INTERVAL_MS);
 
   app.decorateRequest('ctx', null as unknown as RequestContext);
 
-  async function authenticate(request: FastifyRequest): Promise<Actor> {
-    const header = request.headers.authorization;
-    if (!header || !/^Bearer\s+\S+$/i.test(header)) {
-      throw new UnauthenticatedError('Send an access token: Authorization: Bearer <accessToken>.');
-    }
-    return verifyAccessToken(header.replace(/^Bearer\s+/i, ''));
-  }
+  // The OpenAPI document says, per operation, which token scope it takes (or that tokens are refused),
+  // and that an API token outside its scopes gets 403. Routes registered after this point.
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const schema = route.schema as
+      | { hide?: boolean; description?: string; security?: unknown; response?: Record<string, unknown> }
+      | undefined;
+    // HEAD twins of GET routes share the GET's schema (and its documentation).
+    if (!schema || schema.hide || methods.every((m) => m === 'HEAD' || isPublicRoute(m, route.url))) return;
+    const scope = route.config?.scope;
+    schema.security = scope ? [{ bearerAuth: [] }, { apiToken: [scope] }] : [{ bearerAuth: [] }];
+    const note = scope
+      ? `API tokens: needs scope \`${scope}\`.`
+      : 'API tokens: not accepted (403 INSUFFICIENT_SCOPE); use a signed-in session.';
+    schema.description = schema.description ? `${schema.description}\n\n${note}` : note;
+    if (schema.response && !schema.response[403]) schema.response[403] = problemSchema;
+  });
 
-  /** The check every bearer token goes through; also used by a live stream to re-check its token. */
+  /** The check every session access token goes through; a live stream re-checks its token with it too. */
   async function verifyAccessToken(token: string): Promise<Actor> {
     let payload: FastifyRequest['user'];
     try {
@@ -87,15 +164,45 @@ export async function registerAuth(
       }
       throw new UnauthenticatedError('The access token is invalid.');
     }
-    if (payload.typ !== 'access' || typeof payload.sub !== 'string') {
+    if (payload.typ !== 'access' || typeof payload.sub !== 'string' || typeof payload.sid !== 'string') {
       throw new UnauthenticatedError('The token is not an access token.');
+    }
+    if (!(await opts.isSessionLive(payload.sid, payload.sub))) {
+      throw new UnauthenticatedError('The session has ended; sign in again.');
     }
     const actor = await opts.findActor(payload.sub);
     if (!actor) throw new UnauthenticatedError('The account is deactivated or no longer exists.');
     return actor;
   }
 
-  app.addHook('onRequest', async (request) => {
+  async function authenticateApiToken(request: FastifyRequest, secret: string): Promise<Actor> {
+    const token = await opts.findApiToken(hashApiToken(secret));
+    if (!token || token.revokedAt) throw new UnauthenticatedError('The API token is invalid or revoked.');
+    if (token.expiresAt.getTime() <= Date.now())
+      throw new UnauthenticatedError('The API token has expired.', 'TOKEN_EXPIRED');
+    if (!token.owner) throw new UnauthenticatedError('The account is deactivated or no longer exists.');
+    const stale = !token.lastUsedAt || Date.now() - token.lastUsedAt.getTime() >= TOUCH_INTERVAL_MS;
+    if (stale && !lastTouched.get(token.id)) {
+      lastTouched.set(token.id, true);
+      // Off the request path: a lost "last used" update must not fail the call.
+      opts.touchApiToken(token.id).catch((err) => request.log.warn({ err }, 'could not record token use'));
+    }
+    return { ...token.owner, apiToken: { id: token.id, scopes: token.scopes } };
+  }
+
+  async function authenticate(request: FastifyRequest): Promise<Actor> {
+    const header = request.headers.authorization;
+    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    if (!match) {
+      throw new UnauthenticatedError('Send an access token: Authorization: Bearer <accessToken>.');
+    }
+    const credential = match[1]!;
+    return credential.startsWith(API_TOKEN_PREFIX)
+      ? authenticateApiToken(request, credential)
+      : verifyAccessToken(credential);
+  }
+
+  app.addHook('onRequest', async (request, reply) => {
     const ua = request.headers['user-agent'];
     request.ctx = {
       actor: null,
@@ -103,8 +210,22 @@ export async function registerAuth(
       ip: request.ip ?? null,
       userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null,
     };
-    if (isPublicRoute(request.method, request.routeOptions.url)) return;
-    request.ctx.actor = await authenticate(request);
+    const url = request.routeOptions.url;
+    if (isPublicRoute(request.method, url)) return;
+    let actor: Actor;
+    try {
+      actor = await authenticate(request);
+    } catch (err) {
+      if (err instanceof UnauthenticatedError && opts.limitRejected) await opts.limitRejected(request, reply);
+      throw err;
+    }
+    request.ctx.actor = actor;
+    if (actor.apiToken) {
+      const required = request.routeOptions.config.scope;
+      if (!required || !actor.apiToken.scopes.includes(required)) {
+        throw new InsufficientScopeError(required, request.method, url ?? request.url);
+      }
+    }
   });
   return { verifyAccessToken };
 }

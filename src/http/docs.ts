@@ -6,6 +6,9 @@ import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-pro
 export const API_DESCRIPTION = `Self-hosted helpdesk / ticketing API.
 
 * Authenticate with \`POST /api/v1/auth/login\`, then send \`Authorization: Bearer <accessToken>\`.
+* Scripts and assistants use a personal API token (\`POST /api/v1/auth/tokens\`): \`Authorization: Bearer hd_pat_…\`.
+  It acts as its owner within its scopes; each operation names the scope it needs (\`apiToken\` security
+  requirement), and a call outside them answers 403 INSUFFICIENT_SCOPE.
 * Every error is RFC 9457 \`application/problem+json\` with a machine \`code\` and the request's \`traceId\`.
 * Send \`X-Request-Id\` to correlate your logs with ours; it is echoed on every response.
 * Unknown body fields are rejected (422 VALIDATION_FAILED), never silently ignored.`;
@@ -141,6 +144,14 @@ export async function registerDocs(app: FastifyInstance, version: string) {
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          apiToken: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'hd_pat_…',
+            description:
+              'Personal API token. Scopes: tickets:read, tickets:write, comments:write, drafts:write, ' +
+              'users:read, admin. Each operation lists the one it needs; the owner’s role still applies.',
+          },
         },
       },
       security: [{ bearerAuth: [] }],

@@ -1,5 +1,5 @@
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { RateLimitedError } from '../lib/errors.js';
@@ -11,11 +11,18 @@ const AUTH_PREFIX = '/api/v1/auth/';
 
 export type RateLimitConfig = Pick<Config, 'rateLimitMax' | 'redisUrl' | 'redisKeyPrefix'>;
 
-/** Per-user when authenticated (the auth hook has run), else per client IP (TRUST_PROXY decides which IP). */
+/**
+ * Per API token when called with one, per user when signed in (the auth hook has run), else per client IP
+ * (TRUST_PROXY decides which IP). A token has its own budget: a busy script does not starve its owner.
+ */
 export function rateLimitKey(request: FastifyRequest): string {
   const actor = request.ctx?.actor;
+  if (actor?.apiToken) return `token:${actor.apiToken.id}`;
   return actor ? `user:${actor.id}` : `ip:${request.ip}`;
 }
+
+/** Counts a request the auth hook is about to refuse with 401; throws the 429 once the IP's budget is spent. */
+export type RejectedRequestLimiter = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
 function isExempt(request: FastifyRequest): boolean {
   const url = request.routeOptions.url;
@@ -31,9 +38,16 @@ function isExempt(request: FastifyRequest): boolean {
  * - counters in Redis (shared by all instances) when REDIS_URL is set, else in memory. If Redis is
  *   unreachable requests are let through (skipOnError) rather than failing the API.
  *
+ * - requests the auth hook refuses (no token, a bad, expired or revoked one) count per client IP against
+ *   RATE_LIMIT_MAX per minute through the returned limiter, which the auth hook calls before its 401:
+ *   the route's own limiter never runs for them (it runs after authentication).
+ *
  * The limiter runs as a route-level onRequest hook, i.e. after the global auth hook built request.ctx.
  */
-export async function registerRateLimit(app: FastifyInstance, config: RateLimitConfig): Promise<void> {
+export async function registerRateLimit(
+  app: FastifyInstance,
+  config: RateLimitConfig,
+): Promise<RejectedRequestLimiter> {
   let redis: Redis | undefined;
   if (config.redisUrl) {
     let lastWarn = 0;
@@ -96,4 +110,14 @@ export async function registerRateLimit(app: FastifyInstance, config: RateLimitC
     errorResponseBuilder: (_request, context) =>
       new RateLimitedError(context.ttl / 1000, `Too many requests; retry in ${context.after}.`),
   });
+
+  // Its own counter (keyed by IP), so refused requests cannot spend a signed-in user's budget.
+  const limiter = app.rateLimit({
+    max: config.rateLimitMax,
+    timeWindow: 60_000,
+    keyGenerator: (req) => `rejected:${req.ip}`,
+  });
+  return async (request, reply) => {
+    await limiter.call(app, request, reply);
+  };
 }

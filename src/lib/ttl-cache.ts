@@ -34,6 +34,11 @@ export class TtlCache<K, V> {
     this.entries.delete(key);
   }
 
+  /** Drops every entry whose value matches (rare events such as "all sessions of a user ended"). */
+  deleteWhere(matches: (value: V) => boolean): void {
+    for (const [key, hit] of this.entries) if (matches(hit.value)) this.entries.delete(key);
+  }
+
   clear(): void {
     this.entries.clear();
   }

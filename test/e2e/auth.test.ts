@@ -206,6 +206,7 @@ describe('auth: register, login, tokens', () => {
       sub: user.id,
       role: user.role,
       typ: 'access',
+      sid: user.sessionId,
       iss: JWT_ISSUER,
       aud: JWT_AUDIENCE,
       iat: now(),
@@ -257,6 +258,15 @@ describe('auth: register, login, tokens', () => {
         expectProblem(await me(`Bearer ${token}`), 401, 'UNAUTHENTICATED');
       }
     });
+
+    it.each(['iss', 'aud', 'exp', 'iat', 'sub', 'sid'])(
+      'a correctly signed token without %s → 401',
+      async (claim) => {
+        const { [claim as keyof ReturnType<typeof claims>]: _dropped, ...rest } = claims();
+        const token = forgeJwt({ alg: 'HS256', typ: 'JWT' }, rest, app.config.jwtSecret);
+        expectProblem(await me(`Bearer ${token}`), 401, 'UNAUTHENTICATED');
+      },
+    );
 
     it('expired token → 401 TOKEN_EXPIRED', async () => {
       const token = forgeJwt(
@@ -473,6 +483,36 @@ describe('auth: sign-up switch', () => {
       const res = await app.inject({ method: 'POST', url: '/api/v1/auth/register', payload });
       expectProblem(res, 403, 'SIGNUP_DISABLED');
     }
+  });
+
+  it('a refused sign-up is audited as access.denied, like every 403 (never the password)', async () => {
+    const traceId = `signup-denied-${randomUUID()}`;
+    const email = uniqueEmail('denied');
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/register',
+      headers: { 'x-request-id': traceId },
+      payload: { email, password: STRONG, name: 'No' },
+    });
+    expectProblem(res, 403, 'SIGNUP_DISABLED');
+    const { rows } = await app.db.$client.query(
+      'SELECT action, actor_id, entity_type, ip, metadata FROM audit_events WHERE trace_id = $1',
+      [traceId],
+    );
+    expect(rows).toEqual([
+      {
+        action: 'access.denied',
+        actor_id: null,
+        entity_type: 'user',
+        ip: '127.0.0.1',
+        metadata: expect.objectContaining({
+          operation: 'auth.register',
+          method: 'POST',
+          route: '/api/v1/auth/register',
+        }),
+      },
+    ]);
+    expect(JSON.stringify(rows)).not.toContain(STRONG);
   });
 });
 

@@ -285,7 +285,10 @@ describe('the stream ends with its session', () => {
 
   it('a stream opened with a stream token ends when the access token behind it expires', async () => {
     const user = await createUser(app, { role: 'agent' });
-    const shortLived = app.jwt.sign({ sub: user.id, role: 'agent', typ: 'access' }, { expiresIn: 2 });
+    const shortLived = app.jwt.sign(
+      { sub: user.id, role: 'agent', typ: 'access', sid: user.sessionId },
+      { expiresIn: 2 },
+    );
     const res = await app.inject({
       method: 'POST',
       url: '/api/v1/changes/stream-tokens',

@@ -51,7 +51,7 @@ describe('database refusing connections', () => {
   });
 
   it('an authenticated request is answered 503 (not 500, not a crash)', async () => {
-    const token = app.jwt.sign({ sub: randomUUID(), role: 'requester', typ: 'access' });
+    const token = app.jwt.sign({ sub: randomUUID(), role: 'requester', typ: 'access', sid: randomUUID() });
     const res = await app.inject({
       method: 'GET',
       url: '/api/v1/tickets',

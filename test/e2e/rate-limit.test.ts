@@ -188,3 +188,33 @@ describe('rate limits when Redis is unreachable', () => {
     expect(res.statusCode).toBe(200);
   });
 });
+
+describe('requests refused by authentication are limited per IP', () => {
+  const tickets = (app: FastifyInstance, headers: Record<string, string>, remoteAddress = '127.0.0.1') =>
+    app.inject({ method: 'GET', url: '/api/v1/tickets', headers, remoteAddress });
+
+  it.each([
+    ['no token', {}],
+    ['a malformed token', { authorization: 'Bearer not-a-jwt' }],
+    ['a bad API token', { authorization: `Bearer hd_pat_${randomBytes(32).toString('base64url')}` }],
+  ])('%s: 401 until the per-IP budget is spent, then 429 with Retry-After', async (_name, headers) => {
+    const app = await createTestApp({ RATE_LIMIT_MAX: String(MAX) });
+    try {
+      const statuses: number[] = [];
+      let last: Awaited<ReturnType<FastifyInstance['inject']>> | undefined;
+      for (let i = 0; i < MAX + 1; i++) {
+        last = await tickets(app, headers as Record<string, string>);
+        statuses.push(last.statusCode);
+      }
+      expect(statuses).toEqual([...Array(MAX).fill(401), 429]);
+      expect(last!.json()).toMatchObject({ code: 'RATE_LIMITED' });
+      expect(Number(last!.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      // Another address has its own budget; a signed-in user on the limited address is not affected.
+      expect((await tickets(app, headers as Record<string, string>, '10.0.0.7')).statusCode).toBe(401);
+      const user = await createUser(app);
+      expect((await tickets(app, user.auth)).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -73,8 +73,14 @@ function b64url(v: string | Buffer): string {
   return Buffer.from(v).toString('base64url');
 }
 
-/** An access token exactly as the server signs it (HS256, iss/aud pinned, typ: access). */
-export function signAccessToken(secret: string, sub: string, role: string, ttlSeconds = 3600): string {
+/** An access token exactly as the server signs it (HS256, iss/aud pinned, typ: access, sid of a live session). */
+export function signAccessToken(
+  secret: string,
+  sub: string,
+  role: string,
+  sid: string,
+  ttlSeconds = 3600,
+): string {
   const now = Math.floor(Date.now() / 1000);
   const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
   const body = b64url(
@@ -82,6 +88,7 @@ export function signAccessToken(secret: string, sub: string, role: string, ttlSe
       sub,
       role,
       typ: 'access',
+      sid,
       iss: JWT_ISSUER,
       aud: JWT_AUDIENCE,
       iat: now,
@@ -92,17 +99,25 @@ export function signAccessToken(secret: string, sub: string, role: string, ttlSe
   return `${head}.${body}.${sig}`;
 }
 
+/** SQL that inserts an active user with one live session; returns (id, sid). $1 email, $2 name, $3 role. */
+export const INSERT_USER_WITH_SESSION = `WITH u AS (
+    INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, 'x') RETURNING id
+  ), s AS (
+    INSERT INTO sessions (user_id, expires_at) SELECT id, now() + interval '1 day' FROM u RETURNING id, user_id
+  ) SELECT user_id AS id, id AS sid FROM s`;
+
 /** Inserts an active user (the password hash is never used: the test signs tokens) and returns its bearer header. */
 export async function arrangeUser(
   db: FaultDatabase,
   secret: string,
   role: 'requester' | 'agent' | 'admin' = 'requester',
 ): Promise<{ id: string; authorization: string }> {
-  const [row] = await db.query<{ id: string }>(
-    `INSERT INTO users (email, name, role, password_hash) VALUES ($1, $2, $3, 'x') RETURNING id`,
-    [`fault-${randomUUID()}@example.test`, 'Fault test user', role],
-  );
-  return { id: row!.id, authorization: `Bearer ${signAccessToken(secret, row!.id, role)}` };
+  const [row] = await db.query<{ id: string; sid: string }>(INSERT_USER_WITH_SESSION, [
+    `fault-${randomUUID()}@example.test`,
+    'Fault test user',
+    role,
+  ]);
+  return { id: row!.id, authorization: `Bearer ${signAccessToken(secret, row!.id, role, row!.sid)}` };
 }
 
 export interface ServerProcess {

@@ -7,6 +7,7 @@ import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 import {
   createTicket,
   freePort,
+  INSERT_USER_WITH_SESSION,
   report,
   runLoad,
   type ServerProcess,
@@ -55,13 +56,14 @@ describe('SIGTERM under load (server with its embedded PostgreSQL)', () => {
     });
     // The server migrated its own embedded database; arrange a user in it.
     const verify = await startVerifier(path.join(dataDir, 'postgres'), pgPort, false);
-    const { rows } = await verify.client.query<{ id: string }>(
-      `INSERT INTO users (email, name, role, password_hash) VALUES ($1, 'Sigterm', 'requester', 'x') RETURNING id`,
-      [`sigterm-${randomBytes(4).toString('hex')}@example.test`],
-    );
+    const { rows } = await verify.client.query<{ id: string; sid: string }>(INSERT_USER_WITH_SESSION, [
+      `sigterm-${randomBytes(4).toString('hex')}@example.test`,
+      'Sigterm',
+      'requester',
+    ]);
     await verify.close();
     userId = rows[0]!.id;
-    authorization = `Bearer ${signAccessToken(secret, userId, 'requester')}`;
+    authorization = `Bearer ${signAccessToken(secret, userId, 'requester', rows[0]!.sid)}`;
   });
 
   afterAll(async () => {

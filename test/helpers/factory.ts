@@ -13,6 +13,8 @@ export interface TestUser {
   role: UserRole;
   password: string;
   token: string;
+  /** The live session `token` belongs to (its `sid` claim). */
+  sessionId: string;
   /** Headers with a valid access token for this user. */
   auth: { authorization: string };
 }
@@ -40,6 +42,20 @@ export async function createUser(
     [email, name, role, hash, opts.active ?? true],
   );
   const id = rows[0]!.id;
-  const token = app.jwt.sign({ sub: id, role, typ: 'access' });
-  return { id, email, name, role, password, token, auth: { authorization: `Bearer ${token}` } };
+  // A live session, as a login would create: access tokens name it in `sid` and die with it.
+  const { rows: sessions } = await app.db.$client.query<{ id: string }>(
+    "INSERT INTO sessions (user_id, expires_at) VALUES ($1, now() + interval '1 day') RETURNING id",
+    [id],
+  );
+  const token = app.jwt.sign({ sub: id, role, typ: 'access', sid: sessions[0]!.id });
+  return {
+    id,
+    email,
+    name,
+    role,
+    password,
+    token,
+    sessionId: sessions[0]!.id,
+    auth: { authorization: `Bearer ${token}` },
+  };
 }

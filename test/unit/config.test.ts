@@ -1,5 +1,12 @@
-import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseEnv } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, environmentWithDotEnv, loadConfig, weakSecretReason } from '../../src/config.js';
+
+const RANDOM_SECRET = randomBytes(48).toString('base64url');
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -34,7 +41,7 @@ describe('config', () => {
   });
 
   it('listens on 0.0.0.0 by default in production', () => {
-    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40) }).host).toBe('0.0.0.0');
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: RANDOM_SECRET }).host).toBe('0.0.0.0');
   });
 
   it('runs API and worker in one process by default; ROLE picks api or worker, nothing else', () => {
@@ -66,7 +73,7 @@ describe('config', () => {
 
   it('refuses to start in production without JWT_SECRET', () => {
     expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
-      expect.stringMatching(/^JWT_SECRET: is required/),
+      expect.stringMatching(/^JWT_SECRET: is missing; production needs at least 32 random bytes/),
     ]);
   });
 
@@ -78,6 +85,27 @@ describe('config', () => {
         JWT_SECRET: 'change-me-to-a-long-random-secret-of-at-least-32-bytes',
       })[0],
     ).toMatch(/^JWT_SECRET/);
+  });
+
+  it.each([
+    ['one repeated character', 'x'.repeat(40), /one short pattern repeated/],
+    ['a short pattern repeated', 'abc123'.repeat(8), /one short pattern repeated/],
+    ['the placeholder with spaces', 'change me to a long random secret of at least 32 bytes', /whitespace/],
+    ['a placeholder without spaces', 'ChangeMe-ChangeMe-please-0123456789-xyz', /placeholder/],
+    ['few distinct characters', 'aabbaabbaabbababbbaabababbbabaaababab', /distinct characters/],
+    ['mostly one character', `${'a'.repeat(60)}0123456789`, /low-entropy \(about \d+ bits\)/],
+  ])('refuses a low-entropy JWT_SECRET in production: %s', (_name, secret, reason) => {
+    const [problem] = problemsOf({ NODE_ENV: 'production', JWT_SECRET: secret });
+    expect(problem).toMatch(/^JWT_SECRET: /);
+    expect(problem).toMatch(reason);
+    expect(problem).toMatch(/openssl rand -base64 48/);
+  });
+
+  it('accepts random secrets in production (openssl rand -base64 48 / -hex 32)', () => {
+    for (let i = 0; i < 50; i++) {
+      expect(weakSecretReason(randomBytes(48).toString('base64'))).toBeNull();
+      expect(weakSecretReason(randomBytes(32).toString('hex'))).toBeNull();
+    }
   });
 
   it('never lets PASSWORD_MIN_LENGTH go below 8', () => {
@@ -93,5 +121,42 @@ describe('config', () => {
     expect(c.corsOrigins).toEqual(['http://a.test', 'http://b.test']);
     expect(c.trustProxy).toBe(1);
     expect(problemsOf({ CORS_ORIGINS: 'not a url' })[0]).toMatch(/^CORS_ORIGINS/);
+  });
+});
+
+describe('.env file in the working directory', () => {
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+  const withFile = (text: string) => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'helpdesk-dotenv-'));
+    writeFileSync(path.join(dir, '.env'), text);
+    return dir;
+  };
+
+  it('supplies variables the environment does not set', () => {
+    const env = environmentWithDotEnv(withFile('PORT=4100\nLOG_LEVEL=debug\n# comment\n'), {});
+    expect(loadConfig(env)).toMatchObject({ port: 4100, logLevel: 'debug' });
+  });
+
+  it('real environment variables win over the file, also when set to an empty string', () => {
+    const env = environmentWithDotEnv(withFile('PORT=4100\nLOG_LEVEL=debug\nRATE_LIMIT_MAX=7\n'), {
+      PORT: '4200',
+      LOG_LEVEL: '',
+    });
+    expect(env).toMatchObject({ PORT: '4200', LOG_LEVEL: '', RATE_LIMIT_MAX: '7' });
+  });
+
+  it('without a .env file the environment is used as it is', () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'helpdesk-dotenv-'));
+    const real = { PORT: '4300' };
+    expect(environmentWithDotEnv(dir, real)).toEqual(real);
+  });
+
+  it('.env.example copied to .env starts as it is (every empty line means "default")', () => {
+    const example = readFileSync(path.join(import.meta.dirname, '../../.env.example'), 'utf8');
+    expect(() => loadConfig(parseEnv(example))).not.toThrow();
   });
 });

@@ -3,5 +3,6 @@ export * from './attachments.js';
 export * from './audit.js';
 export * from './changes.js';
 export * from './jobs.js';
+export * from './sessions.js';
 export * from './tickets.js';
 export * from './users.js';

@@ -66,6 +66,7 @@ export const attachmentsRoutes: FastifyPluginAsyncZod<AttachmentRoutesOptions> =
     {
       // The body is a stream read by the handler; its schema is documentation only.
       validatorCompiler: docsOnlyBody,
+      config: { scope: 'tickets:write' },
       schema: {
         operationId: 'uploadAttachments',
         tags: ['attachments'],
@@ -99,6 +100,7 @@ export const attachmentsRoutes: FastifyPluginAsyncZod<AttachmentRoutesOptions> =
   app.get(
     '/attachments/:id',
     {
+      config: { scope: 'tickets:read' },
       schema: {
         operationId: 'downloadAttachment',
         tags: ['attachments'],

@@ -34,6 +34,7 @@ export const auditRoutes: FastifyPluginAsyncZod<{ auditQueries: AuditQueryServic
   app.get(
     '/tickets/:id/events',
     {
+      config: { scope: 'tickets:read' },
       schema: {
         operationId: 'listTicketEvents',
         tags: ['audit', 'tickets'],
@@ -59,6 +60,7 @@ whose \`changes\` hold every changed field. Requesters → 403.`,
   app.get(
     '/audit-events',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'listAuditEvents',
         tags: ['audit'],

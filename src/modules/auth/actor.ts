@@ -1,4 +1,4 @@
-import type { UserRole } from '../../db/schema/index.js';
+import type { ApiTokenScope, UserRole } from '../../db/schema/index.js';
 
 /** Who is calling: built once per request by the auth hook (src/http/auth.ts) from a verified token. */
 export interface Actor {
@@ -6,6 +6,8 @@ export interface Actor {
   role: UserRole;
   name: string;
   email: string;
+  /** Set when the call is made with a personal API token: it acts as its owner, within these scopes. */
+  apiToken?: { id: string; scopes: readonly ApiTokenScope[] };
 }
 
 /** What services know about a request: the actor (null on public routes) and audit metadata. */

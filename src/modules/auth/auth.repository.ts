@@ -1,10 +1,48 @@
 import { and, asc, eq, gt, isNull, lt, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
-import { loginFailures, type RefreshTokenRow, refreshTokens } from '../../db/schema/index.js';
+import {
+  loginFailures,
+  type RefreshTokenRow,
+  refreshTokens,
+  type SessionRow,
+  sessions,
+} from '../../db/schema/index.js';
 
-/** Refresh-token rows and the per-account failed-login counter. */
+/** Sessions, refresh-token rows and the per-account failed-login counter. */
 export function createAuthRepository() {
   return {
+    async insertSession(ex: Executor, values: { userId: string; expiresAt: Date }): Promise<SessionRow> {
+      const [row] = await ex.insert(sessions).values(values).returning();
+      return row!;
+    },
+
+    /**
+     * Locks the session row: a refresh rotation holds it while it issues the successor, and every
+     * revocation updates it, so the two are serialized (a revocation waits for the rotation and then
+     * sees it; a rotation after a revocation sees the session revoked).
+     */
+    async lockSession(ex: Executor, id: string): Promise<SessionRow | undefined> {
+      const [row] = await ex.select().from(sessions).where(eq(sessions.id, id)).limit(1).for('update');
+      return row;
+    },
+
+    /** True while the session exists, belongs to the user, is not revoked and not expired. */
+    async isSessionLive(ex: Executor, id: string, userId: string): Promise<boolean> {
+      const [row] = await ex
+        .select({ id: sessions.id })
+        .from(sessions)
+        .where(
+          and(
+            eq(sessions.id, id),
+            eq(sessions.userId, userId),
+            isNull(sessions.revokedAt),
+            gt(sessions.expiresAt, sql`now()`),
+          ),
+        )
+        .limit(1);
+      return row !== undefined;
+    },
+
     async insertRefreshToken(
       ex: Executor,
       values: { userId: string; familyId: string; tokenHash: string; expiresAt: Date },
@@ -13,7 +51,19 @@ export function createAuthRepository() {
       return row!;
     },
 
-    /** Locks the row so two concurrent uses of one token are serialized (the second is a re-use). */
+    async findRefreshToken(ex: Executor, tokenHash: string): Promise<RefreshTokenRow | undefined> {
+      const [row] = await ex
+        .select()
+        .from(refreshTokens)
+        .where(eq(refreshTokens.tokenHash, tokenHash))
+        .limit(1);
+      return row;
+    },
+
+    /**
+     * Locks the row so two concurrent uses of one token are serialized (the second is a re-use).
+     * Lock order everywhere: the session row first, then its tokens (no deadlock with a revocation).
+     */
     async findRefreshTokenForUpdate(ex: Executor, tokenHash: string): Promise<RefreshTokenRow | undefined> {
       const [row] = await ex
         .select()
@@ -28,7 +78,12 @@ export function createAuthRepository() {
       await ex.update(refreshTokens).set({ usedAt: sql`now()` }).where(eq(refreshTokens.id, id));
     },
 
+    /** Ends one session: the session row first (waits for an in-flight rotation), then its tokens. */
     async revokeFamily(ex: Executor, familyId: string): Promise<number> {
+      await ex
+        .update(sessions)
+        .set({ revokedAt: sql`now()` })
+        .where(and(eq(sessions.id, familyId), isNull(sessions.revokedAt)));
       const rows = await ex
         .update(refreshTokens)
         .set({ revokedAt: sql`now()` })
@@ -37,7 +92,12 @@ export function createAuthRepository() {
       return rows.length;
     },
 
+    /** Ends every session of the user (password change, deactivation), then revokes their tokens. */
     async revokeAllForUser(ex: Executor, userId: string): Promise<number> {
+      await ex
+        .update(sessions)
+        .set({ revokedAt: sql`now()` })
+        .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt)));
       const rows = await ex
         .update(refreshTokens)
         .set({ revokedAt: sql`now()` })

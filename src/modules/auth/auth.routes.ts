@@ -83,8 +83,8 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
         summary: 'Rotate the refresh token',
         description:
           'Returns a new access token and a new refresh token; the presented refresh token is used up. ' +
-          'Presenting a refresh token a second time revokes its whole session (every token issued from the ' +
-          'same login) and answers 401. Refresh tokens expire REFRESH_TOKEN_TTL after the login that started ' +
+          'Presenting a refresh token a second time revokes its whole session (every refresh and access token ' +
+          'issued from the same login) and answers 401. Refresh tokens expire REFRESH_TOKEN_TTL after the login that started ' +
           'the session (401 TOKEN_EXPIRED), and are revoked by logout, a password change or deactivation.',
         security: [],
         body: refreshBody,
@@ -102,9 +102,10 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
         tags: ['auth'],
         summary: 'Sign out',
         description:
-          'Revokes the session of the given refresh token (it and every token rotated from the same login). ' +
-          'Answers 204 also when the token is unknown or already revoked. The access token stays valid until it ' +
-          'expires; discard it.',
+          'Ends the session of the given refresh token: it, every token rotated from the same login, and the ' +
+          'access tokens issued for that session (401 from then on, on every instance within 5 s). Other sessions ' +
+          'of the user are not affected. Answers 204 also when the token is unknown or already revoked. A refresh ' +
+          'racing the logout never survives it.',
         body: refreshBody,
         response: { 204: z.null().describe('Signed out'), ...problemResponses(...AUTHED_PROBLEMS) },
       },
@@ -118,6 +119,7 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
   app.get(
     '/auth/me',
     {
+      config: { scope: 'users:read' },
       schema: {
         operationId: 'getMe',
         tags: ['auth'],
@@ -140,7 +142,8 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
           'Change your name and/or password. A new password needs `currentPassword` (a wrong one answers ' +
           '401 INVALID_CREDENTIALS and counts against the per-account sign-in throttle) and meets the ' +
           'password policy (422 WEAK_PASSWORD). Changing the password signs out every session: all refresh ' +
-          'tokens are revoked. Role and active state are not yours to change (422).',
+          'tokens and their access tokens are revoked at once (sign in again with the new password). Role and ' +
+          'active state are not yours to change (422).',
         body: updateMeBody,
         response: { 200: userSchema, ...problemResponses(...AUTHED_PROBLEMS) },
       },

@@ -1,9 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { Database, Executor } from '../../db/client.js';
 import type { UserRow } from '../../db/schema/index.js';
 import type { Clock } from '../../lib/clock.js';
 import {
-  ForbiddenError,
   InvalidCredentialsError,
   RateLimitedError,
   UnauthenticatedError,
@@ -15,7 +13,7 @@ import { assertStrongPassword, UserNotFoundError, type UsersService } from '../u
 import type { AuthedContext, RequestContext } from './actor.js';
 import type { AuthRepository } from './auth.repository.js';
 import type { PasswordHasher } from './password.js';
-import { assertCan } from './permissions.js';
+import { AccessDeniedError, assertCan } from './permissions.js';
 import { hashRefreshToken, newRefreshToken } from './refresh-token.js';
 import type { TokenSigner } from './token-signer.js';
 
@@ -53,9 +51,15 @@ export function accountKey(email: string): string {
   return email.normalize('NFKC').trim().toLowerCase();
 }
 
-export class SignupDisabledError extends ForbiddenError {
+/** A 403 like any other refusal: audited as access.denied (operation auth.register). */
+export class SignupDisabledError extends AccessDeniedError {
   constructor() {
-    super('Self sign-up is turned off on this server; ask an admin for an account.', 'SIGNUP_DISABLED');
+    super(
+      'auth.register',
+      { type: 'user' },
+      'Self sign-up is turned off on this server; ask an admin for an account.',
+      'SIGNUP_DISABLED',
+    );
   }
 }
 
@@ -100,18 +104,18 @@ export function createAuthService(deps: AuthServiceDeps) {
   async function issuePair(
     ex: Executor,
     user: UserRow,
-    familyId: string,
+    sessionId: string,
     expiresAt: Date,
   ): Promise<TokenPair> {
     const refreshToken = newRefreshToken();
     await auth.insertRefreshToken(ex, {
       userId: user.id,
-      familyId,
+      familyId: sessionId,
       tokenHash: hashRefreshToken(refreshToken),
       expiresAt,
     });
     return {
-      accessToken: signer.signAccess(user),
+      accessToken: signer.signAccess(user, sessionId),
       refreshToken,
       tokenType: 'Bearer',
       expiresIn: config.accessTokenTtl,
@@ -119,7 +123,31 @@ export function createAuthService(deps: AuthServiceDeps) {
     };
   }
 
+  /**
+   * Ends one session inside the caller's transaction: its refresh tokens and its access tokens (the
+   * `sid` claim) stop working. Serialized with a concurrent refresh of the same session (row lock).
+   */
+  async function endSession(tx: Executor, userId: string, sessionId: string): Promise<number> {
+    const revoked = await auth.revokeFamily(tx, sessionId);
+    signer.forget(userId);
+    return revoked;
+  }
+
+  /**
+   * Ends every session of the user inside the caller's transaction (password change, password reset):
+   * all refresh tokens and all access tokens of the user stop working, also on other instances within
+   * the 2 s auth cache. Returns the number of refresh tokens revoked.
+   */
+  async function endAllSessions(tx: Executor, userId: string): Promise<number> {
+    const revoked = await auth.revokeAllForUser(tx, userId);
+    signer.forget(userId);
+    return revoked;
+  }
+
   return {
+    endSession,
+    endAllSessions,
+
     /** POST /auth/register: a requester account (403 SIGNUP_DISABLED when ALLOW_SIGNUP=false). */
     async register(ctx: RequestContext, input: { email: string; name: string; password: string }) {
       if (!config.allowSignup) throw new SignupDisabledError();
@@ -159,10 +187,15 @@ export function createAuthService(deps: AuthServiceDeps) {
 
       await auth.deleteFailure(db, slot);
       const rehash = hasher.needsRehash(user.passwordHash) ? await hasher.hash(input.password) : null;
-      const familyId = randomUUID();
       const expiresAt = new Date(clock.now().getTime() + config.refreshTokenTtl * 1000);
-      return db.transaction(async (tx) => {
+      const pair = await db.transaction(async (tx) => {
+        // A password change or deactivation that committed after the check above must win: under the
+        // user row's lock, the session is created only if the account is still as it was verified (and
+        // a change that comes later waits for this session, then ends it).
+        const current = await users.findByIdForUpdate(tx, user.id);
+        if (!current?.active || current.passwordHash !== user.passwordHash) return null;
         if (rehash) await users.update(tx, user.id, { passwordHash: rehash });
+        const { id: familyId } = await auth.insertSession(tx, { userId: user.id, expiresAt });
         const pair = await issuePair(tx, user, familyId, expiresAt);
         await audit.record(tx, ctx, {
           action: 'auth.login',
@@ -173,6 +206,17 @@ export function createAuthService(deps: AuthServiceDeps) {
         });
         return pair;
       });
+      if (!pair) {
+        await audit.record(db, ctx, {
+          action: 'auth.login_failed',
+          entityType: 'user',
+          entityId: user.id,
+          actor: null,
+          metadata: { reason: 'changed_concurrently', email: key },
+        });
+        throw new InvalidCredentialsError();
+      }
+      return pair;
     },
 
     /**
@@ -184,10 +228,18 @@ export function createAuthService(deps: AuthServiceDeps) {
     async refresh(ctx: RequestContext, token: string): Promise<TokenPair> {
       const now = clock.now();
       const outcome = await db.transaction(async (tx) => {
-        const row = await auth.findRefreshTokenForUpdate(tx, hashRefreshToken(token));
+        const hash = hashRefreshToken(token);
+        const found = await auth.findRefreshToken(tx, hash);
+        if (!found || found.revokedAt) return { kind: 'invalid' as const };
+        // Held until commit: a logout, password change or reuse detection of this session waits for
+        // the successor to exist and then revokes it too; one that came first is seen here.
+        // Lock order: session, then token (as every revocation does).
+        const session = await auth.lockSession(tx, found.familyId);
+        if (!session || session.revokedAt) return { kind: 'invalid' as const };
+        const row = await auth.findRefreshTokenForUpdate(tx, hash);
         if (!row || row.revokedAt) return { kind: 'invalid' as const };
         if (row.usedAt) {
-          const revoked = await auth.revokeFamily(tx, row.familyId);
+          const revoked = await endSession(tx, row.userId, row.familyId);
           const owner = await users.findById(tx, row.userId);
           await audit.record(tx, ctx, {
             action: 'auth.refresh_reuse_detected',
@@ -196,7 +248,7 @@ export function createAuthService(deps: AuthServiceDeps) {
             actor: owner ? { id: owner.id, role: owner.role } : null,
             metadata: { familyId: row.familyId, revokedTokens: revoked },
           });
-          return { kind: 'reused' as const };
+          return { kind: 'reused' as const, userId: row.userId };
         }
         if (row.expiresAt.getTime() <= now.getTime()) return { kind: 'expired' as const };
         const user = await users.findById(tx, row.userId);
@@ -207,19 +259,21 @@ export function createAuthService(deps: AuthServiceDeps) {
       if (outcome.kind === 'ok') return outcome.pair;
       if (outcome.kind === 'expired')
         throw new UnauthenticatedError('The refresh token has expired; sign in again.', 'TOKEN_EXPIRED');
-      if (outcome.kind === 'reused')
+      if (outcome.kind === 'reused') {
+        signer.forget(outcome.userId); // after commit too: nothing cached the live session meanwhile
         throw new UnauthenticatedError(
           'This refresh token was already used; the session has been revoked. Sign in again.',
         );
+      }
       throw new UnauthenticatedError('The refresh token is invalid or revoked; sign in again.');
     },
 
     /** POST /auth/logout: revokes the token's whole family when it is the caller's; always 204. */
     async logout(ctx: AuthedContext, token: string): Promise<void> {
       await db.transaction(async (tx) => {
-        const row = await auth.findRefreshTokenForUpdate(tx, hashRefreshToken(token));
+        const row = await auth.findRefreshToken(tx, hashRefreshToken(token));
         const own = row && row.userId === ctx.actor.id;
-        const revoked = own ? await auth.revokeFamily(tx, row.familyId) : 0;
+        const revoked = own ? await endSession(tx, ctx.actor.id, row.familyId) : 0;
         await audit.record(tx, ctx, {
           action: 'auth.logout',
           entityType: 'user',
@@ -227,6 +281,7 @@ export function createAuthService(deps: AuthServiceDeps) {
           metadata: { familyId: own ? row.familyId : null, revokedTokens: revoked },
         });
       });
+      signer.forget(ctx.actor.id);
     },
 
     async me(ctx: AuthedContext): Promise<UserRow> {
@@ -279,7 +334,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       }
       const nameChanged = input.name !== undefined && input.name !== user.name;
       if (!nameChanged && !passwordHash) return user;
-      return db.transaction(async (tx) => {
+      const updated = await db.transaction(async (tx) => {
         const row = await users.update(tx, user.id, {
           ...(nameChanged ? { name: input.name } : {}),
           ...(passwordHash ? { passwordHash } : {}),
@@ -288,7 +343,7 @@ export function createAuthService(deps: AuthServiceDeps) {
           ? { name: [user.name, row.name] }
           : {};
         if (passwordHash) {
-          const revoked = await auth.revokeAllForUser(tx, user.id);
+          const revoked = await endAllSessions(tx, user.id);
           await audit.record(tx, ctx, {
             action: 'user.password_changed',
             entityType: 'user',
@@ -306,6 +361,8 @@ export function createAuthService(deps: AuthServiceDeps) {
         }
         return row;
       });
+      if (passwordHash) signer.forget(user.id); // again after commit: nothing cached the old state meanwhile
+      return updated;
     },
   };
 }

@@ -66,8 +66,9 @@ export class AccessDeniedError extends ForbiddenError {
     public readonly operation: Action | string,
     public readonly entity?: { type: string; id?: string | number | null },
     detail = 'You are not allowed to do this.',
+    code = 'FORBIDDEN',
   ) {
-    super(detail);
+    super(detail, code);
   }
 }
 

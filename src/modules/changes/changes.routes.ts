@@ -60,6 +60,7 @@ export const changesRoutes: FastifyPluginAsyncZod<ChangesRoutesOptions> = async 
   app.get(
     '/changes',
     {
+      config: { scope: 'tickets:read' },
       schema: {
         operationId: 'listChanges',
         tags: ['changes'],
@@ -84,6 +85,7 @@ an older cursor → 410 CURSOR_EXPIRED.`,
   app.post(
     '/changes/stream-tokens',
     {
+      config: { scope: 'tickets:read' },
       schema: {
         operationId: 'createStreamToken',
         tags: ['changes'],

@@ -19,6 +19,7 @@ export const commentsRoutes: FastifyPluginAsyncZod<{ comments: CommentService }>
   app.get(
     '/tickets/:id/comments',
     {
+      config: { scope: 'tickets:read' },
       schema: {
         operationId: 'listComments',
         tags: ['comments'],
@@ -38,6 +39,7 @@ Keyset-paginated: pass \`nextCursor\` as \`cursor\` (also in \`Link: <…>; rel=
   app.post(
     '/tickets/:id/comments',
     {
+      config: { scope: 'comments:write' },
       schema: {
         operationId: 'createComment',
         tags: ['comments'],

@@ -22,6 +22,7 @@ export const jobsRoutes: FastifyPluginAsyncZod<{ jobs: JobsService }> = async (a
   app.get(
     '/jobs/:id',
     {
+      config: { scope: 'tickets:read' },
       schema: {
         operationId: 'getJob',
         tags: ['jobs'],

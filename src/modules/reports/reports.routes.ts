@@ -59,6 +59,7 @@ export const reportsRoutes: FastifyPluginAsyncZod<{ reports: ReportsService }> =
   app.get(
     '/reports/overview',
     {
+      config: { scope: 'tickets:read' },
       schema: {
         operationId: 'getReportOverview',
         tags: ['reports'],
@@ -78,6 +79,7 @@ every other figure describes the period. Filters \`teamId\` and \`assigneeId\` n
   app.get(
     '/tickets/export',
     {
+      config: { scope: 'tickets:read' },
       schema: {
         operationId: 'exportTickets',
         tags: ['reports', 'tickets'],

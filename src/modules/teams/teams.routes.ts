@@ -19,6 +19,7 @@ export const teamsRoutes: FastifyPluginAsyncZod<{ teams: TeamsService }> = async
   app.get(
     '/teams',
     {
+      config: { scope: 'users:read' },
       schema: {
         operationId: 'listTeams',
         tags: ['teams'],
@@ -37,6 +38,7 @@ export const teamsRoutes: FastifyPluginAsyncZod<{ teams: TeamsService }> = async
   app.get(
     '/teams/:id',
     {
+      config: { scope: 'users:read' },
       schema: {
         operationId: 'getTeam',
         tags: ['teams'],
@@ -52,6 +54,7 @@ export const teamsRoutes: FastifyPluginAsyncZod<{ teams: TeamsService }> = async
   app.post(
     '/teams',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'createTeam',
         tags: ['teams'],
@@ -72,6 +75,7 @@ export const teamsRoutes: FastifyPluginAsyncZod<{ teams: TeamsService }> = async
   app.patch(
     '/teams/:id',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'updateTeam',
         tags: ['teams'],

@@ -27,6 +27,7 @@ export const ticketsRoutes: FastifyPluginAsyncZod<{ tickets: TicketService }> = 
   app.get(
     '/tickets',
     {
+      config: { scope: 'tickets:read' },
       schema: {
         operationId: 'listTickets',
         tags: ['tickets'],
@@ -50,6 +51,7 @@ costs grow with the number of matches: prefer a date order for very common words
   app.post(
     '/tickets',
     {
+      config: { scope: 'tickets:write' },
       schema: {
         operationId: 'createTicket',
         tags: ['tickets'],
@@ -80,6 +82,7 @@ stored (a retry runs again).`,
   app.get(
     '/tickets/:id',
     {
+      config: { scope: 'tickets:read' },
       schema: {
         operationId: 'getTicket',
         tags: ['tickets'],
@@ -100,6 +103,7 @@ Soft-deleted tickets are 404 for everyone except admins, who can read them (with
   app.patch(
     '/tickets/:id',
     {
+      config: { scope: 'tickets:write' },
       schema: {
         operationId: 'updateTicket',
         tags: ['tickets'],
@@ -136,6 +140,7 @@ serialized; none is lost.`,
   app.delete(
     '/tickets/:id',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'deleteTicket',
         tags: ['tickets'],
@@ -158,6 +163,7 @@ serialized; none is lost.`,
   app.post(
     '/tickets/:id/restore',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'restoreTicket',
         tags: ['tickets'],

@@ -18,6 +18,7 @@ export const usersRoutes: FastifyPluginAsyncZod<{ users: UsersService }> = async
   app.get(
     '/users',
     {
+      config: { scope: 'users:read' },
       schema: {
         operationId: 'listUsers',
         tags: ['users'],
@@ -39,6 +40,7 @@ export const usersRoutes: FastifyPluginAsyncZod<{ users: UsersService }> = async
   app.post(
     '/users',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'createUser',
         tags: ['users'],
@@ -59,6 +61,7 @@ export const usersRoutes: FastifyPluginAsyncZod<{ users: UsersService }> = async
   app.get(
     '/users/:id',
     {
+      config: { scope: 'users:read' },
       schema: {
         operationId: 'getUser',
         tags: ['users'],
@@ -74,6 +77,7 @@ export const usersRoutes: FastifyPluginAsyncZod<{ users: UsersService }> = async
   app.patch(
     '/users/:id',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'updateUser',
         tags: ['users'],
