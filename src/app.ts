@@ -13,6 +13,7 @@ import { createDb, type Database, type DbHandle } from './db/client.js';
 import { registerAuth } from './http/auth.js';
 import { registerDocs } from './http/docs.js';
 import { registerErrorHandling } from './http/errors.js';
+import { refuseUnknownQueryParameters } from './http/input-schemas.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerOverloadProtection } from './http/overload.js';
 import { registerRateLimit } from './http/rate-limit.js';
@@ -141,6 +142,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   // Compiled from the zod response schemas; validated against them too outside production (src/http/serializer.ts).
   app.setSerializerCompiler(createFastSerializerCompiler({ validate: !config.isProduction }));
   registerErrorHandling(app);
+  refuseUnknownQueryParameters(app);
   // JSON only: a text/plain body is a malformed request, not a string to validate.
   app.removeContentTypeParser('text/plain');
   app.addHook('onRequest', async (request, reply) => {

@@ -8,7 +8,8 @@ export const API_DESCRIPTION = `Self-hosted helpdesk / ticketing API.
 * Authenticate with \`POST /api/v1/auth/login\`, then send \`Authorization: Bearer <accessToken>\`.
 * Every error is RFC 9457 \`application/problem+json\` with a machine \`code\` and the request's \`traceId\`.
 * Send \`X-Request-Id\` to correlate your logs with ours; it is echoed on every response.
-* Unknown body fields are rejected (422 VALIDATION_FAILED), never silently ignored.`;
+* Unknown body fields and unknown query parameters are rejected (422 VALIDATION_FAILED) on every route, never
+  silently ignored. Integers in paths and queries are plain decimal digits; no text may contain NUL (U+0000).`;
 
 // biome-ignore lint/suspicious/noExplicitAny: the document is plain JSON walked structurally.
 type OpenApiDoc = Record<string, any>;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageCursor, pageLimit, text } from '../../http/input-schemas.js';
 
 export const teamSchema = z.object({ id: z.uuid(), name: z.string(), memberIds: z.array(z.uuid()) }).meta({
   id: 'Team',
@@ -10,7 +11,7 @@ export const teamSchema = z.object({ id: z.uuid(), name: z.string(), memberIds: 
 });
 export type TeamDto = z.infer<typeof teamSchema>;
 
-const teamName = z.string().trim().min(1).max(100);
+const teamName = text().trim().min(1).max(100);
 const memberIds = z
   .array(z.uuid())
   .max(500)
@@ -25,7 +26,7 @@ export const updateTeamBody = z
   .refine((b) => Object.keys(b).length > 0, { message: 'send at least one of name, memberIds' })
   .meta({ example: { name: 'Network and VPN' } });
 export const listTeamsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(100),
-  cursor: z.string().min(1).max(2048).optional().describe('Opaque; the nextCursor of the previous page'),
+  limit: pageLimit(100),
+  cursor: pageCursor().optional().describe('Opaque; the nextCursor of the previous page'),
 });
 export const teamListSchema = z.object({ data: z.array(teamSchema), nextCursor: z.string().nullable() });

@@ -1,20 +1,21 @@
 import { z } from 'zod';
 import { ticketPriority, ticketStatus, ticketType } from '../../db/schema/index.js';
+import { pageCursor, pageLimit, text, ticketNumber } from '../../http/input-schemas.js';
 
 export const statusEnum = z.enum(ticketStatus.enumValues);
 export const priorityEnum = z.enum(ticketPriority.enumValues);
 export const typeEnum = z.enum(ticketType.enumValues);
 
-const title = z.string().trim().min(1).max(200);
-const description = z.string().trim().min(1).max(20_000);
+const title = text().trim().min(1).max(200);
+const description = text().trim().min(1).max(20_000);
 /** Tags are trimmed, lower-cased and de-duplicated; 1..40 characters each, at most 20. */
 const tags = z
-  .array(z.string().trim().toLowerCase().min(1).max(40))
+  .array(text().trim().toLowerCase().min(1).max(40))
   .max(20)
   .transform((t) => [...new Set(t)]);
 
 export const ticketIdParams = z.strictObject({
-  id: z.coerce.number().int().min(1).max(2_147_483_647).describe('The ticket number'),
+  id: ticketNumber().describe('The ticket number'),
 });
 
 /** Documentation example (OpenAPI) of a ticket as an agent sees it. */
@@ -113,7 +114,7 @@ export type PatchTicketInput = z.infer<typeof patchTicketBody>;
 /** `status=open,pending` or `status=open&status=pending`. */
 const multi = <T extends z.ZodType<unknown, string>>(item: T) =>
   z
-    .union([z.string(), z.array(z.string())])
+    .union([text(), z.array(text())])
     .transform((v) =>
       (Array.isArray(v) ? v : [v])
         .flatMap((s) => s.split(','))
@@ -149,9 +150,8 @@ export const listTicketsQuery = z.strictObject({
     .describe('A user id, `me`, or `none` (unassigned)'),
   requesterId: z.uuid().optional(),
   teamId: z.uuid().optional(),
-  tag: z.string().trim().toLowerCase().min(1).max(40).optional(),
-  q: z
-    .string()
+  tag: text().trim().toLowerCase().min(1).max(40).optional(),
+  q: text()
     .trim()
     .min(1)
     .max(200)
@@ -168,8 +168,8 @@ export const listTicketsQuery = z.strictObject({
     .describe(
       'Default -updatedAt. relevance (only with q) ranks matches best first; its cost grows with the number of matches.',
     ),
-  limit: z.coerce.number().int().min(1).max(100).default(25),
-  cursor: z.string().min(1).max(2048).optional().describe('nextCursor of the previous page (opaque)'),
+  limit: pageLimit(25),
+  cursor: pageCursor().optional().describe('nextCursor of the previous page (opaque)'),
 });
 export type ListTicketsQuery = z.infer<typeof listTicketsQuery>;
 
@@ -186,8 +186,7 @@ export const ticketPageSchema = z
   });
 
 export const ifMatchHeaders = z.object({
-  'if-match': z
-    .string()
+  'if-match': text()
     .optional()
     .describe(
       'The ETag of the version you edited ("3"); a stale one → 412 VERSION_MISMATCH, nothing changed',
@@ -195,8 +194,7 @@ export const ifMatchHeaders = z.object({
 });
 
 export const idempotencyHeaders = z.object({
-  'idempotency-key': z
-    .string()
+  'idempotency-key': text()
     .min(1)
     .max(255)
     .optional()
