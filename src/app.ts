@@ -22,6 +22,7 @@ import { createFastSerializerCompiler } from './http/serializer.js';
 import { registerDraining } from './http/shutdown.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { createCursorCodec } from './lib/cursor.js';
+import { serializeError } from './lib/log-safe-error.js';
 import { createLocalDiskStore } from './lib/storage/local-disk-store.js';
 import { createAttachmentsRepository } from './modules/attachments/attachments.repository.js';
 import { attachmentRoutes } from './modules/attachments/attachments.routes.js';
@@ -81,6 +82,8 @@ const pkg = ((): { version: string } => {
 export function loggerOptions(config: Pick<Config, 'logLevel' | 'env'>): FastifyServerOptions['logger'] {
   return {
     level: config.logLevel,
+    // Errors are logged by type, code and a data-free message: never SQL parameters (src/lib/log-safe-error.ts).
+    serializers: { err: serializeError },
     // Secrets never reach the logs, whatever a log call is handed.
     redact: {
       paths: [
@@ -106,6 +109,12 @@ export function loggerOptions(config: Pick<Config, 'logLevel' | 'env'>): Fastify
   };
 }
 
+/** A logger configuration (also one a test passes) always gets the data-free error serializer. */
+function withSafeErrors(logger: FastifyServerOptions['logger']): FastifyServerOptions['logger'] {
+  if (!logger || typeof logger !== 'object') return logger;
+  return { ...logger, serializers: { ...logger.serializers, err: serializeError } };
+}
+
 /**
  * Builds a ready Fastify instance: used by server.ts and by the tests. Owns the pg pool
  * (closed on app.close()); the database must already be migrated.
@@ -113,7 +122,7 @@ export function loggerOptions(config: Pick<Config, 'logLevel' | 'env'>): Fastify
 export async function buildApp(config: AppConfig, overrides: AppOverrides = {}): Promise<FastifyInstance> {
   const clock = overrides.clock ?? systemClock;
   const app = Fastify({
-    logger: overrides.logger ?? loggerOptions(config),
+    logger: withSafeErrors(overrides.logger ?? loggerOptions(config)),
     // X-Request-Id: keep a well-formed inbound id, otherwise make one. Logged as traceId on every line.
     genReqId: (req) => {
       const inbound = req.headers['x-request-id'];

@@ -142,9 +142,20 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, m: Map
   return reply.code(m.status).header('x-request-id', request.id).type('application/problem+json').send(body);
 }
 
+/** Node's error when the client's socket closed before the request body was complete. */
+function isClientAbort(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e?.code === 'ECONNRESET' && e.message === 'aborted';
+}
+
 /** One error handler and one not-found handler for the whole application. */
 export function registerErrorHandling(app: FastifyInstance) {
   app.setErrorHandler((err, request, reply) => {
+    if (isClientAbort(err)) {
+      // Nothing to answer and nothing wrong on our side: a note, not a warning.
+      request.log.info('client closed the connection before the request was complete');
+      return reply.code(400).send();
+    }
     const mapped = mapError(err);
     if (mapped) {
       if (mapped.status >= 500) request.log.warn({ err }, 'request failed: %s', mapped.code);
