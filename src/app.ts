@@ -12,7 +12,7 @@ import type { Config } from './config.js';
 import { createDb, type Database, type DbHandle } from './db/client.js';
 import { registerAuth } from './http/auth.js';
 import { registerDocs } from './http/docs.js';
-import { registerErrorHandling } from './http/errors.js';
+import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './http/errors.js';
 import { refuseUnknownQueryParameters } from './http/input-schemas.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerOverloadProtection } from './http/overload.js';
@@ -144,6 +144,9 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     requestTimeout: 120_000,
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
+    // Errors found below the routes (bad percent-encoding, headers over 16 KiB, broken framing) are problems too.
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
     routerOptions: { maxParamLength: 200 },
   });
 
