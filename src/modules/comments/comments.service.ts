@@ -150,7 +150,7 @@ export function createCommentService(deps: CommentServiceDeps) {
           });
 
           if (input.visibility === 'public') {
-            await ticketsRepo.appendPublicCommentText(tx, ticketId, row.body);
+            await ticketsRepo.addPublicCommentText(tx, ticketId, row.body);
             const set: TicketUpdate = {};
             const status = statusAfterComment(ticket, { authorId: actor.id, visibility: 'public' });
             if (status !== ticket.status) {
