@@ -16,7 +16,8 @@ export const auditEventSchema = z
     entityId: z.string().nullable(),
     traceId: z.string().nullable().describe('X-Request-Id of the request that wrote it'),
     ip: z.string().nullable(),
-    changes: z.record(z.string(), z.tuple([z.unknown(), z.unknown()])).describe('field → [old, new]'),
+    // A pair as a two-item array, not a prefixItems tuple: Prism and Postman read this form correctly.
+    changes: z.record(z.string(), z.array(z.unknown()).length(2)).describe('field → [old, new]'),
     metadata: z.record(z.string(), z.unknown()),
   })
   .meta({ id: 'AuditEvent' });

@@ -35,6 +35,7 @@ export const updateMeBody = z
   })
   .refine((b) => Object.keys(b).length > 0, { message: 'send at least one of name, newPassword' })
   .meta({
+    minProperties: 1,
     example: {
       name: 'Rita R.',
       currentPassword: 'correct horse battery staple',

@@ -24,7 +24,7 @@ export const createTeamBody = z
 export const updateTeamBody = z
   .strictObject({ name: teamName.optional(), memberIds: memberIds.optional() })
   .refine((b) => Object.keys(b).length > 0, { message: 'send at least one of name, memberIds' })
-  .meta({ example: { name: 'Network and VPN' } });
+  .meta({ minProperties: 1, example: { name: 'Network and VPN' } });
 export const listTeamsQuery = z.strictObject({
   limit: pageLimit(100),
   cursor: pageCursor().optional().describe('Opaque; the nextCursor of the previous page'),

@@ -53,7 +53,7 @@ export const ticketSchema = z
     priority: priorityEnum,
     type: typeEnum,
     tags: z.array(z.string()),
-    requester: z.object({ id: z.uuid(), name: z.string(), email: z.string() }),
+    requester: z.object({ id: z.uuid(), name: z.string(), email: z.string().meta({ format: 'email' }) }),
     assignee: z.object({ id: z.uuid(), name: z.string() }).nullable(),
     teamId: z.uuid().nullable(),
     version: z.number().int().describe('Bumped on every change; also sent as the ETag'),
@@ -108,11 +108,17 @@ export const patchTicketBody = z
     assigneeId: z.uuid().nullable().optional(),
   })
   .refine((b) => Object.values(b).some((v) => v !== undefined), { message: 'Send at least one field.' })
-  .meta({ example: { status: 'pending', assigneeId: '7d9e3a0c-1b2f-4c5d-8e6f-9a0b1c2d3e4f' } });
+  .meta({
+    minProperties: 1,
+    example: { status: 'pending', assigneeId: '7d9e3a0c-1b2f-4c5d-8e6f-9a0b1c2d3e4f' },
+  });
 export type PatchTicketInput = z.infer<typeof patchTicketBody>;
 
-/** `status=open,pending` or `status=open&status=pending`. */
-const multi = <T extends z.ZodType<unknown, string>>(item: T) =>
+/**
+ * `status=open,pending` or `status=open&status=pending`. Documented as a repeatable enum parameter
+ * (an array of the values, form style), which is what clients and mock servers check against.
+ */
+const multi = <T extends z.ZodEnum<Record<string, string>>>(item: T) =>
   z
     .union([text(), z.array(text())])
     .transform((v) =>
@@ -121,7 +127,8 @@ const multi = <T extends z.ZodType<unknown, string>>(item: T) =>
         .map((s) => s.trim())
         .filter(Boolean),
     )
-    .pipe(z.array(item).min(1));
+    .pipe(z.array(item).min(1))
+    .meta({ anyOf: undefined, type: 'array', items: { type: 'string', enum: item.options } } as z.GlobalMeta);
 
 export const SORTS = [
   'updatedAt',

@@ -8,7 +8,7 @@ export const roleSchema = z.enum(['requester', 'agent', 'admin']).describe('requ
 export const userSchema = z
   .object({
     id: z.uuid(),
-    email: z.string(),
+    email: z.string().meta({ format: 'email' }),
     name: z.string(),
     role: roleSchema,
     active: z.boolean(),
@@ -42,7 +42,8 @@ export function toUserDto(row: UserRow): UserDto {
 export const emailSchema = text()
   .trim()
   .max(254)
-  .pipe(z.email({ message: 'must be a valid email address' }));
+  .pipe(z.email({ message: 'must be a valid email address' }))
+  .meta({ format: 'email' });
 export const nameSchema = text().trim().min(1).max(100);
 /**
  * The policy (length in code points, common passwords) is checked by the service → 422 WEAK_PASSWORD;
@@ -78,7 +79,7 @@ export const updateUserBody = z
     active: z.boolean().optional(),
   })
   .refine((b) => Object.keys(b).length > 0, { message: 'send at least one of name, role, active' })
-  .meta({ example: { role: 'admin', active: true } });
+  .meta({ minProperties: 1, example: { role: 'admin', active: true } });
 
 const boolQuery = z.enum(['true', 'false']).transform((v) => v === 'true');
 
