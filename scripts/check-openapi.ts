@@ -71,6 +71,20 @@ export function checkOpenApi(doc: Json): { errors: string[]; warnings: string[] 
       if (hasBody || params.some((p) => p.in === 'query' || p.in === 'path'))
         needs('422', 'it validates input');
       if (params.some((p) => p.in === 'path')) needs('404', 'it addresses a resource by id');
+      needs('400', 'any request can have a malformed URL or framing');
+      needs('422', 'every route refuses unknown query parameters');
+      needs('431', 'any request can have headers over 16 KiB');
+      if (hasBody) needs('413', 'any body can be too large');
+      if (method === 'patch' && hasBody) {
+        const schema = resolve(resolve(op.requestBody).content?.['application/json']?.schema);
+        if (schema && schema.minProperties !== 1)
+          fail('PATCH body refuses {} but does not say minProperties: 1');
+      }
+      for (const p of params) {
+        if (p.in !== 'query' || !['status', 'priority', 'type'].includes(p.name)) continue;
+        const items = resolve(p.schema)?.items;
+        if (!Array.isArray(resolve(items)?.enum)) fail(`query ${p.name} is not documented as an enum`);
+      }
       if (url.startsWith('/api/')) {
         needs('429', 'API routes are rate limited');
         needs('503', 'API routes answer 503 when the database is unavailable');
@@ -100,6 +114,21 @@ export function checkOpenApi(doc: Json): { errors: string[]; warnings: string[] 
       }
     }
   }
+  // Tuples as prefixItems are misread by Prism and Postman (every element flagged); use a two-item array.
+  const walk = (node: Json, where: string) => {
+    if (Array.isArray(node)) {
+      for (const [i, n] of node.entries()) walk(n, `${where}/${i}`);
+    } else if (node && typeof node === 'object')
+      for (const [k, v] of Object.entries<Json>(node)) {
+        if (k === 'prefixItems') errors.push(`${where}: prefixItems (use items with minItems/maxItems)`);
+        // Login takes any string on purpose (a malformed email is just a failed login).
+        const loose = where.includes('/auth/login/');
+        if (k === 'email' && !loose && v?.type === 'string' && v.format !== 'email')
+          errors.push(`${where}/email: string without format: email`);
+        walk(v, `${where}/${k}`);
+      }
+  };
+  walk(doc, '#');
   for (const id of Object.keys(MAIN_RESPONSES))
     if (!operationIds.has(id)) warnings.push(`operation ${id} is not in the document (yet)`);
   return { errors, warnings };

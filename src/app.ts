@@ -6,8 +6,9 @@ import { createDb, type Database, type DbHandle } from './db/client.js';
 import { registerAccessDeniedAudit } from './http/access-denied-audit.js';
 import { registerAuth } from './http/auth.js';
 import { registerDocs } from './http/docs.js';
-import { registerErrorHandling } from './http/errors.js';
-import { loggerOptions } from './http/logger.js';
+import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './http/errors.js';
+import { refuseUnknownQueryParameters } from './http/input-schemas.js';
+import { loggerOptions, withSafeErrors } from './http/logger.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerOverloadProtection } from './http/overload.js';
 import { registerRateLimit } from './http/rate-limit.js';
@@ -74,7 +75,10 @@ const pkg = ((): { version: string } => {
  */
 export async function buildApp(config: AppConfig, overrides: AppOverrides = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: overrides.logger ?? loggerOptions(config),
+    logger: withSafeErrors(overrides.logger ?? loggerOptions(config)),
+    // Errors found below the routes (bad percent-encoding, headers over 16 KiB, broken framing) are problems too.
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
     ...requestIdOptions,
     bodyLimit: config.bodyLimitBytes,
     // A number means "trust this many hops" (Fastify's types take it only as a function).
@@ -98,6 +102,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   // Compiled from the zod response schemas; validated against them too outside production (src/http/serializer.ts).
   app.setSerializerCompiler(createFastSerializerCompiler({ validate: !config.isProduction }));
   registerErrorHandling(app);
+  refuseUnknownQueryParameters(app);
   // JSON only: a text/plain body is a malformed request, not a string to validate.
   app.removeContentTypeParser('text/plain');
   registerRequestIdHeader(app);

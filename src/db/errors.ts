@@ -29,19 +29,25 @@ const UNAVAILABLE_MESSAGES = [
 /**
  * True when an error (or one of its causes — drizzle wraps pg errors) means the database is
  * unreachable, restarting, overloaded or timed out: the client should retry later (503), not fix its request.
+ * A socket error counts only when it is PostgreSQL's: inside a failed query, or a connection attempt.
+ * The client's own socket (a request aborted mid-body is an ECONNRESET too) is not a database outage.
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
+  let inQuery = false;
   for (
     let e = err, depth = 0;
     e && typeof e === 'object' && depth < 5;
     e = (e as { cause?: unknown }).cause, depth++
   ) {
-    const code = (e as { code?: unknown }).code;
+    const o = e as { code?: unknown; message?: unknown; query?: unknown; syscall?: unknown };
+    if (typeof o.query === 'string') inQuery = true;
+    const code = o.code;
     if (typeof code === 'string') {
-      if (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_NODE_CODES.has(code))
-        return true;
+      if (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code)) return true;
+      const connecting = o.syscall === 'connect' || o.syscall === 'getaddrinfo';
+      if (UNAVAILABLE_NODE_CODES.has(code) && (inQuery || connecting)) return true;
     }
-    const message = (e as { message?: unknown }).message;
+    const message = o.message;
     if (typeof message === 'string' && UNAVAILABLE_MESSAGES.some((m) => message.includes(m))) return true;
   }
   return false;

@@ -38,6 +38,7 @@ declare module '@fastify/jwt' {
 /**
  * The only place that makes a route public. Everything else requires a valid access token
  * (deny by default). Entries are "METHOD url" as declared in the route, or a "prefix*" for docs assets.
+ * A HEAD is public when its GET is: it answers like the GET, without the body.
  */
 export const PUBLIC_ROUTES: readonly string[] = [
   'GET /healthz',
@@ -45,7 +46,6 @@ export const PUBLIC_ROUTES: readonly string[] = [
   'GET /openapi.json',
   'GET /metrics', // protected by METRICS_TOKEN when set (its own check), not by a user token
   'GET /docs*',
-  'HEAD /docs*',
   'POST /api/v1/auth/register',
   'POST /api/v1/auth/login',
   'POST /api/v1/auth/refresh',
@@ -55,7 +55,7 @@ export const PUBLIC_ROUTES: readonly string[] = [
 
 export function isPublicRoute(method: string, url: string | undefined): boolean {
   if (url === undefined) return true; // no route matched: the not-found handler answers 404
-  const key = `${method} ${url}`;
+  const key = `${method === 'HEAD' ? 'GET' : method} ${url}`;
   return PUBLIC_ROUTES.some((p) => (p.endsWith('*') ? key.startsWith(p.slice(0, -1)) : p === key));
 }
 

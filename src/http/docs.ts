@@ -11,7 +11,8 @@ export const API_DESCRIPTION = `Self-hosted helpdesk / ticketing API.
   requirement), and a call outside them answers 403 INSUFFICIENT_SCOPE.
 * Every error is RFC 9457 \`application/problem+json\` with a machine \`code\` and the request's \`traceId\`.
 * Send \`X-Request-Id\` to correlate your logs with ours; it is echoed on every response.
-* Unknown body fields are rejected (422 VALIDATION_FAILED), never silently ignored.`;
+* Unknown body fields and unknown query parameters are rejected (422 VALIDATION_FAILED) on every route, never
+  silently ignored. Integers in paths and queries are plain decimal digits; no text may contain NUL (U+0000).`;
 
 // biome-ignore lint/suspicious/noExplicitAny: the document is plain JSON walked structurally.
 type OpenApiDoc = Record<string, any>;
@@ -28,6 +29,11 @@ const PROBLEM_EXAMPLES: Record<number, { code: string; title: string; detail: st
   },
   412: { code: 'VERSION_MISMATCH', title: 'Version mismatch', detail: 'If-Match "3" does not match "4".' },
   413: { code: 'PAYLOAD_TOO_LARGE', title: 'Payload too large', detail: 'Body exceeds 1048576 bytes.' },
+  431: {
+    code: 'HEADERS_TOO_LARGE',
+    title: 'Request header fields too large',
+    detail: 'The request headers are larger than the server accepts (16 KiB).',
+  },
   415: { code: 'UNSUPPORTED_MEDIA_TYPE', title: 'Unsupported media type', detail: 'Type not allowed.' },
   422: { code: 'VALIDATION_FAILED', title: 'Validation failed', detail: 'The request is invalid.' },
   429: { code: 'RATE_LIMITED', title: 'Too many requests', detail: 'Retry after 30 seconds.' },
@@ -59,6 +65,24 @@ function problemExample(status: number) {
   };
 }
 
+const ALWAYS_POSSIBLE: Record<string, string> = {
+  400: 'Malformed request (bad URL encoding, broken framing, unparseable JSON or wrong content type)',
+  422: 'Validation failed (also: an unknown query parameter)',
+  431: 'Request headers larger than 16 KiB',
+};
+
+function problemResponse(status: number, description: string): OpenApiDoc {
+  return {
+    description,
+    content: {
+      'application/problem+json': {
+        schema: { $ref: '#/components/schemas/Problem' },
+        example: problemExample(status),
+      },
+    },
+  };
+}
+
 /**
  * Final touches on the generated document, docs only (validation and serialization are untouched):
  * error responses are documented as application/problem+json (what the error handler sends) with an
@@ -68,6 +92,15 @@ export function polishOpenApi(doc: OpenApiDoc): OpenApiDoc {
   for (const pathItem of Object.values<OpenApiDoc>(doc.paths ?? {})) {
     for (const op of Object.values<OpenApiDoc>(pathItem)) {
       if (!op || typeof op !== 'object' || !op.responses) continue;
+      // Answers any request can get, whatever its route: a malformed URL or framing (400), an unknown query
+      // parameter (422), headers over 16 KiB (431); and any body can be too large (413).
+      for (const [status, description] of Object.entries(ALWAYS_POSSIBLE))
+        op.responses[status] ??= problemResponse(Number(status), description);
+      if (op.requestBody)
+        op.responses['413'] ??= problemResponse(
+          413,
+          'Body larger than the server accepts (BODY_LIMIT_BYTES)',
+        );
       for (const [status, response] of Object.entries<OpenApiDoc>(op.responses)) {
         const code = Number(status);
         // @fastify/swagger's placeholder for a response schema without a description of its own.

@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { isDatabaseUnavailable } from '../db/errors.js';
@@ -142,9 +145,20 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, m: Map
   return reply.code(m.status).header('x-request-id', request.id).type('application/problem+json').send(body);
 }
 
+/** Node's error when the client's socket closed before the request body was complete. */
+function isClientAbort(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e?.code === 'ECONNRESET' && e.message === 'aborted';
+}
+
 /** One error handler and one not-found handler for the whole application. */
 export function registerErrorHandling(app: FastifyInstance) {
   app.setErrorHandler((err, request, reply) => {
+    if (isClientAbort(err)) {
+      // Nothing to answer and nothing wrong on our side: a note, not a warning.
+      request.log.info('client closed the connection before the request was complete');
+      return reply.code(400).send();
+    }
     const mapped = mapError(err);
     if (mapped) {
       if (mapped.status >= 500) request.log.warn({ err }, 'request failed: %s', mapped.code);
@@ -168,4 +182,71 @@ export function registerErrorHandling(app: FastifyInstance) {
       detail: `No route ${request.method} ${request.url.split('?')[0]}.`,
     }),
   );
+}
+
+/**
+ * Fastify's `frameworkErrors`: failures found before routing (a path with bad percent-encoding, a path
+ * parameter past maxParamLength) are answered like every other problem, with the request id.
+ */
+export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const status = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 400;
+  const [code, title] = TITLES[status]!;
+  const detail =
+    err.code === 'FST_ERR_BAD_URL'
+      ? 'The URL is not valid (malformed percent-encoding).'
+      : status === 414
+        ? 'A path segment is longer than the server accepts.'
+        : 'The request could not be routed.';
+  return sendProblem(request, reply, { status, code, title, detail });
+}
+
+/** HTTP parser failures, before any request exists: status and problem code. */
+function clientErrorStatus(code: string | undefined): number {
+  if (code === 'HPE_HEADER_OVERFLOW') return 431;
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_REQUEST_HEADERS_TIMEOUT') return 408;
+  if (code === 'HPE_URI_TOO_LONG') return 414;
+  return 400;
+}
+
+const CLIENT_ERROR_DETAILS: Record<number, string> = {
+  400: 'The request is not valid HTTP (malformed framing).',
+  408: 'The request did not arrive in time.',
+  414: 'The request line is longer than the server accepts.',
+  431: 'The request headers are larger than the server accepts (16 KiB).',
+};
+/** Lingering after the answer lets the client read it before the socket goes; then it is destroyed. */
+const CLIENT_ERROR_LINGER_MS = 2_000;
+
+/**
+ * Fastify's `clientErrorHandler`: errors of the HTTP parser (headers over 16 KiB → 431, malformed framing
+ * → 400, a request too slow → 408) answered as problem+json with an X-Request-Id. The connection cannot be
+ * reused, so the answer says `Connection: close` and the socket is ended gracefully (FIN after the answer,
+ * unread input discarded) rather than reset, so a keep-alive client opens a new connection for its next request.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex) {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = clientErrorStatus(err.code);
+  const [code, title] = TITLES[status]!;
+  const traceId = randomUUID();
+  const body = JSON.stringify({
+    type: problemType(code),
+    title,
+    status,
+    code,
+    detail: CLIENT_ERROR_DETAILS[status],
+    traceId,
+  } satisfies Problem);
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+        'Content-Type: application/problem+json\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${traceId}\r\n` +
+        'Connection: close\r\n\r\n' +
+        body,
+    );
+  }
+  socket.on('error', () => {});
+  socket.resume();
+  setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref();
 }

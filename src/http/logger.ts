@@ -1,5 +1,6 @@
 import type { FastifyServerOptions } from 'fastify';
 import type { Config } from '../config.js';
+import { serializeError } from '../lib/log-safe-error.js';
 
 /** pino options: the configured level, secrets redacted whatever a log call is handed, pretty in development. */
 export function loggerOptions(config: Pick<Config, 'logLevel' | 'env'>): FastifyServerOptions['logger'] {
@@ -20,6 +21,8 @@ export function loggerOptions(config: Pick<Config, 'logLevel' | 'env'>): Fastify
     },
     // The path only: a query string can carry a secret (GET /changes/stream?token=…) and is never logged.
     serializers: {
+      // Errors are logged by type, code and a data-free message: never SQL parameters (src/lib/log-safe-error.ts).
+      err: serializeError,
       req: (req: { method: string; url: string; id: string; ip?: string }) => ({
         method: req.method,
         url: req.url.split('?', 1)[0],
@@ -35,4 +38,10 @@ export function loggerOptions(config: Pick<Config, 'logLevel' | 'env'>): Fastify
         }
       : {}),
   };
+}
+
+/** A logger configuration (also one a test passes) always gets the data-free error serializer. */
+export function withSafeErrors(logger: FastifyServerOptions['logger']): FastifyServerOptions['logger'] {
+  if (!logger || typeof logger !== 'object') return logger;
+  return { ...logger, serializers: { ...logger.serializers, err: serializeError } };
 }

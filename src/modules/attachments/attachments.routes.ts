@@ -4,6 +4,7 @@ import { type FastifyPluginAsyncZod, validatorCompiler } from 'fastify-type-prov
 import { z } from 'zod';
 import { AUTHED_PROBLEMS, problemResponses } from '../../http/problem.js';
 import { attachmentContentDisposition } from '../../lib/content-disposition.js';
+import { ALLOWED_BINARY_TYPES } from '../../lib/content-sniff.js';
 import type { AuthedContext } from '../auth/actor.js';
 import {
   attachmentIdParams,
@@ -112,7 +113,13 @@ export const attachmentsRoutes: FastifyPluginAsyncZod<AttachmentRoutesOptions> =
         response: {
           200: {
             description: 'The file',
-            content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }) } },
+            // The stored type is sent: one of the types an upload may have (text as UTF-8).
+            content: Object.fromEntries(
+              [...ALLOWED_BINARY_TYPES, 'text/plain', 'text/csv'].map((type) => [
+                type,
+                { schema: z.string().meta({ format: 'binary' }) },
+              ]),
+            ),
           },
           ...problemResponses(...AUTHED_PROBLEMS, 404),
         },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { AttachmentRow } from '../../db/schema/index.js';
+import { ticketNumber } from '../../http/input-schemas.js';
 
 export const attachmentSchema = z
   .object({
@@ -35,7 +36,7 @@ export function toAttachmentDto(row: AttachmentRow): AttachmentDto {
 export const attachmentIdParams = z.strictObject({ id: z.uuid().describe('The attachment id') });
 
 export const ticketIdParams = z.strictObject({
-  id: z.coerce.number().int().min(1).max(2_147_483_647).describe('The ticket number'),
+  id: ticketNumber().describe('The ticket number'),
 });
 
 /** The multipart body, for the OpenAPI document only (the stream is parsed by the handler, not validated). */

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { pageCursor, pageLimit, text } from '../../http/input-schemas.js';
 import { AUTHED_PROBLEMS, problemResponses } from '../../http/problem.js';
 import { authed, sendPage } from '../../http/reply.js';
 import { ticketIdParams } from '../tickets/tickets.schemas.js';
@@ -15,7 +16,8 @@ export const auditEventSchema = z
     entityId: z.string().nullable(),
     traceId: z.string().nullable().describe('X-Request-Id of the request that wrote it'),
     ip: z.string().nullable(),
-    changes: z.record(z.string(), z.tuple([z.unknown(), z.unknown()])).describe('field → [old, new]'),
+    // A pair as a two-item array, not a prefixItems tuple: Prism and Postman read this form correctly.
+    changes: z.record(z.string(), z.array(z.unknown()).length(2)).describe('field → [old, new]'),
     metadata: z.record(z.string(), z.unknown()),
   })
   .meta({ id: 'AuditEvent' });
@@ -23,8 +25,8 @@ export const auditEventSchema = z
 const auditPageSchema = z.object({ data: z.array(auditEventSchema), nextCursor: z.string().nullable() });
 
 const pageQuery = {
-  limit: z.coerce.number().int().min(1).max(100).default(50),
-  cursor: z.string().min(1).max(2048).optional(),
+  limit: pageLimit(50),
+  cursor: pageCursor().optional(),
 };
 
 export const auditRoutes: FastifyPluginAsyncZod<{ auditQueries: AuditQueryService }> = async (
@@ -68,10 +70,10 @@ whose \`changes\` hold every changed field. Requesters → 403.`,
         description: 'Newest first, keyset-paginated. `from` inclusive, `to` exclusive.',
         querystring: z.strictObject({
           actorId: z.uuid().optional(),
-          action: z.string().min(1).max(100).optional(),
-          entityType: z.string().min(1).max(100).optional(),
-          entityId: z.string().min(1).max(200).optional(),
-          traceId: z.string().min(1).max(128).optional(),
+          action: text().min(1).max(100).optional(),
+          entityType: text().min(1).max(100).optional(),
+          entityId: text().min(1).max(200).optional(),
+          traceId: text().min(1).max(128).optional(),
           from: z.iso.datetime({ offset: true }).optional(),
           to: z.iso.datetime({ offset: true }).optional(),
           ...pageQuery,

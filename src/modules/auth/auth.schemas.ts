@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { text } from '../../http/input-schemas.js';
 import {
   emailSchema,
   nameSchema,
@@ -21,25 +22,26 @@ export const registerBody = z
 /** Deliberately loose on format: a malformed email is just a failed login, not a hint. */
 export const loginBody = z
   .strictObject({
-    email: z.string().trim().min(1).max(254),
-    password: z.string().min(1).max(1024),
+    email: text().trim().min(1).max(254),
+    password: text().min(1).max(1024),
   })
   .meta({ example: { email: 'rita@example.com', password: 'correct horse battery staple' } });
 
 export const refreshBody = z
   .strictObject({
-    refreshToken: z.string().min(1).max(512),
+    refreshToken: text().min(1).max(512),
   })
   .meta({ example: { refreshToken: 'rt_2YkVn6b0yq3kqQ0w9x7m1Zb8cH4tLrUe' } });
 
 export const updateMeBody = z
   .strictObject({
     name: nameSchema.optional(),
-    currentPassword: z.string().min(1).max(1024).optional(),
+    currentPassword: text().min(1).max(1024).optional(),
     newPassword: newPasswordSchema.optional(),
   })
   .refine((b) => Object.keys(b).length > 0, { message: 'send at least one of name, newPassword' })
   .meta({
+    minProperties: 1,
     example: {
       name: 'Rita R.',
       currentPassword: 'correct horse battery staple',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageCursor, pageLimit, text } from '../../http/input-schemas.js';
 
 export const attachmentSummarySchema = z.object({
   id: z.uuid(),
@@ -37,7 +38,7 @@ export type CommentDto = z.infer<typeof commentSchema>;
 
 export const createCommentBody = z
   .strictObject({
-    body: z.string().trim().min(1).max(20_000),
+    body: text().trim().min(1).max(20_000),
     visibility: z
       .enum(['public', 'internal'])
       .default('public')
@@ -47,8 +48,8 @@ export const createCommentBody = z
 export type CreateCommentInput = z.infer<typeof createCommentBody>;
 
 export const listCommentsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(50),
-  cursor: z.string().min(1).max(2048).optional(),
+  limit: pageLimit(50),
+  cursor: pageCursor().optional(),
 });
 export type ListCommentsQuery = z.infer<typeof listCommentsQuery>;
 

@@ -19,7 +19,7 @@ import type { CommentDto, CreateCommentInput, ListCommentsQuery } from './commen
 export interface CommentServiceDeps {
   db: Database;
   tickets: Pick<TicketService, 'getVisibleTicket' | 'lockTicketForWrite' | 'toDto'>;
-  ticketsRepo: Pick<TicketsRepository, 'appendPublicCommentText' | 'update' | 'findView'>;
+  ticketsRepo: Pick<TicketsRepository, 'addPublicCommentText' | 'update' | 'findView'>;
   comments: CommentsRepository;
   audit: AuditService;
   changes: ChangeRecorder;
@@ -142,7 +142,7 @@ export function createCommentService(deps: CommentServiceDeps) {
         });
 
         if (input.visibility === 'public') {
-          await ticketsRepo.appendPublicCommentText(tx, ticketId, row.body);
+          await ticketsRepo.addPublicCommentText(tx, ticketId, row.body);
           const set: TicketUpdate = {};
           const status = statusAfterComment(ticket, { authorId: actor.id, visibility: 'public' });
           if (status !== ticket.status) {

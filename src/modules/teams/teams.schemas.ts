@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageCursor, pageLimit, text } from '../../http/input-schemas.js';
 
 export const teamSchema = z.object({ id: z.uuid(), name: z.string(), memberIds: z.array(z.uuid()) }).meta({
   id: 'Team',
@@ -9,7 +10,7 @@ export const teamSchema = z.object({ id: z.uuid(), name: z.string(), memberIds: 
   },
 });
 
-const teamName = z.string().trim().min(1).max(100);
+const teamName = text().trim().min(1).max(100);
 const memberIds = z
   .array(z.uuid())
   .max(500)
@@ -22,9 +23,9 @@ export const createTeamBody = z
 export const updateTeamBody = z
   .strictObject({ name: teamName.optional(), memberIds: memberIds.optional() })
   .refine((b) => Object.keys(b).length > 0, { message: 'send at least one of name, memberIds' })
-  .meta({ example: { name: 'Network and VPN' } });
+  .meta({ minProperties: 1, example: { name: 'Network and VPN' } });
 export const listTeamsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(100),
-  cursor: z.string().min(1).max(2048).optional().describe('Opaque; the nextCursor of the previous page'),
+  limit: pageLimit(100),
+  cursor: pageCursor().optional().describe('Opaque; the nextCursor of the previous page'),
 });
 export const teamListSchema = z.object({ data: z.array(teamSchema), nextCursor: z.string().nullable() });

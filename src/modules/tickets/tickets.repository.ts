@@ -14,6 +14,15 @@ import {
 } from '../../db/schema/index.js';
 import type { TicketPatchSet } from './ticket-patch.js';
 
+/**
+ * Bounds of a ticket's comment search document, measured on its text form (about its binary size; at most
+ * ~1.4× for the densest text). 192 KiB keeps it, with title and description, well under the 1 MiB tsvector
+ * limit, and bounds the GIN entries every ticket update rewrites; a new comment's text form is estimated at 3×
+ * its bytes. When full, it keeps the newest 48 KiB of comment text (hundreds of ordinary replies).
+ */
+export const COMMENT_SEARCH_MAX_TEXT = 192 * 1024;
+export const COMMENT_SEARCH_KEEP_BYTES = 48 * 1024;
+
 /** A ticket row without its search vectors, with the people it names. */
 export type TicketView = Omit<TicketRow, 'search' | 'commentSearch'> & {
   requesterName: string;
@@ -144,14 +153,32 @@ export function createTicketsRepository() {
         .where(eq(tickets.id, id));
     },
 
-    /** A public comment's text joins the ticket's search document (weight C). Never call it for internal notes. */
-    async appendPublicCommentText(ex: Executor, id: number, body: string): Promise<void> {
-      await ex
-        .update(tickets)
-        .set({
-          commentSearch: sql`${tickets.commentSearch} || to_tsvector(${SEARCH_CONFIG}::regconfig, ${body})`,
-        })
-        .where(eq(tickets.id, id));
+    /**
+     * A public comment's text joins the ticket's search document (weight C); call it after inserting the
+     * comment, never for internal notes. The document is bounded so a long thread stays under PostgreSQL's
+     * 1 MiB tsvector limit: while it is small the new text is appended; once it would pass
+     * COMMENT_SEARCH_MAX_TEXT it is rebuilt from the newest COMMENT_SEARCH_KEEP_BYTES of public comment
+     * text (always at least the newest comment), so the thread is found by its recent words.
+     */
+    async addPublicCommentText(ex: Executor, id: number, body: string): Promise<void> {
+      await ex.execute(sql`
+        UPDATE tickets SET comment_search = CASE
+          WHEN octet_length(comment_search::text) + 3 * octet_length(${body}::text) <= ${COMMENT_SEARCH_MAX_TEXT}
+            THEN comment_search || to_tsvector(${SEARCH_CONFIG}::regconfig, ${body}::text)
+          ELSE coalesce((
+            SELECT to_tsvector(${SEARCH_CONFIG}::regconfig, string_agg(body, E'\n' ORDER BY created_at, cid))
+            FROM (
+              SELECT body, created_at, id AS cid,
+                     row_number() OVER newest AS rn,
+                     sum(octet_length(body)) OVER newest AS upto
+              FROM comments
+              WHERE ticket_id = ${id} AND visibility = 'public'
+              WINDOW newest AS (ORDER BY created_at DESC, id DESC)
+            ) recent
+            WHERE rn = 1 OR upto <= ${COMMENT_SEARCH_KEEP_BYTES}
+          ), ''::tsvector)
+        END
+        WHERE id = ${id}`);
     },
 
     async teamExists(ex: Executor, id: string): Promise<boolean> {

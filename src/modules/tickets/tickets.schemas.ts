@@ -1,20 +1,21 @@
 import { z } from 'zod';
 import { ticketPriority, ticketStatus, ticketType } from '../../db/schema/index.js';
+import { pageCursor, pageLimit, text, ticketNumber } from '../../http/input-schemas.js';
 
 export const statusEnum = z.enum(ticketStatus.enumValues);
 export const priorityEnum = z.enum(ticketPriority.enumValues);
 export const typeEnum = z.enum(ticketType.enumValues);
 
-const title = z.string().trim().min(1).max(200);
-const description = z.string().trim().min(1).max(20_000);
+const title = text().trim().min(1).max(200);
+const description = text().trim().min(1).max(20_000);
 /** Tags are trimmed, lower-cased and de-duplicated; 1..40 characters each, at most 20. */
 const tags = z
-  .array(z.string().trim().toLowerCase().min(1).max(40))
+  .array(text().trim().toLowerCase().min(1).max(40))
   .max(20)
   .transform((t) => [...new Set(t)]);
 
 export const ticketIdParams = z.strictObject({
-  id: z.coerce.number().int().min(1).max(2_147_483_647).describe('The ticket number'),
+  id: ticketNumber().describe('The ticket number'),
 });
 
 /** Documentation example (OpenAPI) of a ticket as an agent sees it. */
@@ -52,7 +53,7 @@ export const ticketSchema = z
     priority: priorityEnum,
     type: typeEnum,
     tags: z.array(z.string()),
-    requester: z.object({ id: z.uuid(), name: z.string(), email: z.string() }),
+    requester: z.object({ id: z.uuid(), name: z.string(), email: z.string().meta({ format: 'email' }) }),
     assignee: z.object({ id: z.uuid(), name: z.string() }).nullable(),
     teamId: z.uuid().nullable(),
     version: z.number().int().describe('Bumped on every change; also sent as the ETag'),
@@ -107,20 +108,27 @@ export const patchTicketBody = z
     assigneeId: z.uuid().nullable().optional(),
   })
   .refine((b) => Object.values(b).some((v) => v !== undefined), { message: 'Send at least one field.' })
-  .meta({ example: { status: 'pending', assigneeId: '7d9e3a0c-1b2f-4c5d-8e6f-9a0b1c2d3e4f' } });
+  .meta({
+    minProperties: 1,
+    example: { status: 'pending', assigneeId: '7d9e3a0c-1b2f-4c5d-8e6f-9a0b1c2d3e4f' },
+  });
 export type PatchTicketInput = z.infer<typeof patchTicketBody>;
 
-/** `status=open,pending` or `status=open&status=pending`. */
-const multi = <T extends z.ZodType<unknown, string>>(item: T) =>
+/**
+ * `status=open,pending` or `status=open&status=pending`. Documented as a repeatable enum parameter
+ * (an array of the values, form style), which is what clients and mock servers check against.
+ */
+const multi = <T extends z.ZodEnum<Record<string, string>>>(item: T) =>
   z
-    .union([z.string(), z.array(z.string())])
+    .union([text(), z.array(text())])
     .transform((v) =>
       (Array.isArray(v) ? v : [v])
         .flatMap((s) => s.split(','))
         .map((s) => s.trim())
         .filter(Boolean),
     )
-    .pipe(z.array(item).min(1));
+    .pipe(z.array(item).min(1))
+    .meta({ anyOf: undefined, type: 'array', items: { type: 'string', enum: item.options } } as z.GlobalMeta);
 
 export const SORTS = [
   'updatedAt',
@@ -149,9 +157,8 @@ export const listTicketsQuery = z.strictObject({
     .describe('A user id, `me`, or `none` (unassigned)'),
   requesterId: z.uuid().optional(),
   teamId: z.uuid().optional(),
-  tag: z.string().trim().toLowerCase().min(1).max(40).optional(),
-  q: z
-    .string()
+  tag: text().trim().toLowerCase().min(1).max(40).optional(),
+  q: text()
     .trim()
     .min(1)
     .max(200)
@@ -168,8 +175,8 @@ export const listTicketsQuery = z.strictObject({
     .describe(
       'Default -updatedAt. relevance (only with q) ranks matches best first; its cost grows with the number of matches.',
     ),
-  limit: z.coerce.number().int().min(1).max(100).default(25),
-  cursor: z.string().min(1).max(2048).optional().describe('nextCursor of the previous page (opaque)'),
+  limit: pageLimit(25),
+  cursor: pageCursor().optional().describe('nextCursor of the previous page (opaque)'),
 });
 export type ListTicketsQuery = z.infer<typeof listTicketsQuery>;
 
@@ -186,8 +193,7 @@ export const ticketPageSchema = z
   });
 
 export const ifMatchHeaders = z.object({
-  'if-match': z
-    .string()
+  'if-match': text()
     .optional()
     .describe(
       'The ETag of the version you edited ("3"); a stale one → 412 VERSION_MISMATCH, nothing changed',
@@ -195,8 +201,7 @@ export const ifMatchHeaders = z.object({
 });
 
 export const idempotencyHeaders = z.object({
-  'idempotency-key': z
-    .string()
+  'idempotency-key': text()
     .min(1)
     .max(255)
     .optional()

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { UserRow } from '../../db/schema/index.js';
+import { pageCursor, pageLimit, text } from '../../http/input-schemas.js';
 
 export const roleSchema = z.enum(['requester', 'agent', 'admin']).describe('requester | agent | admin');
 
@@ -17,7 +18,7 @@ export const USER_EXAMPLE = {
 export const userSchema = z
   .object({
     id: z.uuid(),
-    email: z.string(),
+    email: z.string().meta({ format: 'email' }),
     name: z.string(),
     role: roleSchema,
     active: z.boolean(),
@@ -38,18 +39,17 @@ export function toUserDto(row: UserRow): UserDto {
 }
 
 /** Trimmed, RFC-valid email, at most 254 characters. Stored as given; compared case-insensitively. */
-export const emailSchema = z
-  .string()
+export const emailSchema = text()
   .trim()
   .max(254)
-  .pipe(z.email({ message: 'must be a valid email address' }));
-export const nameSchema = z.string().trim().min(1).max(100);
+  .pipe(z.email({ message: 'must be a valid email address' }))
+  .meta({ format: 'email' });
+export const nameSchema = text().trim().min(1).max(100);
 /**
  * The policy (length in code points, common passwords) is checked by the service → 422 WEAK_PASSWORD;
  * the schema only bounds the input so nothing huge ever reaches the hasher.
  */
-export const newPasswordSchema = z
-  .string()
+export const newPasswordSchema = text()
   .min(1)
   .max(1024)
   .describe('12..256 characters, any Unicode; common passwords are refused (422 WEAK_PASSWORD)');
@@ -79,16 +79,16 @@ export const updateUserBody = z
     active: z.boolean().optional(),
   })
   .refine((b) => Object.keys(b).length > 0, { message: 'send at least one of name, role, active' })
-  .meta({ example: { role: 'admin', active: true } });
+  .meta({ minProperties: 1, example: { role: 'admin', active: true } });
 
 const boolQuery = z.enum(['true', 'false']).transform((v) => v === 'true');
 
 export const listUsersQuery = z.strictObject({
   role: roleSchema.optional(),
   active: boolQuery.optional(),
-  q: z.string().trim().min(1).max(100).optional().describe('Case-insensitive substring of name or email'),
-  limit: z.coerce.number().int().min(1).max(100).default(25),
-  cursor: z.string().min(1).max(2048).optional().describe('Opaque; the nextCursor of the previous page'),
+  q: text().trim().min(1).max(100).optional().describe('Case-insensitive substring of name or email'),
+  limit: pageLimit(25),
+  cursor: pageCursor().optional().describe('Opaque; the nextCursor of the previous page'),
 });
 
 export const userListSchema = z.object({ data: z.array(userSchema), nextCursor: z.string().nullable() });
