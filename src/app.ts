@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import Fastify, {
   type FastifyInstance,
   type FastifyPluginAsync,
@@ -21,10 +20,12 @@ import { createFastSerializerCompiler } from './http/serializer.js';
 import { registerDraining } from './http/shutdown.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { createCursorCodec } from './lib/cursor.js';
-import { createLocalDiskStore } from './lib/storage/local-disk-store.js';
+import { createBlobStore } from './lib/storage/index.js';
 import { createAttachmentsRepository } from './modules/attachments/attachments.repository.js';
 import { attachmentRoutes } from './modules/attachments/attachments.routes.js';
 import { createAttachmentService } from './modules/attachments/attachments.service.js';
+import { createUploadQuota } from './modules/attachments/upload-quota.js';
+import { createUploadQuotaRepository } from './modules/attachments/upload-quota.repository.js';
 import { createAuditRepository } from './modules/audit/audit.repository.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
 import { createAuditService } from './modules/audit/audit.service.js';
@@ -162,14 +163,15 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   const auditRepo = createAuditRepository();
   const audit = createAuditService({ audit: auditRepo });
   const health = createHealthService({ db });
-  // Attachments (issue 5): bytes in the blob store under DATA_DIR/uploads, rows in PostgreSQL.
+  // Attachments: bytes in the blob store (STORAGE: DATA_DIR/uploads or S3), rows in PostgreSQL.
   const attachmentLimits = { maxFileBytes: config.uploadMaxBytes, maxFiles: 5 };
   const attachments = createAttachmentService({
     db,
     attachments: createAttachmentsRepository(),
     audit,
-    store: createLocalDiskStore(path.join(config.dataDir, 'uploads')),
+    store: createBlobStore(config),
     limits: attachmentLimits,
+    quota: createUploadQuota(createUploadQuotaRepository(), config.uploadQuota),
   });
   // Tickets, comments, audit queries (issue 4).
   const ticketsRepo = createTicketsRepository();

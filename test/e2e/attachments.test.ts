@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalDiskStore } from '../../src/lib/storage/local-disk-store.js';
 import { createAttachmentsRepository } from '../../src/modules/attachments/attachments.repository.js';
 import { createAttachmentService } from '../../src/modules/attachments/attachments.service.js';
+import { createUploadQuota } from '../../src/modules/attachments/upload-quota.js';
+import { createUploadQuotaRepository } from '../../src/modules/attachments/upload-quota.repository.js';
 import { createAuditRepository } from '../../src/modules/audit/audit.repository.js';
 import { createAuditService } from '../../src/modules/audit/audit.service.js';
 import { createTestApp } from '../helpers/app.js';
@@ -247,7 +249,8 @@ describe('attachments', () => {
       'SELECT storage_key FROM attachments WHERE id = $1',
       [att.id],
     );
-    expect(rows[0]!.storage_key).toMatch(/^[0-9a-f]{2}\/[0-9a-f-]{36}$/);
+    // The content address: derived from the bytes, never from anything the client named.
+    expect(rows[0]!.storage_key).toBe(`sha256/${att.sha256.slice(0, 2)}/${att.sha256}`);
     const stored = await filesUnder(uploads);
     expect(stored).toContain(path.join(uploads, rows[0]!.storage_key));
     expect(stored.every((f) => f.startsWith(`${uploads}${path.sep}`))).toBe(true);
@@ -365,6 +368,7 @@ describe('attachments', () => {
       audit: createAuditService({ audit: createAuditRepository() }),
       store: createLocalDiskStore(uploads),
       limits: { maxFileBytes: MAX, maxFiles: 5 },
+      quota: createUploadQuota(createUploadQuotaRepository(), { perUserPerDay: 0, perStaffPerDay: 0 }),
     });
     const forRequester = await service.listForComments(app.db, { role: 'requester' }, [reply, note]);
     expect([...forRequester.keys()]).toEqual([reply]);

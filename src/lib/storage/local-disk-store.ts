@@ -1,55 +1,50 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BlobNotFoundError, type BlobStore, BlobTooLargeError, type StoredBlob } from './blob-store.js';
+import {
+  BlobNotFoundError,
+  type BlobStore,
+  CONTENT_KEY,
+  contentKey,
+  MeteringStream,
+  type StagedBlob,
+} from './blob-store.js';
 
-// Keys are ours: "<2 hex>/<uuid>". Anything else is refused before it can touch a path.
-const KEY = /^[0-9a-f]{2}\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+// Files stored before content addressing: "<2 hex>/<uuid>". Still readable; never written any more.
+const LEGACY_KEY = /^[0-9a-f]{2}\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** Counts and hashes bytes as they pass; fails the pipeline as soon as the limit is crossed. */
-class MeteringStream extends Transform {
-  readonly hash = createHash('sha256');
-  size = 0;
-
-  constructor(private readonly maxBytes: number) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.size += chunk.length;
-    if (this.size > this.maxBytes) {
-      done(new BlobTooLargeError(this.maxBytes));
-      return;
-    }
-    this.hash.update(chunk);
-    done(null, chunk);
+async function fsync(file: string, flags = 'r'): Promise<void> {
+  const fh = await open(file, flags);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 
 /**
- * Blobs as files under `<root>` (DATA_DIR/uploads): written to `tmp/<uuid>.part`, fsynced, then renamed
- * to `<first two hex of the uuid>/<uuid>` so a reader never sees a half-written file and a crash leaves
- * at most a stray .part file. Files are created 0600 and never executable.
+ * Blobs as files under `<root>` (DATA_DIR/uploads): streamed to `tmp/<uuid>.part` and fsynced (put),
+ * then renamed to `sha256/<2 hex>/<sha256>` (commit), so a reader never sees a half-written file, the
+ * same bytes are stored once, and a crash leaves at most a stray .part file. Files are created 0600
+ * and never executable. The same relative keys work in a bucket (STORAGE=s3), so `uploads/` can be
+ * copied into one as it is.
  */
 export function createLocalDiskStore(root: string): BlobStore & { root: string } {
   const tmpDir = path.join(root, 'tmp');
 
   function pathOf(key: string): string {
-    if (!KEY.test(key)) throw new BlobNotFoundError(key);
+    if (!CONTENT_KEY.test(key) && !LEGACY_KEY.test(key)) throw new BlobNotFoundError(key);
     return path.join(root, key);
   }
 
   return {
+    kind: 'local',
     root,
 
-    async put(source, { maxBytes }): Promise<StoredBlob> {
-      const id = randomUUID();
-      const key = `${id.slice(0, 2)}/${id}`;
-      const finalPath = path.join(root, key);
-      const tmpPath = path.join(tmpDir, `${id}.part`);
+    async put(source, { maxBytes }): Promise<StagedBlob> {
+      const tmpPath = path.join(tmpDir, `${randomUUID()}.part`);
       // Until the pipeline is attached, an early source error (client abort) must not go unhandled;
       // pipeline() still sees it because the source is then errored.
       source.once('error', () => {});
@@ -57,19 +52,41 @@ export function createLocalDiskStore(root: string): BlobStore & { root: string }
       const meter = new MeteringStream(maxBytes);
       try {
         await pipeline(source, meter, createWriteStream(tmpPath, { flags: 'wx', mode: 0o600 }));
-        const fh = await open(tmpPath, 'r');
-        try {
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await mkdir(path.dirname(finalPath), { recursive: true });
-        await rename(tmpPath, finalPath);
+        await fsync(tmpPath);
       } catch (err) {
         await rm(tmpPath, { force: true });
         throw err;
       }
-      return { key, size: meter.size, sha256: meter.hash.digest('hex') };
+      const sha256 = meter.hash.digest('hex');
+      let settled = false;
+      return {
+        size: meter.size,
+        sha256,
+        async commit() {
+          const key = contentKey(sha256);
+          const finalPath = path.join(root, key);
+          if (settled) return key;
+          const exists = await stat(finalPath).then(
+            () => true,
+            () => false,
+          );
+          if (exists) {
+            await rm(tmpPath, { force: true });
+          } else {
+            await mkdir(path.dirname(finalPath), { recursive: true });
+            // Atomic: a concurrent commit of the same bytes replaces an identical file.
+            await rename(tmpPath, finalPath);
+            await fsync(path.dirname(finalPath)).catch(() => {});
+          }
+          settled = true;
+          return key;
+        },
+        async discard() {
+          if (settled) return;
+          settled = true;
+          await rm(tmpPath, { force: true });
+        },
+      };
     },
 
     async open(key) {
@@ -81,11 +98,6 @@ export function createLocalDiskStore(root: string): BlobStore & { root: string }
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BlobNotFoundError(key);
         throw err;
       }
-    },
-
-    async delete(key) {
-      if (!KEY.test(key)) return;
-      await rm(path.join(root, key), { force: true });
     },
   };
 }

@@ -2,6 +2,7 @@ import { pipeline, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Database, Executor } from '../../db/client.js';
 import type { AttachmentRow } from '../../db/schema/index.js';
+import { attachmentContentDisposition } from '../../lib/content-disposition.js';
 import { ContentInspector, sniffContentType } from '../../lib/content-sniff.js';
 import {
   ConflictError,
@@ -16,13 +17,14 @@ import {
   BlobNotFoundError,
   type BlobStore,
   BlobTooLargeError,
-  type StoredBlob,
+  type StagedBlob,
 } from '../../lib/storage/blob-store.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor, AuthedContext } from '../auth/actor.js';
 import { canSeeInternal, canViewTicket } from '../auth/permissions.js';
 import type { AttachmentsRepository, TicketGate } from './attachments.repository.js';
 import { type AttachmentDto, toAttachmentDto } from './attachments.schemas.js';
+import type { UploadQuota } from './upload-quota.js';
 
 /** One part of a multipart upload, as the route hands it over (the service never sees Fastify). */
 export type UploadPart =
@@ -49,6 +51,7 @@ export interface AttachmentServiceDeps {
   audit: AuditService;
   store: BlobStore;
   limits: AttachmentLimits;
+  quota: UploadQuota;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -99,14 +102,22 @@ export function canViewAttachment(
 }
 
 interface PendingFile {
-  blob: StoredBlob;
+  blob: StagedBlob;
   filename: string;
   contentType: string;
 }
 
-export function createAttachmentService({ db, attachments, audit, store, limits }: AttachmentServiceDeps) {
+export function createAttachmentService({
+  db,
+  attachments,
+  audit,
+  store,
+  limits,
+  quota,
+}: AttachmentServiceDeps) {
+  /** Drops what this request staged; committed blobs are never deleted (other rows may share them). */
   async function discard(files: readonly PendingFile[]) {
-    await Promise.allSettled(files.map((f) => store.delete(f.blob.key)));
+    await Promise.allSettled(files.map((f) => f.blob.discard()));
   }
 
   /** Streams one file part into the store, watching its bytes; every failure leaves no blob behind. */
@@ -114,7 +125,7 @@ export function createAttachmentService({ db, attachments, audit, store, limits 
     const inspector = new ContentInspector();
     // Errors of either stream (client abort, parser failure) destroy both; put() sees them and cleans up.
     pipeline(part.stream, inspector, () => {});
-    let blob: StoredBlob;
+    let blob: StagedBlob;
     try {
       blob = await store.put(inspector, { maxBytes: limits.maxFileBytes });
     } catch (err) {
@@ -146,8 +157,10 @@ export function createAttachmentService({ db, attachments, audit, store, limits 
      * POST /tickets/{id}/attachments. Checks the ticket before reading a byte (404 invisible, 409 closed),
      * streams every file to the store (size + sha256 on the way, type decided from the bytes), then
      * records all rows and one `attachment.created` audit event each in one transaction. All or nothing:
-     * any failure — too large (413), type not allowed (415), bad commentId (422), the database — removes
-     * every file this request stored.
+     * any failure — too large (413), type not allowed (415), bad commentId (422), quota (413), the store
+     * (503), the database — removes every file this request staged. The daily quota is checked before
+     * reading (already used up) and charged under the account's lock before any blob is committed to its
+     * content key, so refused bytes never reach the shared blobs.
      */
     async upload(
       ctx: AuthedContext,
@@ -156,6 +169,7 @@ export function createAttachmentService({ db, attachments, audit, store, limits 
     ): Promise<AttachmentDto[]> {
       const { actor } = ctx;
       assertCanAttach(actor, ticketId, await attachments.findTicketGate(db, ticketId));
+      await quota.precheck(db, actor);
 
       const pending: PendingFile[] = [];
       const fieldErrors: FieldError[] = [];
@@ -194,9 +208,16 @@ export function createAttachmentService({ db, attachments, audit, store, limits 
         const rows = await db.transaction(async (tx) => {
           assertCanAttach(actor, ticketId, await attachments.lockTicketGate(tx, ticketId));
           if (commentId !== undefined) await assertCommentUsable(tx, ctx, ticketId, commentId);
+          await quota.charge(
+            tx,
+            actor,
+            pending.reduce((sum, f) => sum + f.blob.size, 0),
+          );
+          // Committed inside the transaction: a row never points at bytes that are not there yet.
+          const keys = await Promise.all(pending.map((f) => f.blob.commit()));
           const inserted = await attachments.insertMany(
             tx,
-            pending.map((f) => ({
+            pending.map((f, i) => ({
               ticketId,
               commentId: commentId ?? null,
               uploaderId: actor.id,
@@ -204,7 +225,7 @@ export function createAttachmentService({ db, attachments, audit, store, limits 
               contentType: f.contentType,
               size: f.blob.size,
               sha256: f.blob.sha256,
-              storageKey: f.blob.key,
+              storageKey: keys[i]!,
             })),
           );
           for (const row of inserted) {
@@ -239,12 +260,21 @@ export function createAttachmentService({ db, attachments, audit, store, limits 
     async open(
       ctx: AuthedContext,
       id: string,
-    ): Promise<{ attachment: AttachmentDto; stream: Readable; size: number }> {
+    ): Promise<
+      | { attachment: AttachmentDto; stream: Readable; size: number }
+      | { attachment: AttachmentDto; redirect: string }
+    > {
       const found = await attachments.findWithContext(db, id);
       if (!found || !canViewAttachment(ctx.actor, found.ticket, found.attachment.commentVisibility)) {
         throw attachmentNotFound(id);
       }
       try {
+        // With S3_PRESIGNED_DOWNLOADS the permission check above stays ours; only the bytes come from S3.
+        const redirect = await store.presignDownload?.(found.attachment.storageKey, {
+          contentType: found.attachment.contentType,
+          contentDisposition: attachmentContentDisposition(found.attachment.filename),
+        });
+        if (redirect) return { attachment: toAttachmentDto(found.attachment), redirect };
         const { stream, size } = await store.open(found.attachment.storageKey);
         return { attachment: toAttachmentDto(found.attachment), stream, size };
       } catch (err) {
