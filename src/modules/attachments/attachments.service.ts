@@ -22,6 +22,7 @@ import {
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor, AuthedContext } from '../auth/actor.js';
 import { canSeeInternal, canViewTicket } from '../auth/permissions.js';
+import type { ChangeRecorder } from '../changes/changes.service.js';
 import type { AttachmentsRepository, TicketGate } from './attachments.repository.js';
 import { type AttachmentDto, toAttachmentDto } from './attachments.schemas.js';
 import type { UploadQuota } from './upload-quota.js';
@@ -49,6 +50,7 @@ export interface AttachmentServiceDeps {
   db: Database;
   attachments: AttachmentsRepository;
   audit: AuditService;
+  changes: ChangeRecorder;
   store: BlobStore;
   limits: AttachmentLimits;
   quota: UploadQuota;
@@ -111,6 +113,7 @@ export function createAttachmentService({
   db,
   attachments,
   audit,
+  changes,
   store,
   limits,
   quota,
@@ -207,7 +210,8 @@ export function createAttachmentService({
         }
         const rows = await db.transaction(async (tx) => {
           assertCanAttach(actor, ticketId, await attachments.lockTicketGate(tx, ticketId));
-          if (commentId !== undefined) await assertCommentUsable(tx, ctx, ticketId, commentId);
+          const onComment =
+            commentId === undefined ? null : await assertCommentUsable(tx, ctx, ticketId, commentId);
           await quota.charge(
             tx,
             actor,
@@ -242,6 +246,12 @@ export function createAttachmentService({
                 size: row.size,
                 sha256: row.sha256,
               },
+            });
+            await changes.record(tx, ctx, {
+              type: 'attachment.created',
+              ticketId,
+              data: { attachment: toAttachmentDto(row) },
+              staffOnly: onComment?.visibility === 'internal',
             });
           }
           return inserted;
@@ -311,6 +321,7 @@ export function createAttachmentService({
     // Only the author attaches files to a comment: nobody can make a file look like someone else's.
     if (!comment || comment.ticketId !== ticketId || comment.authorId !== ctx.actor.id) throw invalid();
     if (comment.visibility === 'internal' && !canSeeInternal(ctx.actor)) throw invalid();
+    return comment;
   }
 }
 
