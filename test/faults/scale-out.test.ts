@@ -6,6 +6,30 @@ import { arrangeUser, FaultDatabase, report, type ServerProcess, startServer, te
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
+/** Reads SSE frames from a fetch body until `match` accepts one (or the signal ends the stream). */
+async function nextFrame(
+  body: ReadableStream<Uint8Array>,
+  match: (f: { event?: string; data?: string }) => boolean,
+): Promise<{ event?: string; data?: string }> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let end = buffer.indexOf('\n\n');
+    while (end >= 0) {
+      const frame: { event?: string; data?: string } = {};
+      for (const line of buffer.slice(0, end).split('\n')) {
+        if (line.startsWith('event: ')) frame.event = line.slice(7);
+        if (line.startsWith('data: ')) frame.data = line.slice(6);
+      }
+      buffer = buffer.slice(end + 2);
+      if (match(frame)) return frame;
+      end = buffer.indexOf('\n\n');
+    }
+  }
+  throw new Error('stream ended without the expected frame');
+}
+
 /** A multipart/form-data body with one file. */
 function form(filename: string, content: Buffer): { body: Buffer; contentType: string } {
   const boundary = `----scale${randomBytes(8).toString('hex')}`;
@@ -54,7 +78,7 @@ describe('two API instances, one database, S3 storage', () => {
     await s3?.destroy();
   });
 
-  it('a file uploaded through A downloads byte-identical through B; the same bytes through B are stored once', async () => {
+  it('a file uploaded through A downloads byte-identical through B; the same bytes through B are stored once; B streams the change', async () => {
     const user = await arrangeUser(db, secret, 'requester');
     const [ticket] = await db.query<{ id: number }>(
       'INSERT INTO tickets (title, description, requester_id) VALUES ($1, $2, $3) RETURNING id',
@@ -64,6 +88,20 @@ describe('two API instances, one database, S3 storage', () => {
     const line = `${randomBytes(24).toString('hex')} log line\n`;
     const bytes = Buffer.from(line.repeat(Math.ceil((6 * 1024 * 1024) / line.length)));
     const { body, contentType } = form('big.log', bytes);
+
+    // A live change stream on B, open before the upload through A (change events are shared via PostgreSQL).
+    const streamAbort = new AbortController();
+    const stopStream = setTimeout(() => streamAbort.abort(), 60_000);
+    const stream = await fetch(`${b.url}/api/v1/changes/stream`, {
+      headers: { authorization: user.authorization, accept: 'text/event-stream' },
+      signal: streamAbort.signal,
+    });
+    expect(stream.status).toBe(200);
+    const seenOnB = nextFrame(
+      stream.body!,
+      (f) => f.event === 'attachment.created' && (f.data ?? '').includes(String(ticket!.id)),
+    );
+    seenOnB.catch(() => {});
 
     const t0 = performance.now();
     const up = await fetch(`${a.url}/api/v1/tickets/${ticket!.id}/attachments`, {
@@ -76,6 +114,15 @@ describe('two API instances, one database, S3 storage', () => {
     expect(up.status, await up.clone().text()).toBe(201);
     const att = ((await up.json()) as { data: { id: string; sha256: string; size: number }[] }).data[0]!;
     expect(att.sha256).toBe(sha256(bytes));
+    const frame = await seenOnB;
+    const streamedMs = performance.now() - t0;
+    clearTimeout(stopStream);
+    streamAbort.abort();
+    expect(JSON.parse(frame.data!)).toMatchObject({
+      type: 'attachment.created',
+      ticketId: ticket!.id,
+      data: { attachment: { id: att.id, sha256: att.sha256 } },
+    });
 
     const t1 = performance.now();
     const down = await fetch(`${b.url}/api/v1/attachments/${att.id}`, {
@@ -113,6 +160,7 @@ describe('two API instances, one database, S3 storage', () => {
       'upload through A': `${uploadMs.toFixed(0)} ms`,
       'download through B': `${downloadMs.toFixed(0)} ms`,
       'objects in the bucket after 2 uploads': keys.length,
+      'upload start → event on B stream': `${streamedMs.toFixed(0)} ms`,
     });
   });
 });
