@@ -66,6 +66,15 @@ export interface BlobStore {
     key: string,
     headers: { contentType: string; contentDisposition: string },
   ): Promise<string | undefined>;
+  /**
+   * Staged leftovers (`tmp/…`) with their last-modified time: what a process killed mid-upload leaves
+   * behind. The orphan sweep (a maintenance job) deletes those older than a grace period. Committed
+   * content keys are never listed: whether one is still needed cannot be decided outside the upload's
+   * transaction, and nothing a committed row points to may be deleted.
+   */
+  list(): AsyncIterable<{ key: string; modifiedAt: Date }>;
+  /** Deletes a staged leftover that list() reported; any other key (a content key) is left alone. Idempotent. */
+  delete(key: string): Promise<void>;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -14,6 +14,8 @@ import {
 
 // Files stored before content addressing: "<2 hex>/<uuid>". Still readable; never written any more.
 const LEGACY_KEY = /^[0-9a-f]{2}\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+// A staged write: tmp/<uuid>.part. A crash leaves one behind; list() reports it so the orphan sweep removes it.
+const STAGED = /^tmp\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.part$/;
 
 async function fsync(file: string, flags = 'r'): Promise<void> {
   const fh = await open(file, flags);
@@ -98,6 +100,27 @@ export function createLocalDiskStore(root: string): BlobStore & { root: string }
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new BlobNotFoundError(key);
         throw err;
       }
+    },
+
+    async *list() {
+      const names = await readdir(tmpDir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return [] as string[];
+        throw err;
+      });
+      for (const name of names) {
+        const key = `tmp/${name}`;
+        if (!STAGED.test(key)) continue;
+        try {
+          yield { key, modifiedAt: (await stat(path.join(root, key))).mtime };
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // committed or discarded meanwhile
+        }
+      }
+    },
+
+    async delete(key) {
+      if (!STAGED.test(key)) return;
+      await rm(path.join(root, key), { force: true });
     },
   };
 }

@@ -7,6 +7,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
@@ -34,6 +35,8 @@ export interface S3StoreOptions {
   /** Tests pass explicit credentials; otherwise the standard AWS chain (env, profile, SSO, IMDS, ECS…). */
   credentials?: S3ClientConfig['credentials'];
 }
+
+const STAGED = /^tmp\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Parts of a multipart upload: the most any one upload holds in memory is PART_SIZE × QUEUE_SIZE. */
 const PART_SIZE = 5 * 1024 * 1024;
@@ -172,6 +175,30 @@ export function createS3Store(opts: S3StoreOptions): BlobStore & { client: S3Cli
         return { stream: res.Body as Readable, size: Number(res.ContentLength) };
       } catch (err) {
         if (isNotFound(err)) throw new BlobNotFoundError(key);
+        throw unavailable(err);
+      }
+    },
+
+    async *list() {
+      let ContinuationToken: string | undefined;
+      do {
+        const page = await client
+          .send(new ListObjectsV2Command({ Bucket, Prefix: 'tmp/', ContinuationToken }))
+          .catch((err: unknown) => {
+            throw unavailable(err);
+          });
+        for (const o of page.Contents ?? []) {
+          if (o.Key && STAGED.test(o.Key)) yield { key: o.Key, modifiedAt: o.LastModified ?? new Date() };
+        }
+        ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (ContinuationToken);
+    },
+
+    async delete(key) {
+      if (!STAGED.test(key)) return;
+      try {
+        await remove(key);
+      } catch (err) {
         throw unavailable(err);
       }
     },
