@@ -163,6 +163,25 @@ describe.each(['local', 's3'] as const)('blob store contract: %s', (kind) => {
     await staged.discard();
   });
 
+  it('list() reports only staged leftovers, and delete() removes only those, never a committed blob', async () => {
+    const bytes = randomBytes(4000);
+    const key = await (await b.store.put(Readable.from([bytes]), { maxBytes: 10_000 })).commit();
+    const leftover = await b.store.put(Readable.from([randomBytes(4000)]), { maxBytes: 10_000 });
+    const listed: string[] = [];
+    for await (const item of b.store.list()) {
+      expect(item.modifiedAt).toBeInstanceOf(Date);
+      listed.push(item.key);
+    }
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatch(/^tmp\//);
+    await b.store.delete(key);
+    expect((await readAll((await b.store.open(key)).stream)).equals(bytes)).toBe(true);
+    await b.store.delete(listed[0]!);
+    await b.store.delete(listed[0]!);
+    expect((await b.keys()).filter((k) => k.startsWith('tmp'))).toEqual([]);
+    await leftover.discard();
+  });
+
   it('refuses keys that are not content keys (no path traversal) and unknown ones', async () => {
     for (const key of [
       '../../etc/passwd',
