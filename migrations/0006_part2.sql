@@ -66,10 +66,20 @@ CREATE TABLE "sessions" (
 	"revoked_at" timestamp with time zone
 );
 --> statement-breakpoint
+CREATE TABLE "upload_usage" (
+	"id" bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY (sequence name "upload_usage_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1),
+	"user_id" uuid NOT NULL,
+	"bytes" bigint NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	CONSTRAINT "upload_usage_bytes_nonneg" CHECK ("upload_usage"."bytes" >= 0)
+);
+--> statement-breakpoint
+DROP INDEX "attachments_storage_key_uq";--> statement-breakpoint
 ALTER TABLE "change_stream_tokens" ADD CONSTRAINT "change_stream_tokens_user_id_users_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "job_records" ADD CONSTRAINT "job_records_created_by_users_id_fk" FOREIGN KEY ("created_by") REFERENCES "public"."users"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "api_tokens" ADD CONSTRAINT "api_tokens_user_id_users_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "sessions" ADD CONSTRAINT "sessions_user_id_users_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "upload_usage" ADD CONSTRAINT "upload_usage_user_id_users_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "change_events_position_idx" ON "change_events" USING btree ("xid","id");--> statement-breakpoint
 CREATE INDEX "change_events_ticket_idx" ON "change_events" USING btree ("ticket_id","xid","id");--> statement-breakpoint
 CREATE INDEX "change_events_requester_idx" ON "change_events" USING btree ("requester_id","xid","id");--> statement-breakpoint
@@ -80,5 +90,7 @@ CREATE INDEX "job_records_failed_idx" ON "job_records" USING btree ("id") WHERE 
 CREATE UNIQUE INDEX "api_tokens_hash_uq" ON "api_tokens" USING btree ("token_hash");--> statement-breakpoint
 CREATE INDEX "api_tokens_user_created_idx" ON "api_tokens" USING btree ("user_id","created_at","id");--> statement-breakpoint
 CREATE INDEX "sessions_user_live_idx" ON "sessions" USING btree ("user_id") WHERE "sessions"."revoked_at" IS NULL;--> statement-breakpoint
+CREATE INDEX "upload_usage_user_created_idx" ON "upload_usage" USING btree ("user_id","created_at");--> statement-breakpoint
+CREATE INDEX "attachments_storage_key_idx" ON "attachments" USING btree ("storage_key");--> statement-breakpoint
 CREATE INDEX "audit_events_reopened_idx" ON "audit_events" USING btree ("occurred_at") WHERE action = 'ticket.status_changed' AND (changes -> 'status' ->> 0) = 'solved' AND (changes -> 'status' ->> 1) = 'open';--> statement-breakpoint
 CREATE INDEX "tickets_solved_idx" ON "tickets" USING btree ("solved_at") WHERE deleted_at IS NULL AND solved_at IS NOT NULL;

@@ -109,6 +109,15 @@ const envSchema = z
         return v; // comma list of trusted addresses / CIDRs
       }),
     UPLOAD_MAX_BYTES: int(10 * 1024 * 1024, 1, 1024 * 1024 * 1024),
+    UPLOAD_QUOTA_BYTES_PER_USER_PER_DAY: int(200 * 1024 * 1024, 0),
+    UPLOAD_QUOTA_STAFF_BYTES_PER_DAY: int(2 * 1024 * 1024 * 1024, 0),
+    STORAGE: z.enum(['local', 's3']).default('local'),
+    S3_BUCKET: z.preprocess(emptyAsUndefined, z.string().min(3).max(63).optional()),
+    S3_REGION: z.preprocess(emptyAsUndefined, z.string().min(1).default('us-east-1')),
+    S3_ENDPOINT: z.preprocess(emptyAsUndefined, z.url({ protocol: /^https?$/ }).optional()),
+    S3_FORCE_PATH_STYLE: bool(false),
+    S3_PRESIGNED_DOWNLOADS: bool(false),
+    S3_PRESIGNED_TTL_SECONDS: int(60, 1, 3600),
     BODY_LIMIT_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     PASSWORD_MIN_LENGTH: int(12, 8, 256),
@@ -152,6 +161,9 @@ const envSchema = z
     } else if (env.JWT_SECRET !== undefined && Buffer.byteLength(env.JWT_SECRET) < 32) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be at least 32 bytes' });
     }
+    if (env.STORAGE === 's3' && env.S3_BUCKET === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'is required when STORAGE=s3' });
+    }
     if ((env.ADMIN_EMAIL === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
       ctx.addIssue({
         code: 'custom',
@@ -186,6 +198,20 @@ export interface Config {
   loginRateLimitPerIp: number;
   trustProxy: boolean | number | string;
   uploadMaxBytes: number;
+  /** Bytes one account may upload in any 24 hours (0 = no limit): requesters, and agents/admins (staff). */
+  uploadQuota: { perUserPerDay: number; perStaffPerDay: number };
+  /** Where attachment bytes live. */
+  storage:
+    | { kind: 'local' }
+    | {
+        kind: 's3';
+        bucket: string;
+        region: string;
+        endpoint: string | undefined;
+        forcePathStyle: boolean;
+        /** Seconds a presigned download redirect is valid; 0 = downloads stream through the API only. */
+        presignedDownloadTtl: number;
+      };
   bodyLimitBytes: number;
   logLevel: Env['LOG_LEVEL'];
   passwordMinLength: number;
@@ -293,6 +319,21 @@ export function loadConfig(source: NodeJS.ProcessEnv = environmentWithDotEnv()):
     loginRateLimitPerIp: e.LOGIN_RATE_LIMIT_PER_IP,
     trustProxy: e.TRUST_PROXY,
     uploadMaxBytes: e.UPLOAD_MAX_BYTES,
+    uploadQuota: {
+      perUserPerDay: e.UPLOAD_QUOTA_BYTES_PER_USER_PER_DAY,
+      perStaffPerDay: e.UPLOAD_QUOTA_STAFF_BYTES_PER_DAY,
+    },
+    storage:
+      e.STORAGE === 's3'
+        ? {
+            kind: 's3',
+            bucket: e.S3_BUCKET!,
+            region: e.S3_REGION,
+            endpoint: e.S3_ENDPOINT,
+            forcePathStyle: e.S3_FORCE_PATH_STYLE,
+            presignedDownloadTtl: e.S3_PRESIGNED_DOWNLOADS ? e.S3_PRESIGNED_TTL_SECONDS : 0,
+          }
+        : { kind: 'local' },
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     logLevel: e.LOG_LEVEL,
     passwordMinLength: e.PASSWORD_MIN_LENGTH,

@@ -3,9 +3,11 @@ import type { Config } from './config.js';
 import type { Database } from './db/client.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { createCursorCodec } from './lib/cursor.js';
-import { createLocalDiskStore } from './lib/storage/local-disk-store.js';
+import { createBlobStore } from './lib/storage/index.js';
 import { createAttachmentsRepository } from './modules/attachments/attachments.repository.js';
 import { createAttachmentService } from './modules/attachments/attachments.service.js';
+import { createUploadQuota } from './modules/attachments/upload-quota.js';
+import { createUploadQuotaRepository } from './modules/attachments/upload-quota.repository.js';
 import { createAuditRepository } from './modules/audit/audit.repository.js';
 import { type AuditService, createAuditService } from './modules/audit/audit.service.js';
 import { createAuditQueryService } from './modules/audit/audit-query.service.js';
@@ -49,6 +51,8 @@ export type ServicesConfig = Pick<
   | 'reportTimezone'
   | 'jobs'
   | 'changes'
+  | 'storage'
+  | 'uploadQuota'
 > & { jwtSecret: string };
 
 export interface ServiceOverrides {
@@ -114,7 +118,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
   });
   // Bytes in the blob store under DATA_DIR/uploads, rows in PostgreSQL.
   const attachmentLimits = { maxFileBytes: config.uploadMaxBytes, maxFiles: 5 };
-  const uploads = createLocalDiskStore(path.join(config.dataDir, 'uploads'));
+  const uploads = createBlobStore(config);
   const attachments = createAttachmentService({
     db,
     attachments: createAttachmentsRepository(),
@@ -123,6 +127,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     changes,
     store: uploads,
     limits: attachmentLimits,
+    quota: createUploadQuota(createUploadQuotaRepository(), config.uploadQuota),
   });
   const auditQueries = createAuditQueryService({ db, audit: auditRepo, tickets, cursor: cursorFor('audit') });
 

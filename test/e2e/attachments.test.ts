@@ -242,7 +242,8 @@ describe('attachments', () => {
       'SELECT storage_key FROM attachments WHERE id = $1',
       [att.id],
     );
-    expect(rows[0]!.storage_key).toMatch(/^[0-9a-f]{2}\/[0-9a-f-]{36}$/);
+    // The content address: derived from the bytes, never from anything the client named.
+    expect(rows[0]!.storage_key).toBe(`sha256/${att.sha256.slice(0, 2)}/${att.sha256}`);
     const stored = await filesUnder(uploads);
     expect(stored).toContain(path.join(uploads, rows[0]!.storage_key));
     expect(stored.every((f) => f.startsWith(`${uploads}${path.sep}`))).toBe(true);

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -292,7 +292,7 @@ describe('maintenance jobs', () => {
     expect(records.rows.map((r) => r.kind)).toEqual(['test.recent']);
   });
 
-  it('maintenance.orphan-blobs removes old upload files no attachment names; keeps named and recent ones', async () => {
+  it('maintenance.orphan-blobs removes old staged leftovers; never a committed blob, named or not', async () => {
     const requester = await createUser(app);
     const created = await app.inject({
       method: 'POST',
@@ -310,15 +310,16 @@ describe('maintenance jobs', () => {
       await utimes(file, t, t);
       return file;
     };
-    const key = () => {
-      const id = randomUUID();
-      return `${id.slice(0, 2)}/${id}`;
+    const contentKey = () => {
+      const hex = randomBytes(32).toString('hex');
+      return `sha256/${hex.slice(0, 2)}/${hex}`;
     };
-    const namedKey = key();
+    const namedKey = contentKey();
     const named = await blob(namedKey, 120);
-    const orphan = await blob(key(), 120);
-    const recentOrphan = await blob(key(), 5);
+    // A committed blob no row names yet may be one an upload is about to name: never swept.
+    const unnamed = await blob(contentKey(), 120);
     const partial = await blob(`tmp/${randomUUID()}.part`, 120);
+    const recentPartial = await blob(`tmp/${randomUUID()}.part`, 5);
     await app.db.$client.query(
       `INSERT INTO attachments (ticket_id, uploader_id, filename, content_type, size, sha256, storage_key)
        VALUES ($1, $2, 'kept.txt', 'text/plain', 5, $3, $4)`,
@@ -326,15 +327,15 @@ describe('maintenance jobs', () => {
     );
 
     const job = await runToEnd('maintenance.orphan-blobs');
-    expect(job).toMatchObject({ state: 'succeeded', result: { checked: 3, removed: 2 } });
+    expect(job).toMatchObject({ state: 'succeeded', result: { checked: 1, removed: 1 } });
     const exists = (file: string) =>
       stat(file).then(
         () => true,
         () => false,
       );
     expect(await exists(named)).toBe(true);
-    expect(await exists(recentOrphan)).toBe(true);
-    expect(await exists(orphan)).toBe(false);
+    expect(await exists(unnamed)).toBe(true);
+    expect(await exists(recentPartial)).toBe(true);
     expect(await exists(partial)).toBe(false);
   });
 });

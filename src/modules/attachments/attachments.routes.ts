@@ -78,6 +78,8 @@ export const attachmentsRoutes: FastifyPluginAsyncZod<AttachmentRoutesOptions> =
 * The type is decided from the **content** (magic bytes), never from the filename or the part's Content-Type. Accepted: images (PNG, JPEG, GIF, WebP, BMP, TIFF, HEIC/HEIF, AVIF), PDF, RTF, Word/Excel/PowerPoint (OOXML and legacy), OpenDocument, ZIP, and UTF-8 text without NUL bytes (stored as \`text/csv\` when it reads as a table, else \`text/plain\`). Anything else → 415 UNSUPPORTED_MEDIA_TYPE. Macro-enabled Office formats (.docm, .xlsm, …) are refused.
 * Files are stored under server-generated names; the original filename is kept only as sanitized metadata (no path, no control characters, at most 255 bytes).
 * \`commentId\` links the files to a comment of this ticket that the caller wrote (else 422); files of an internal note are invisible to requesters.
+* Each account may upload \`UPLOAD_QUOTA_BYTES_PER_USER_PER_DAY\` bytes in any 24 hours (agents and admins: \`UPLOAD_QUOTA_STAFF_BYTES_PER_DAY\`); past it → 413 QUOTA_EXCEEDED with \`Retry-After\`. Every upload counts, even of bytes the server already holds (identical bytes are stored once).
+* File storage unreachable → 503 SERVICE_UNAVAILABLE with \`Retry-After\`.
 * All or nothing: when any file is refused, none is kept. Uploading to a closed or cancelled ticket → 409 TICKET_CLOSED. Each file writes one \`attachment.created\` audit event.`,
         consumes: ['multipart/form-data'],
         params: ticketIdParams,
@@ -121,15 +123,22 @@ export const attachmentsRoutes: FastifyPluginAsyncZod<AttachmentRoutesOptions> =
               ]),
             ),
           },
+          302: z
+            .null()
+            .describe(
+              'Only with `S3_PRESIGNED_DOWNLOADS=true`: `Location` is a presigned URL of the object store, valid for `S3_PRESIGNED_TTL_SECONDS`, that answers with the same Content-Type and Content-Disposition.',
+            ),
           ...problemResponses(...AUTHED_PROBLEMS, 404),
         },
       },
     },
     async (request, reply) => {
-      const { attachment, stream, size } = await attachments.open(
-        request.ctx as AuthedContext,
-        request.params.id,
-      );
+      const found = await attachments.open(request.ctx as AuthedContext, request.params.id);
+      if ('redirect' in found) {
+        // S3_PRESIGNED_DOWNLOADS: the bytes come from the bucket under a URL valid for seconds.
+        return reply.code(302).header('location', found.redirect).send(null);
+      }
+      const { attachment, stream, size } = found;
       return (
         reply
           .header('content-type', attachment.contentType)

@@ -2,6 +2,7 @@ import { pipeline, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Database, Executor } from '../../db/client.js';
 import type { AttachmentRow } from '../../db/schema/index.js';
+import { attachmentContentDisposition } from '../../lib/content-disposition.js';
 import { ContentInspector, sniffContentType } from '../../lib/content-sniff.js';
 import {
   type FieldError,
@@ -16,7 +17,7 @@ import {
   BlobNotFoundError,
   type BlobStore,
   BlobTooLargeError,
-  type StoredBlob,
+  type StagedBlob,
 } from '../../lib/storage/blob-store.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor, AuthedContext } from '../auth/actor.js';
@@ -25,6 +26,7 @@ import type { ChangeRecorder } from '../changes/changes.service.js';
 import type { TicketService } from '../tickets/tickets.service.js';
 import type { AttachmentsRepository, AttachmentTicket } from './attachments.repository.js';
 import { type AttachmentDto, toAttachmentDto } from './attachments.schemas.js';
+import type { UploadQuota } from './upload-quota.js';
 
 /** One part of a multipart upload, as the route hands it over (the service never sees Fastify). */
 export type UploadPart =
@@ -53,6 +55,7 @@ export interface AttachmentServiceDeps {
   changes: ChangeRecorder;
   store: BlobStore;
   limits: AttachmentLimits;
+  quota: UploadQuota;
 }
 
 function attachmentNotFound(id: string) {
@@ -77,7 +80,7 @@ export function canViewAttachment(
 }
 
 interface PendingFile {
-  blob: StoredBlob;
+  blob: StagedBlob;
   filename: string;
   contentType: string;
 }
@@ -90,9 +93,11 @@ export function createAttachmentService({
   changes,
   store,
   limits,
+  quota,
 }: AttachmentServiceDeps) {
+  /** Drops what this request staged; committed blobs are never deleted (other rows may share them). */
   async function discard(files: readonly PendingFile[]) {
-    await Promise.allSettled(files.map((f) => store.delete(f.blob.key)));
+    await Promise.allSettled(files.map((f) => f.blob.discard()));
   }
 
   /** Streams one file part into the store, watching its bytes; every failure leaves no blob behind. */
@@ -100,7 +105,7 @@ export function createAttachmentService({
     const inspector = new ContentInspector();
     // Errors of either stream (client abort, parser failure) destroy both; put() sees them and cleans up.
     pipeline(part.stream, inspector, () => {});
-    let blob: StoredBlob;
+    let blob: StagedBlob;
     try {
       blob = await store.put(inspector, { maxBytes: limits.maxFileBytes });
     } catch (err) {
@@ -132,8 +137,10 @@ export function createAttachmentService({
      * POST /tickets/{id}/attachments. Checks the ticket before reading a byte (404 invisible, 409 closed),
      * streams every file to the store (size + sha256 on the way, type decided from the bytes), then
      * records all rows and one `attachment.created` audit event each in one transaction. All or nothing:
-     * any failure — too large (413), type not allowed (415), bad commentId (422), the database — removes
-     * every file this request stored.
+     * any failure — too large (413), type not allowed (415), bad commentId (422), quota (413), the store
+     * (503), the database — removes every file this request staged. The daily quota is checked before
+     * reading (already used up) and charged under the account's lock before any blob is committed to its
+     * content key, so refused bytes never reach the shared blobs.
      */
     async upload(
       ctx: AuthedContext,
@@ -142,6 +149,7 @@ export function createAttachmentService({
     ): Promise<AttachmentDto[]> {
       const { actor } = ctx;
       await tickets.checkTicketWritable(ctx, db, ticketId, ATTACH);
+      await quota.precheck(db, actor);
 
       const pending: PendingFile[] = [];
       const fieldErrors: FieldError[] = [];
@@ -182,9 +190,16 @@ export function createAttachmentService({
           await tickets.lockTicketForWrite(ctx, tx, ticketId, ATTACH);
           const onComment =
             commentId === undefined ? null : await assertCommentUsable(tx, ctx, ticketId, commentId);
+          await quota.charge(
+            tx,
+            actor,
+            pending.reduce((sum, f) => sum + f.blob.size, 0),
+          );
+          // Committed inside the transaction: a row never points at bytes that are not there yet.
+          const keys = await Promise.all(pending.map((f) => f.blob.commit()));
           const inserted = await attachments.insertMany(
             tx,
-            pending.map((f) => ({
+            pending.map((f, i) => ({
               ticketId,
               commentId: commentId ?? null,
               uploaderId: actor.id,
@@ -192,7 +207,7 @@ export function createAttachmentService({
               contentType: f.contentType,
               size: f.blob.size,
               sha256: f.blob.sha256,
-              storageKey: f.blob.key,
+              storageKey: keys[i]!,
             })),
           );
           for (const row of inserted) {
@@ -233,12 +248,21 @@ export function createAttachmentService({
     async open(
       ctx: AuthedContext,
       id: string,
-    ): Promise<{ attachment: AttachmentDto; stream: Readable; size: number }> {
+    ): Promise<
+      | { attachment: AttachmentDto; stream: Readable; size: number }
+      | { attachment: AttachmentDto; redirect: string }
+    > {
       const found = await attachments.findWithContext(db, id);
       if (!found || !canViewAttachment(ctx.actor, found.ticket, found.attachment.commentVisibility)) {
         throw attachmentNotFound(id);
       }
       try {
+        // With S3_PRESIGNED_DOWNLOADS the permission check above stays ours; only the bytes come from S3.
+        const redirect = await store.presignDownload?.(found.attachment.storageKey, {
+          contentType: found.attachment.contentType,
+          contentDisposition: attachmentContentDisposition(found.attachment.filename),
+        });
+        if (redirect) return { attachment: toAttachmentDto(found.attachment), redirect };
         const { stream, size } = await store.open(found.attachment.storageKey);
         return { attachment: toAttachmentDto(found.attachment), stream, size };
       } catch (err) {

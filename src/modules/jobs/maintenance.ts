@@ -55,10 +55,10 @@ export function corePurges({ retentionDays }: { retentionDays: number }): Purge[
 }
 
 /**
- * Removes upload blobs that no attachment row names and that are older than the grace period: the files a
- * crash between "bytes renamed into place" and "row committed" leaves behind, interrupted partial writes,
- * and blobs whose attachment was deleted. The grace period keeps uploads in flight (at most a request
- * timeout old) safe.
+ * Removes what the blob store lists as leftovers (staged copies of uploads interrupted by a crash) that
+ * no attachment row names and that are older than the grace period, which keeps uploads in flight (at
+ * most a request timeout old) safe. Committed, content-addressed blobs are never listed: one may be
+ * shared by many rows or about to be named by an upload's open transaction.
  */
 export async function sweepOrphanBlobs(
   db: Database,
