@@ -40,6 +40,10 @@ import { createCommentService } from './modules/comments/comments.service.js';
 import { healthRoutes } from './modules/health/health.routes.js';
 import { createHealthService } from './modules/health/health.service.js';
 import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
+import { slaJobDefinitions, slaSchedules } from './modules/sla/sla.jobs.js';
+import { createSlaRepository } from './modules/sla/sla.repository.js';
+import { slaRoutes } from './modules/sla/sla.routes.js';
+import { type ChangeRecorder, createSlaService } from './modules/sla/sla.service.js';
 import { createTeamsRepository } from './modules/teams/teams.repository.js';
 import { teamsRoutes } from './modules/teams/teams.routes.js';
 import { createTeamsService } from './modules/teams/teams.service.js';
@@ -60,10 +64,20 @@ export interface AppOverrides {
   plugins?: FastifyPluginAsync[];
 }
 
+/** A job kind a module contributes; the composition root hands them to the job runner. */
+export interface JobDefinitionEntry {
+  kind: string;
+  maxAttempts?: number;
+  handler(payload: never, ctx: unknown): Promise<unknown>;
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     config: AppConfig;
     db: Database;
+    /** Job kinds and recurring schedules of every module, for the runner (and for tests to run one now). */
+    jobDefinitions: JobDefinitionEntry[];
+    jobSchedules: Array<{ kind: string; everySeconds?: number; cron?: string }>;
   }
 }
 
@@ -174,6 +188,27 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   // Tickets, comments, audit queries (issue 4).
   const ticketsRepo = createTicketsRepository();
   const idempotency = createIdempotencyService({ db, clock });
+  // Change events are recorded through the changes module once it is wired in; until then nothing is kept.
+  const changeRecorder: ChangeRecorder = { record: async () => undefined };
+  // SLA policies and each ticket's SLA clock; breach events carry the ticket as staff see it.
+  const staffView = { id: '00000000-0000-0000-0000-000000000000', role: 'admin' as const };
+  const sla = createSlaService({
+    db,
+    repo: createSlaRepository(),
+    audit,
+    changes: changeRecorder,
+    cursor: createCursorCodec(config.jwtSecret, 'sla-policies'),
+    clock,
+    ticketData: async (ex, ids) => {
+      const views = await ticketsRepo.findViews(ex, ids);
+      return new Map(
+        views.map((v) => {
+          const { allowedTransitions: _a, ...dto } = tickets.toDto(v, staffView);
+          return [v.id, dto as Record<string, unknown>];
+        }),
+      );
+    },
+  });
   const tickets = createTicketService({
     db,
     tickets: ticketsRepo,
@@ -182,6 +217,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     idempotency,
     cursor: createCursorCodec(config.jwtSecret, 'tickets'),
     clock,
+    sla,
   });
   const comments = createCommentService({
     db,
@@ -192,6 +228,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     idempotency,
     cursor: createCursorCodec(config.jwtSecret, 'comments'),
     clock,
+    sla,
   });
   const auditQueries = createAuditQueryService({
     db,
@@ -200,6 +237,9 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     cursor: createCursorCodec(config.jwtSecret, 'audit'),
   });
   void clock;
+
+  app.decorate('jobDefinitions', [...slaJobDefinitions(sla)] as JobDefinitionEntry[]);
+  app.decorate('jobSchedules', [...slaSchedules]);
 
   // Every refusal by a permission check is audited (access.denied), outside the refused change's transaction.
   app.addHook('onError', async (request, _reply, err) => {
@@ -282,6 +322,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await app.register(ticketRoutes, { prefix: '/api/v1', tickets });
   await app.register(commentRoutes, { prefix: '/api/v1', comments });
   await app.register(auditRoutes, { prefix: '/api/v1', auditQueries });
+  await app.register(slaRoutes, { prefix: '/api/v1', sla });
 
   for (const plugin of overrides.plugins ?? []) await app.register(plugin);
 

@@ -10,6 +10,7 @@ import type {
   IdempotencyService,
   StoredResponse,
 } from '../idempotency/idempotency.service.js';
+import { NO_SLA, type SlaService } from '../sla/sla.service.js';
 import {
   isTerminal,
   setsFirstResponse,
@@ -30,6 +31,8 @@ export interface CommentServiceDeps {
   idempotency: IdempotencyService;
   cursor: CursorCodec;
   clock: Clock;
+  /** Keeps the ticket's SLA clock in step (first response met, reopen resumes resolution). */
+  sla?: Pick<SlaService, 'onTicketChanged'>;
 }
 
 export function commentNotFound(id: string): NotFoundError {
@@ -41,7 +44,7 @@ export function commentNotFound(id: string): NotFoundError {
 }
 
 export function createCommentService(deps: CommentServiceDeps) {
-  const { db, tickets, ticketsRepo, comments, audit, idempotency, cursor, clock } = deps;
+  const { db, tickets, ticketsRepo, comments, audit, idempotency, cursor, clock, sla = NO_SLA } = deps;
 
   async function toDtos(ex: Executor, rows: CommentView[]): Promise<CommentDto[]> {
     const files = await comments.attachmentsFor(
@@ -160,6 +163,7 @@ export function createCommentService(deps: CommentServiceDeps) {
             if (setsFirstResponse(ticket, actor, 'public')) set.firstResponseAt = now;
             // A public reply is activity on the ticket: updatedAt and version move even without field changes.
             await ticketsRepo.update(tx, ticketId, set, now);
+            await sla.onTicketChanged(tx, ticketId, ticket, now);
             const changes: Record<string, [unknown, unknown]> = {};
             for (const [field, value] of Object.entries(set)) {
               const old = ticket[field as keyof typeof ticket];

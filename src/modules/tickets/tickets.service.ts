@@ -11,6 +11,8 @@ import type {
   IdempotencyService,
   StoredResponse,
 } from '../idempotency/idempotency.service.js';
+import { ticketSlaOf } from '../sla/sla.schemas.js';
+import { NO_SLA, type SlaService } from '../sla/sla.service.js';
 import type { UsersRepository } from '../users/users.repository.js';
 import {
   checkTransition,
@@ -43,6 +45,8 @@ export interface TicketServiceDeps {
   idempotency: IdempotencyService;
   cursor: CursorCodec;
   clock: Clock;
+  /** Keeps the ticket's SLA clock in step with its changes (same transaction). */
+  sla?: Pick<SlaService, 'onTicketChanged'>;
 }
 
 export function ticketNotFound(id: number): NotFoundError {
@@ -91,7 +95,7 @@ const same = (a: unknown, b: unknown) =>
       : a === b;
 
 export function createTicketService(deps: TicketServiceDeps) {
-  const { db, tickets, users, audit, idempotency, cursor, clock } = deps;
+  const { db, tickets, users, audit, idempotency, cursor, clock, sla = NO_SLA } = deps;
 
   function toDto(view: TicketView, actor: Pick<Actor, 'id' | 'role'>): TicketDto {
     return {
@@ -112,6 +116,7 @@ export function createTicketService(deps: TicketServiceDeps) {
       solvedAt: view.solvedAt,
       closedAt: view.closedAt,
       deletedAt: view.deletedAt,
+      sla: ticketSlaOf(view),
       allowedTransitions: view.deletedAt ? [] : transitionsFor(actor, view),
     };
   }
@@ -169,7 +174,8 @@ export function createTicketService(deps: TicketServiceDeps) {
         ? typeof v === 'number' && Number.isFinite(v)
         : sort.endsWith('priority')
           ? typeof v === 'string' && (ticketPriority.enumValues as readonly string[]).includes(v)
-          : typeof v === 'string' && !Number.isNaN(Date.parse(v));
+          : typeof v === 'string' &&
+            (!Number.isNaN(Date.parse(v)) || (sort.endsWith('slaDueAt') && v === 'infinity'));
     if (!valid) throw new InvalidCursorError();
     return { value: v as string | number, id: c.i };
   }
@@ -204,6 +210,7 @@ export function createTicketService(deps: TicketServiceDeps) {
         createdAfter: query.createdAfter ? new Date(query.createdAfter) : undefined,
         createdBefore: query.createdBefore ? new Date(query.createdBefore) : undefined,
         updatedAfter: query.updatedAfter ? new Date(query.updatedAfter) : undefined,
+        slaBreached: query.slaBreached,
       };
       if (actor.role === 'requester') {
         if (query.requesterId && query.requesterId !== actor.id) return { data: [], nextCursor: null };
@@ -270,6 +277,7 @@ export function createTicketService(deps: TicketServiceDeps) {
             createdAt: now,
             updatedAt: now,
           });
+          await sla.onTicketChanged(tx, id, null, now);
           const view = (await tickets.findView(tx, id))!;
           await audit.record(tx, ctx, {
             action: 'ticket.created',
@@ -415,7 +423,9 @@ export function createTicketService(deps: TicketServiceDeps) {
           changes[field] = [row[field as keyof typeof row], value];
         }
         if (Object.keys(changes).length > 0) {
-          await tickets.update(tx, id, set, clock.now());
+          const now = clock.now();
+          await tickets.update(tx, id, set, now);
+          await sla.onTicketChanged(tx, id, row, now);
           await audit.record(tx, ctx, {
             action: ticketAuditAction(changes),
             entityType: 'ticket',
