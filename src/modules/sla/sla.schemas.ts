@@ -170,7 +170,7 @@ export const slaPolicySchema = z
     businessHours: z
       .object({
         timezone: z.string(),
-        days: z.record(z.enum(WEEKDAYS), z.array(z.tuple([z.string(), z.string()]))),
+        days: z.partialRecord(z.enum(WEEKDAYS), z.array(z.tuple([z.string(), z.string()]))),
         holidays: z.array(z.string()),
       })
       .nullable(),
