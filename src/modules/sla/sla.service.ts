@@ -5,7 +5,7 @@ import type { BusinessHours } from '../../lib/business-time.js';
 import type { Clock } from '../../lib/clock.js';
 import { type CursorCodec, InvalidCursorError } from '../../lib/cursor.js';
 import { NotFoundError, ValidationError } from '../../lib/errors.js';
-import type { AuditService } from '../audit/audit.service.js';
+import type { AuditEntry, AuditService } from '../audit/audit.service.js';
 import type { AuthedContext, RequestContext } from '../auth/actor.js';
 import { assertCan } from '../auth/permissions.js';
 import type { SlaRepository } from './sla.repository.js';
@@ -22,11 +22,16 @@ import {
 
 /** The change-event recorder (src/modules/changes): the same shape services call beside audit.record. */
 export interface ChangeRecorder {
-  record(
-    ex: Executor,
-    ctx: RequestContext,
-    e: { type: string; ticketId: number | null; data: Record<string, unknown>; staffOnly?: boolean },
-  ): Promise<unknown>;
+  record(ex: Executor, ctx: RequestContext, e: ChangeInput): Promise<unknown>;
+  /** Several events in one go, when the recorder offers it (a job's batch). */
+  recordMany?(ex: Executor, ctx: RequestContext, events: ChangeInput[]): Promise<unknown>;
+}
+
+export interface ChangeInput {
+  type: string;
+  ticketId: number | null;
+  data: Record<string, unknown>;
+  staffOnly?: boolean;
 }
 
 export interface SlaServiceDeps {
@@ -306,21 +311,22 @@ export function createSlaService(deps: SlaServiceDeps) {
                 hit.map((m) => m.id),
               )
             : new Map();
+          const audits: AuditEntry[] = [];
+          const events: ChangeInput[] = [];
           for (const m of hit) {
             for (const [target, dueAt] of [
               ['firstResponse', m.firstResponse],
               ['resolution', m.resolution],
             ] as const) {
               if (!dueAt) continue;
-              breaches++;
-              await audit.record(tx, ctx, {
+              audits.push({
                 action: SLA_BREACHED,
                 entityType: 'ticket',
                 entityId: m.id,
                 changes: { [`sla.${target}BreachedAt`]: [null, dueAt] },
                 metadata: { ticketId: String(m.id), target, dueAt: dueAt.toISOString() },
               });
-              await changes.record(tx, ctx, {
+              events.push({
                 type: SLA_BREACHED,
                 ticketId: m.id,
                 data: { ticket: data.get(m.id) ?? { id: m.id }, target, dueAt: dueAt.toISOString() },
@@ -328,6 +334,10 @@ export function createSlaService(deps: SlaServiceDeps) {
               });
             }
           }
+          breaches += events.length;
+          await audit.recordMany(tx, ctx, audits);
+          if (changes.recordMany) await changes.recordMany(tx, ctx, events);
+          else for (const e of events) await changes.record(tx, ctx, e);
           return rows.length;
         });
         ticketsSeen += claimed;
