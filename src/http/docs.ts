@@ -133,6 +133,7 @@ export async function registerDocs(app: FastifyInstance, version: string) {
         { name: 'users', description: 'User management' },
         { name: 'teams', description: 'Teams of agents' },
         { name: 'audit', description: 'The audit trail' },
+        { name: 'sla', description: 'SLA policies: response and resolution targets in business time' },
         { name: 'health', description: 'Liveness, readiness and metrics' },
       ],
       components: {

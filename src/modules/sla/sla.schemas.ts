@@ -151,6 +151,24 @@ export const listSlaPoliciesQuery = z.strictObject({
   cursor: z.string().min(1).max(2048).optional().describe('Opaque; the nextCursor of the previous page'),
 });
 
+const POLICY_EXAMPLE = {
+  id: '3e0c8f1a-2b4d-4c6e-8f0a-1b2c3d4e5f60',
+  name: 'Network team, business hours',
+  position: 0,
+  appliesTo: { teamId: '5c1d2e3f-4a5b-4c6d-8e7f-0a1b2c3d4e5f', type: null },
+  targets: {
+    urgent: { firstResponseMinutes: 30, resolutionMinutes: 240 },
+    high: { firstResponseMinutes: 120, resolutionMinutes: 960 },
+  },
+  businessHours: {
+    timezone: 'Europe/Berlin',
+    days: { mon: [['09:00', '17:30']], tue: [['09:00', '17:30']], wed: [['09:00', '17:30']] },
+    holidays: ['2026-12-25'],
+  },
+  createdAt: '2026-11-22T09:00:00.000Z',
+  updatedAt: '2026-11-22T09:00:00.000Z',
+};
+
 const targetOut = z.object({
   firstResponseMinutes: z.number().int().optional(),
   resolutionMinutes: z.number().int().optional(),
@@ -177,7 +195,7 @@ export const slaPolicySchema = z
     createdAt: z.date(),
     updatedAt: z.date(),
   })
-  .meta({ id: 'SlaPolicy' });
+  .meta({ id: 'SlaPolicy', example: POLICY_EXAMPLE });
 export type SlaPolicyDto = z.infer<typeof slaPolicySchema>;
 
 export const slaPolicyListSchema = z.object({
