@@ -106,6 +106,16 @@ async function runBreachJob() {
   };
 }
 
+/** The ticket.sla_breached change events of a ticket, oldest first. */
+async function breachEvents(ticketId: number) {
+  const { rows } = await app.db.$client.query(
+    `SELECT data->>'target' AS target, data->'ticket'->>'id' AS "ticketId", staff_only AS "staffOnly"
+       FROM change_events WHERE type = 'ticket.sla_breached' AND ticket_id = $1 ORDER BY id`,
+    [ticketId],
+  );
+  return rows;
+}
+
 async function breachAudits(ticketId: number) {
   const { rows } = await app.db.$client.query(
     `SELECT metadata->>'target' AS target, actor_id FROM audit_events
@@ -380,6 +390,7 @@ describe('Ticket.sla', () => {
     await runBreachJob();
     expect((await get(other.id)).sla.firstResponseBreachedAt).toBeNull();
     expect(await breachAudits(other.id)).toEqual([]);
+    expect(await breachEvents(other.id)).toEqual([]);
   });
 
   it('the resolution clock pauses while pending and resumes on reopen (agent and requester reply)', async () => {
@@ -449,6 +460,9 @@ describe('Ticket.sla', () => {
     expect(afterFirst.sla.resolutionBreachedAt).toBeNull();
     expect(afterFirst.version).toBe(ticket.version + 1);
     expect(await breachAudits(ticket.id)).toEqual([{ target: 'firstResponse', actor_id: null }]);
+    expect(await breachEvents(ticket.id)).toEqual([
+      { target: 'firstResponse', ticketId: String(ticket.id), staffOnly: true },
+    ]);
 
     advance(5);
     await Promise.all([runBreachJob(), runBreachJob()]);
@@ -458,6 +472,10 @@ describe('Ticket.sla', () => {
     expect(await breachAudits(ticket.id)).toEqual([
       { target: 'firstResponse', actor_id: null },
       { target: 'resolution', actor_id: null },
+    ]);
+    expect(await breachEvents(ticket.id)).toEqual([
+      { target: 'firstResponse', ticketId: String(ticket.id), staffOnly: true },
+      { target: 'resolution', ticketId: String(ticket.id), staffOnly: true },
     ]);
   });
 
