@@ -89,6 +89,12 @@ const envSchema = z
     CHANGES_STREAMS_PER_USER: int(10, 1, 10_000),
     CHANGES_STREAM_BUFFER_BYTES: int(1024 * 1024, 4096, 256 * 1024 * 1024),
     CHANGES_STREAM_AUTH_CHECK_MS: int(2000, 50, 60_000),
+    ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+    JOBS_CONCURRENCY: int(8, 1, 100),
+    JOBS_POLL_INTERVAL_MS: int(1000, 100, 60_000),
+    JOBS_SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 600_000),
+    JOBS_RETENTION_DAYS: int(14, 1, 3650),
+    UPLOAD_ORPHAN_GRACE_MINUTES: int(60, 1, 7 * 24 * 60),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
@@ -166,6 +172,19 @@ export interface Config {
     /** How often an open stream re-checks its credentials (session end closes it). */
     authCheckMs: number;
   };
+  /** What this process runs: the API and the job worker (all), the API only, or the worker only. */
+  role: Env['ROLE'];
+  jobs: {
+    concurrency: number;
+    /** New jobs start on LISTEN/NOTIFY; retries and future runAt are found by polling this often. */
+    pollIntervalMs: number;
+    /** On shutdown, running jobs get this long to finish before they are handed back to the queue. */
+    shutdownTimeoutMs: number;
+    /** Finished job records (succeeded or failed) are kept this many days. */
+    retentionDays: number;
+    /** An upload file with no attachment row is removed once it is older than this. */
+    orphanGraceMinutes: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -228,6 +247,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       streamsPerUser: e.CHANGES_STREAMS_PER_USER,
       bufferBytes: e.CHANGES_STREAM_BUFFER_BYTES,
       authCheckMs: e.CHANGES_STREAM_AUTH_CHECK_MS,
+    },
+    role: e.ROLE,
+    jobs: {
+      concurrency: e.JOBS_CONCURRENCY,
+      pollIntervalMs: e.JOBS_POLL_INTERVAL_MS,
+      shutdownTimeoutMs: e.JOBS_SHUTDOWN_TIMEOUT_MS,
+      retentionDays: e.JOBS_RETENTION_DAYS,
+      orphanGraceMinutes: e.UPLOAD_ORPHAN_GRACE_MINUTES,
     },
   };
 }

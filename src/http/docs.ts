@@ -135,6 +135,7 @@ export async function registerDocs(app: FastifyInstance, version: string) {
         { name: 'audit', description: 'The audit trail' },
         { name: 'sla', description: 'SLA policies: response and resolution targets in business time' },
         { name: 'health', description: 'Liveness, readiness and metrics' },
+        { name: 'jobs', description: 'Background jobs' },
       ],
       components: {
         securitySchemes: {

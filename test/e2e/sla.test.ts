@@ -98,12 +98,20 @@ async function comment(id: number, user: TestUser, visibility: 'public' | 'inter
   expect(res.statusCode, res.body).toBe(201);
 }
 
+/** Runs the registered breach job's handler now, as the job runner would on its schedule. */
 async function runBreachJob() {
-  const job = app.jobDefinitions.find((j) => j.kind === SLA_BREACH_JOB)!;
-  return (await job.handler({} as never, { jobId: randomUUID(), attempt: 1, maxAttempts: 1 })) as {
-    tickets: number;
-    breaches: number;
-  };
+  const job = app.jobs.definitions().find((j) => j.kind === SLA_BREACH_JOB)!;
+  return (await job.handler(
+    {},
+    {
+      jobId: randomUUID(),
+      attempt: 1,
+      maxAttempts: 1,
+      log: app.log,
+      progress: async () => {},
+      signal: new AbortController().signal,
+    },
+  )) as { tickets: number; breaches: number };
 }
 
 /** The ticket.sla_breached change events of a ticket, oldest first. */
@@ -131,6 +139,12 @@ const ALL_PRIORITIES_247 = {
   normal: { firstResponseMinutes: 240, resolutionMinutes: 1440 },
   low: { firstResponseMinutes: 1440 },
 };
+
+it('the breach job is registered to run at least every 60 s', () => {
+  const schedule = app.jobs.schedules().find((s) => s.kind === SLA_BREACH_JOB);
+  expect(schedule?.everySeconds).toBeGreaterThan(0);
+  expect(schedule?.everySeconds).toBeLessThanOrEqual(60);
+});
 
 describe('SLA policies: admins write, staff read, requesters nothing', () => {
   it('admin creates, reads, changes and deletes a policy; each write is audited', async () => {

@@ -1,24 +1,24 @@
+import type { JobDefinition, JobSchedule } from '../jobs/job-definition.js';
 import type { SlaService } from './sla.service.js';
 
 /**
- * The breach check as a recurring job. Shapes follow the jobs module's contract (JobDefinition and a
- * schedule entry); the composition root hands them to the runner. Every 15 s keeps each mark within
- * 60 s of its due time with room for a slow run or a restart.
+ * The breach check as a recurring job, registered by the composition root (jobs.register). Every 15 s
+ * keeps each mark within 60 s of its due time with room for a slow run or a worker restart.
  */
 export const SLA_BREACH_JOB = 'sla.detect_breaches';
 export const SLA_BREACH_EVERY_SECONDS = 15;
 
-export function slaJobDefinitions(sla: SlaService) {
+export function slaJobDefinitions(sla: SlaService): JobDefinition[] {
   return [
     {
       kind: SLA_BREACH_JOB,
-      // A missed run is simply the next one: no retries piling up behind the schedule.
+      // A failed pass is simply redone by the next scheduled one: no retries piling up behind the schedule.
       maxAttempts: 1,
-      async handler(_payload: Record<string, never>, _ctx: unknown) {
+      async handler() {
         return sla.detectBreaches();
       },
     },
   ];
 }
 
-export const slaSchedules = [{ kind: SLA_BREACH_JOB, everySeconds: SLA_BREACH_EVERY_SECONDS }];
+export const slaSchedules: JobSchedule[] = [{ kind: SLA_BREACH_JOB, everySeconds: SLA_BREACH_EVERY_SECONDS }];
