@@ -74,12 +74,36 @@ CREATE TABLE "upload_usage" (
 	CONSTRAINT "upload_usage_bytes_nonneg" CHECK ("upload_usage"."bytes" >= 0)
 );
 --> statement-breakpoint
+CREATE TABLE "sla_policies" (
+	"id" uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,
+	"name" text NOT NULL,
+	"position" integer NOT NULL,
+	"applies_to_team_id" uuid,
+	"applies_to_type" "ticket_type",
+	"targets" jsonb NOT NULL,
+	"business_hours" jsonb,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	CONSTRAINT "sla_policies_name_len" CHECK (char_length("sla_policies"."name") BETWEEN 1 AND 100),
+	CONSTRAINT "sla_policies_position_nonneg" CHECK ("sla_policies"."position" >= 0)
+);
+--> statement-breakpoint
 DROP INDEX "attachments_storage_key_uq";--> statement-breakpoint
+ALTER TABLE "tickets" ADD COLUMN "sla_policy_id" uuid;--> statement-breakpoint
+ALTER TABLE "tickets" ADD COLUMN "sla_first_response_due_at" timestamp (3) with time zone;--> statement-breakpoint
+ALTER TABLE "tickets" ADD COLUMN "sla_resolution_due_at" timestamp (3) with time zone;--> statement-breakpoint
+ALTER TABLE "tickets" ADD COLUMN "sla_first_response_breached_at" timestamp (3) with time zone;--> statement-breakpoint
+ALTER TABLE "tickets" ADD COLUMN "sla_resolution_breached_at" timestamp (3) with time zone;--> statement-breakpoint
+ALTER TABLE "tickets" ADD COLUMN "sla_resolution_started_at" timestamp (3) with time zone;--> statement-breakpoint
+ALTER TABLE "tickets" ADD COLUMN "sla_resolution_consumed_ms" bigint DEFAULT 0 NOT NULL;--> statement-breakpoint
+ALTER TABLE "tickets" ADD COLUMN "sla_next_due_at" timestamp (3) with time zone DEFAULT 'infinity' NOT NULL;--> statement-breakpoint
+ALTER TABLE "tickets" ADD COLUMN "sla_breach_check_at" timestamp (3) with time zone;--> statement-breakpoint
 ALTER TABLE "change_stream_tokens" ADD CONSTRAINT "change_stream_tokens_user_id_users_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "job_records" ADD CONSTRAINT "job_records_created_by_users_id_fk" FOREIGN KEY ("created_by") REFERENCES "public"."users"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "api_tokens" ADD CONSTRAINT "api_tokens_user_id_users_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "sessions" ADD CONSTRAINT "sessions_user_id_users_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "upload_usage" ADD CONSTRAINT "upload_usage_user_id_users_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "sla_policies" ADD CONSTRAINT "sla_policies_applies_to_team_id_teams_id_fk" FOREIGN KEY ("applies_to_team_id") REFERENCES "public"."teams"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "change_events_position_idx" ON "change_events" USING btree ("xid","id");--> statement-breakpoint
 CREATE INDEX "change_events_ticket_idx" ON "change_events" USING btree ("ticket_id","xid","id");--> statement-breakpoint
 CREATE INDEX "change_events_requester_idx" ON "change_events" USING btree ("requester_id","xid","id");--> statement-breakpoint
@@ -91,6 +115,11 @@ CREATE UNIQUE INDEX "api_tokens_hash_uq" ON "api_tokens" USING btree ("token_has
 CREATE INDEX "api_tokens_user_created_idx" ON "api_tokens" USING btree ("user_id","created_at","id");--> statement-breakpoint
 CREATE INDEX "sessions_user_live_idx" ON "sessions" USING btree ("user_id") WHERE "sessions"."revoked_at" IS NULL;--> statement-breakpoint
 CREATE INDEX "upload_usage_user_created_idx" ON "upload_usage" USING btree ("user_id","created_at");--> statement-breakpoint
+CREATE INDEX "sla_policies_position_idx" ON "sla_policies" USING btree ("position","created_at","id");--> statement-breakpoint
 CREATE INDEX "attachments_storage_key_idx" ON "attachments" USING btree ("storage_key");--> statement-breakpoint
 CREATE INDEX "audit_events_reopened_idx" ON "audit_events" USING btree ("occurred_at") WHERE action = 'ticket.status_changed' AND (changes -> 'status' ->> 0) = 'solved' AND (changes -> 'status' ->> 1) = 'open';--> statement-breakpoint
-CREATE INDEX "tickets_solved_idx" ON "tickets" USING btree ("solved_at") WHERE deleted_at IS NULL AND solved_at IS NOT NULL;
+CREATE INDEX "tickets_solved_idx" ON "tickets" USING btree ("solved_at") WHERE deleted_at IS NULL AND solved_at IS NOT NULL;--> statement-breakpoint
+CREATE INDEX "tickets_sla_due_idx" ON "tickets" USING btree ("sla_next_due_at","id") WHERE deleted_at IS NULL;--> statement-breakpoint
+CREATE INDEX "tickets_sla_breach_check_idx" ON "tickets" USING btree ("sla_breach_check_at") WHERE sla_breach_check_at IS NOT NULL AND deleted_at IS NULL;--> statement-breakpoint
+CREATE INDEX "tickets_sla_breached_updated_idx" ON "tickets" USING btree ("updated_at","id") WHERE deleted_at IS NULL AND (sla_first_response_breached_at IS NOT NULL OR sla_resolution_breached_at IS NOT NULL);--> statement-breakpoint
+ALTER TABLE "tickets" ADD CONSTRAINT "tickets_sla_consumed_nonneg" CHECK ("tickets"."sla_resolution_consumed_ms" >= 0);

@@ -30,6 +30,7 @@ import { registerJobMetrics } from './modules/jobs/jobs.metrics.js';
 import { jobsRoutes } from './modules/jobs/jobs.routes.js';
 import type { JobsService } from './modules/jobs/jobs.service.js';
 import { reportsRoutes } from './modules/reports/reports.routes.js';
+import { slaRoutes } from './modules/sla/sla.routes.js';
 import { teamsRoutes } from './modules/teams/teams.routes.js';
 import { ticketsRoutes } from './modules/tickets/tickets.routes.js';
 import { usersRoutes } from './modules/users/users.routes.js';
@@ -172,6 +173,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await app.register(commentsRoutes, { prefix: '/api/v1', comments: services.comments });
   await app.register(auditRoutes, { prefix: '/api/v1', auditQueries: services.auditQueries });
   await app.register(reportsRoutes, { prefix: '/api/v1', reports: services.reports });
+  await app.register(slaRoutes, { prefix: '/api/v1', sla: services.sla });
   await app.register(jobsRoutes, { prefix: '/api/v1', jobs: services.jobs });
   // Live stream fan-out: one LISTEN connection per process, started by the first stream.
   const hub = new ChangeHub({

@@ -30,6 +30,9 @@ import { createJobsService } from './modules/jobs/jobs.service.js';
 import { corePurges, maintenanceJobs } from './modules/jobs/maintenance.js';
 import { createReportsRepository } from './modules/reports/reports.repository.js';
 import { createReportsService } from './modules/reports/reports.service.js';
+import { slaJobDefinitions, slaSchedules } from './modules/sla/sla.jobs.js';
+import { createSlaRepository } from './modules/sla/sla.repository.js';
+import { createSlaService } from './modules/sla/sla.service.js';
 import { createTeamsRepository } from './modules/teams/teams.repository.js';
 import { createTeamsService } from './modules/teams/teams.service.js';
 import { createTicketsRepository } from './modules/tickets/tickets.repository.js';
@@ -97,12 +100,33 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
   });
   const idempotency = createIdempotencyService({ db, keys: createIdempotencyRepository(), clock });
 
+  // SLA policies and each ticket's SLA clock; breach events carry the ticket as staff see it.
+  const staffView = { id: '00000000-0000-0000-0000-000000000000', role: 'admin' as const };
+  const sla = createSlaService({
+    db,
+    repo: createSlaRepository(),
+    audit,
+    changes,
+    cursor: cursorFor('sla-policies'),
+    clock,
+    ticketData: async (ex, ids) => {
+      const views = await ticketsRepo.findViews(ex, ids);
+      return new Map(
+        views.map((v) => {
+          const { allowedTransitions: _a, ...dto } = tickets.toDto(v, staffView);
+          return [v.id, dto as Record<string, unknown>];
+        }),
+      );
+    },
+  });
+  jobs.register(slaJobDefinitions(sla), slaSchedules);
   const tickets = createTicketService({
     db,
     tickets: ticketsRepo,
     users: usersRepo,
     audit,
     changes,
+    sla,
     cursor: cursorFor('tickets'),
     clock,
   });
@@ -113,6 +137,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     comments: createCommentsRepository(),
     audit,
     changes,
+    sla,
     cursor: cursorFor('comments'),
     clock,
   });
@@ -212,6 +237,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     apiTokens,
     teams,
     reports,
+    sla,
     adminAccounts,
   };
 }

@@ -4,6 +4,7 @@ export * from './audit.js';
 export * from './changes.js';
 export * from './jobs.js';
 export * from './sessions.js';
+export * from './sla.js';
 export * from './storage.js';
 export * from './tickets.js';
 export * from './users.js';

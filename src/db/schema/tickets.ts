@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   check,
   customType,
   index,
@@ -68,6 +69,22 @@ export const tickets = pgTable(
     closedAt: ts(),
     /** Soft delete: set → invisible to everyone but an admin restoring it. */
     deletedAt: ts(),
+    // ---- SLA (src/modules/sla): the governing policy and its clock, kept by the SLA service ----
+    /** The policy that governed the ticket when its targets were last computed (no FK: a deleted policy leaves it). */
+    slaPolicyId: uuid(),
+    slaFirstResponseDueAt: ts(),
+    /** null while the resolution clock is paused (pending) or without a resolution target. */
+    slaResolutionDueAt: ts(),
+    slaFirstResponseBreachedAt: ts(),
+    slaResolutionBreachedAt: ts(),
+    /** Start of the running resolution segment; null while paused or stopped. */
+    slaResolutionStartedAt: ts(),
+    /** Business milliseconds of resolution time used before the running segment. */
+    slaResolutionConsumedMs: bigint({ mode: 'number' }).notNull().default(0),
+    /** The earliest unmet due time ('infinity' when none): the key of sort=slaDueAt. */
+    slaNextDueAt: ts().notNull().default(sql`'infinity'`),
+    /** The earliest due time not yet marked breached: what the breach job scans. */
+    slaBreachCheckAt: ts(),
     /**
      * Text of PUBLIC comments only, appended by the comment service in the comment's transaction.
      * Internal notes never enter it (nor `search`).
@@ -99,11 +116,21 @@ export const tickets = pgTable(
     index('tickets_search_gin').using('gin', t.search),
     // Reports: tickets solved in a period.
     index('tickets_solved_idx').on(t.solvedAt).where(sql`deleted_at IS NULL AND solved_at IS NOT NULL`),
+    index('tickets_sla_due_idx').on(t.slaNextDueAt, t.id).where(sql`deleted_at IS NULL`),
+    index('tickets_sla_breach_check_idx')
+      .on(t.slaBreachCheckAt)
+      .where(sql`sla_breach_check_at IS NOT NULL AND deleted_at IS NULL`),
+    index('tickets_sla_breached_updated_idx')
+      .on(t.updatedAt, t.id)
+      .where(
+        sql`deleted_at IS NULL AND (sla_first_response_breached_at IS NOT NULL OR sla_resolution_breached_at IS NOT NULL)`,
+      ),
     index('tickets_deleted_idx').on(t.deletedAt).where(sql`deleted_at IS NOT NULL`),
     check('tickets_title_len', sql`char_length(${t.title}) BETWEEN 1 AND 200`),
     check('tickets_description_len', sql`char_length(${t.description}) BETWEEN 1 AND 20000`),
     check('tickets_tags_max', sql`cardinality(${t.tags}) <= 20`),
     check('tickets_version_positive', sql`${t.version} >= 1`),
+    check('tickets_sla_consumed_nonneg', sql`${t.slaResolutionConsumedMs} >= 0`),
   ],
 );
 export type TicketRow = typeof tickets.$inferSelect;

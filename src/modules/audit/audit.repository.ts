@@ -19,6 +19,11 @@ export function createAuditRepository() {
       return row!;
     },
 
+    /** Several events in one statement (a job's batch), in the given order. */
+    async insertMany(ex: Executor, events: NewAuditEvent[]): Promise<void> {
+      if (events.length > 0) await ex.insert(auditEvents).values(events);
+    },
+
     /**
      * A ticket's timeline, oldest first: every event that names the ticket in metadata.ticketId
      * (ticket.*, comment.*, attachment.*), served by the expression index audit_events_ticket_idx.

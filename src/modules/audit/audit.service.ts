@@ -20,25 +20,37 @@ const SECRET_FIELDS = /password|hash|token|secret/i;
  * event and the change commit or roll back together.
  */
 export function createAuditService({ audit }: { audit: AuditRepository }) {
+  function rowOf(ctx: RequestContext, entry: AuditEntry) {
+    const actor = entry.actor === undefined ? ctx.actor : entry.actor;
+    const changes: Record<string, [unknown, unknown]> = {};
+    for (const [field, pair] of Object.entries(entry.changes ?? {})) {
+      if (!SECRET_FIELDS.test(field)) changes[field] = pair;
+    }
+    return {
+      action: entry.action,
+      entityType: entry.entityType,
+      entityId: entry.entityId == null ? null : String(entry.entityId),
+      actorId: actor?.id ?? null,
+      actorRole: actor?.role ?? null,
+      traceId: ctx.traceId,
+      ip: ctx.ip,
+      userAgent: ctx.userAgent,
+      changes,
+      metadata: entry.metadata ?? {},
+    };
+  }
+
   return {
     async record(ex: Executor, ctx: RequestContext, entry: AuditEntry) {
-      const actor = entry.actor === undefined ? ctx.actor : entry.actor;
-      const changes: Record<string, [unknown, unknown]> = {};
-      for (const [field, pair] of Object.entries(entry.changes ?? {})) {
-        if (!SECRET_FIELDS.test(field)) changes[field] = pair;
-      }
-      return audit.insert(ex, {
-        action: entry.action,
-        entityType: entry.entityType,
-        entityId: entry.entityId == null ? null : String(entry.entityId),
-        actorId: actor?.id ?? null,
-        actorRole: actor?.role ?? null,
-        traceId: ctx.traceId,
-        ip: ctx.ip,
-        userAgent: ctx.userAgent,
-        changes,
-        metadata: entry.metadata ?? {},
-      });
+      return audit.insert(ex, rowOf(ctx, entry));
+    },
+
+    /** One event per entry, written in one statement: for jobs that change many entities in a batch. */
+    async recordMany(ex: Executor, ctx: RequestContext, entries: AuditEntry[]): Promise<void> {
+      await audit.insertMany(
+        ex,
+        entries.map((e) => rowOf(ctx, e)),
+      );
     },
   };
 }

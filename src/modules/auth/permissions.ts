@@ -38,6 +38,9 @@ export const PERMISSIONS = {
   'user.manage': { requester: 'never', agent: 'never', admin: 'any' }, // create, update, role, deactivate
   'team.read': { requester: 'never', agent: 'any', admin: 'any' },
   'team.manage': { requester: 'never', agent: 'never', admin: 'any' },
+  // SLA policies
+  'sla.read': { requester: 'never', agent: 'any', admin: 'any' },
+  'sla.manage': { requester: 'never', agent: 'never', admin: 'any' },
   // audit
   'audit.readTicketTimeline': { requester: 'never', agent: 'any', admin: 'any' },
   'audit.readAll': { requester: 'never', agent: 'never', admin: 'any' },

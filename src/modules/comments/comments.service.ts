@@ -9,6 +9,7 @@ import type { AuthedContext } from '../auth/actor.js';
 import { AccessDeniedError, assertCan, canSeeInternal } from '../auth/permissions.js';
 import type { ChangeRecorder } from '../changes/changes.service.js';
 import type { Remember } from '../idempotency/idempotency.service.js';
+import { NO_SLA, type SlaService } from '../sla/sla.service.js';
 import { setsFirstResponse, statusAfterComment, statusSideEffects } from '../tickets/ticket-lifecycle.js';
 import { ticketAuditAction } from '../tickets/ticket-patch.js';
 import type { TicketsRepository, TicketUpdate } from '../tickets/tickets.repository.js';
@@ -25,6 +26,8 @@ export interface CommentServiceDeps {
   changes: ChangeRecorder;
   cursor: CursorCodec;
   clock: Clock;
+  /** Keeps the ticket's SLA clock in step (first response met, reopen resumes resolution). */
+  sla?: Pick<SlaService, 'onTicketChanged'>;
 }
 
 export function commentNotFound(id: string): NotFoundError {
@@ -36,7 +39,17 @@ export function commentNotFound(id: string): NotFoundError {
 }
 
 export function createCommentService(deps: CommentServiceDeps) {
-  const { db, tickets, ticketsRepo, comments, audit, changes: changeFeed, cursor, clock } = deps;
+  const {
+    db,
+    tickets,
+    ticketsRepo,
+    comments,
+    audit,
+    changes: changeFeed,
+    cursor,
+    clock,
+    sla = NO_SLA,
+  } = deps;
 
   async function toDtos(ex: Executor, rows: CommentView[]): Promise<CommentDto[]> {
     const files = await comments.attachmentsFor(
@@ -152,6 +165,7 @@ export function createCommentService(deps: CommentServiceDeps) {
           if (setsFirstResponse(ticket, actor, 'public')) set.firstResponseAt = now;
           // A public reply is activity on the ticket: updatedAt and version move even without field changes.
           await ticketsRepo.update(tx, ticketId, set, now);
+          await sla.onTicketChanged(tx, ticketId, ticket, now);
           const changes = fieldChanges(ticket, set);
           if (Object.keys(changes).length > 0) {
             await audit.record(tx, ctx, {

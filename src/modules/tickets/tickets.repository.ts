@@ -23,8 +23,15 @@ import type { TicketPatchSet } from './ticket-patch.js';
 export const COMMENT_SEARCH_MAX_TEXT = 192 * 1024;
 export const COMMENT_SEARCH_KEEP_BYTES = 48 * 1024;
 
+/** SLA bookkeeping kept on the row but not shown (the SLA service reads it on its own). */
+type SlaClockColumns =
+  | 'slaResolutionStartedAt'
+  | 'slaResolutionConsumedMs'
+  | 'slaNextDueAt'
+  | 'slaBreachCheckAt';
+
 /** A ticket row without its search vectors, with the people it names. */
-export type TicketView = Omit<TicketRow, 'search' | 'commentSearch'> & {
+export type TicketView = Omit<TicketRow, 'search' | 'commentSearch' | SlaClockColumns> & {
   requesterName: string;
   requesterEmail: string;
   assigneeName: string | null;
@@ -51,9 +58,11 @@ export interface TicketFilters {
   createdAfter?: Date;
   createdBefore?: Date;
   updatedAfter?: Date;
+  /** true: a target was missed; false: none was (so far). */
+  slaBreached?: boolean;
 }
 
-export type SortKey = 'updatedAt' | 'createdAt' | 'priority' | 'rank';
+export type SortKey = 'updatedAt' | 'createdAt' | 'priority' | 'rank' | 'slaDueAt';
 
 export interface TicketOrder {
   key: SortKey;
@@ -86,6 +95,11 @@ const viewColumns = {
   solvedAt: tickets.solvedAt,
   closedAt: tickets.closedAt,
   deletedAt: tickets.deletedAt,
+  slaPolicyId: tickets.slaPolicyId,
+  slaFirstResponseDueAt: tickets.slaFirstResponseDueAt,
+  slaResolutionDueAt: tickets.slaResolutionDueAt,
+  slaFirstResponseBreachedAt: tickets.slaFirstResponseBreachedAt,
+  slaResolutionBreachedAt: tickets.slaResolutionBreachedAt,
   requesterName: users.name,
   requesterEmail: users.email,
   assigneeName: assignee.name,
@@ -125,6 +139,12 @@ export function createTicketsRepository() {
     async findView(ex: Executor, id: number): Promise<TicketView | undefined> {
       const [row] = await viewQuery(ex).where(eq(tickets.id, id)).limit(1);
       return row;
+    },
+
+    /** Several tickets' views at once (soft-deleted included), e.g. for events about many tickets. */
+    async findViews(ex: Executor, ids: number[]): Promise<TicketView[]> {
+      if (ids.length === 0) return [];
+      return viewQuery(ex).where(inArray(tickets.id, ids));
     },
 
     /**
@@ -215,6 +235,10 @@ export function createTicketsRepository() {
       if (filters.createdAfter) where.push(gt(tickets.createdAt, filters.createdAfter));
       if (filters.createdBefore) where.push(lt(tickets.createdAt, filters.createdBefore));
       if (filters.updatedAfter) where.push(gt(tickets.updatedAt, filters.updatedAfter));
+      if (filters.slaBreached !== undefined) {
+        const breached = sql`(${tickets.slaFirstResponseBreachedAt} IS NOT NULL OR ${tickets.slaResolutionBreachedAt} IS NOT NULL)`;
+        where.push(filters.slaBreached ? breached : sql`NOT ${breached}`);
+      }
 
       const rank = filters.q
         ? sql<number>`ts_rank(${tickets.search}, ${tsQuery(filters.q)})`
@@ -226,7 +250,9 @@ export function createTicketsRepository() {
             ? sql`${tickets.createdAt}`
             : order.key === 'priority'
               ? sql`${tickets.priority}`
-              : rank;
+              : order.key === 'slaDueAt'
+                ? sql`${tickets.slaNextDueAt}`
+                : rank;
 
       if (after) {
         const cmp = order.desc ? sql`<` : sql`>`;
@@ -243,9 +269,11 @@ export function createTicketsRepository() {
       const sortValue =
         order.key === 'updatedAt' || order.key === 'createdAt'
           ? sql<string>`to_char(${keyExpr} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
-          : order.key === 'priority'
-            ? sql<string>`${tickets.priority}::text`
-            : rank;
+          : order.key === 'slaDueAt'
+            ? sql<string>`CASE WHEN isfinite(${keyExpr}) THEN to_char(${keyExpr} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') ELSE 'infinity' END`
+            : order.key === 'priority'
+              ? sql<string>`${tickets.priority}::text`
+              : rank;
 
       // Ranked search: rank and cut to one page over tickets alone, then join the people to those rows only
       // (the planner over-estimates rare terms' matches and would otherwise hash-join every user).

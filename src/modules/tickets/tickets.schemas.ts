@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ticketPriority, ticketStatus, ticketType } from '../../db/schema/index.js';
 import { pageCursor, pageLimit, text, ticketNumber } from '../../http/input-schemas.js';
+import { ticketSlaSchema } from '../sla/sla.schemas.js';
 
 export const statusEnum = z.enum(ticketStatus.enumValues);
 export const priorityEnum = z.enum(ticketPriority.enumValues);
@@ -41,6 +42,13 @@ const TICKET_EXAMPLE = {
   solvedAt: null,
   closedAt: null,
   deletedAt: null,
+  sla: {
+    policyId: '3e0c8f1a-2b4d-4c6e-8f0a-1b2c3d4e5f60',
+    firstResponseDueAt: '2026-11-22T10:12:00.000Z',
+    resolutionDueAt: '2026-11-23T09:12:00.000Z',
+    firstResponseBreachedAt: null,
+    resolutionBreachedAt: null,
+  },
   allowedTransitions: ['pending', 'on_hold', 'solved', 'cancelled'],
 };
 
@@ -66,6 +74,7 @@ export const ticketSchema = z
       .date()
       .nullable()
       .describe('Set on a soft-deleted ticket; only admins can read one (to restore it)'),
+    sla: ticketSlaSchema,
     allowedTransitions: z
       .array(statusEnum)
       .describe('The statuses the caller may move this ticket to now (draw buttons from this)'),
@@ -137,6 +146,8 @@ export const SORTS = [
   '-createdAt',
   'priority',
   '-priority',
+  'slaDueAt',
+  '-slaDueAt',
   'relevance',
 ] as const;
 export type TicketSort = (typeof SORTS)[number];
@@ -169,11 +180,16 @@ export const listTicketsQuery = z.strictObject({
   createdAfter: z.iso.datetime({ offset: true }).optional(),
   createdBefore: z.iso.datetime({ offset: true }).optional(),
   updatedAfter: z.iso.datetime({ offset: true }).optional(),
+  slaBreached: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional()
+    .describe('true: tickets with a missed SLA target; false: tickets without one'),
   sort: z
     .enum(SORTS)
     .optional()
     .describe(
-      'Default -updatedAt. relevance (only with q) ranks matches best first; its cost grows with the number of matches.',
+      'Default -updatedAt. slaDueAt: the earliest unmet SLA due time first (missed ones included; tickets with none last). relevance (only with q) ranks matches best first; its cost grows with the number of matches.',
     ),
   limit: pageLimit(25),
   cursor: pageCursor().optional().describe('nextCursor of the previous page (opaque)'),

@@ -15,6 +15,8 @@ import {
 } from '../auth/permissions.js';
 import type { ChangeRecorder } from '../changes/changes.service.js';
 import type { Remember } from '../idempotency/idempotency.service.js';
+import { ticketSlaOf } from '../sla/sla.schemas.js';
+import { NO_SLA, type SlaService } from '../sla/sla.service.js';
 import type { UsersRepository } from '../users/users.repository.js';
 import { createTicketGate, type ExpectedVersion, ticketNotFound } from './ticket-gate.js';
 import { transitionsFor } from './ticket-lifecycle.js';
@@ -43,10 +45,12 @@ export interface TicketServiceDeps {
   changes: ChangeRecorder;
   cursor: CursorCodec;
   clock: Clock;
+  /** Keeps the ticket's SLA clock in step with its changes (same transaction). */
+  sla?: Pick<SlaService, 'onTicketChanged'>;
 }
 
 export function createTicketService(deps: TicketServiceDeps) {
-  const { db, tickets, users, audit, changes: changeFeed, cursor, clock } = deps;
+  const { db, tickets, users, audit, changes: changeFeed, cursor, clock, sla = NO_SLA } = deps;
   const gate = createTicketGate(tickets);
 
   function toDto(view: TicketView, actor: Pick<Actor, 'id' | 'role'>): TicketDto {
@@ -68,6 +72,7 @@ export function createTicketService(deps: TicketServiceDeps) {
       solvedAt: view.solvedAt,
       closedAt: view.closedAt,
       deletedAt: view.deletedAt,
+      sla: ticketSlaOf(view),
       allowedTransitions: view.deletedAt ? [] : transitionsFor(actor, view),
     };
   }
@@ -115,7 +120,8 @@ export function createTicketService(deps: TicketServiceDeps) {
         ? typeof v === 'number' && Number.isFinite(v)
         : sort.endsWith('priority')
           ? typeof v === 'string' && (TICKET_PRIORITIES as readonly string[]).includes(v)
-          : typeof v === 'string' && !Number.isNaN(Date.parse(v));
+          : typeof v === 'string' &&
+            (!Number.isNaN(Date.parse(v)) || (sort.endsWith('slaDueAt') && v === 'infinity'));
     if (!valid) throw new InvalidCursorError();
     return { value: v as string | number, id: c.i };
   }
@@ -152,6 +158,7 @@ export function createTicketService(deps: TicketServiceDeps) {
         createdAfter: query.createdAfter ? new Date(query.createdAfter) : undefined,
         createdBefore: query.createdBefore ? new Date(query.createdBefore) : undefined,
         updatedAfter: query.updatedAfter ? new Date(query.updatedAfter) : undefined,
+        slaBreached: query.slaBreached,
       };
       if (actor.role === 'requester') {
         if (query.requesterId && query.requesterId !== actor.id) return { data: [], nextCursor: null };
@@ -216,6 +223,7 @@ export function createTicketService(deps: TicketServiceDeps) {
           createdAt: now,
           updatedAt: now,
         });
+        await sla.onTicketChanged(tx, id, null, now);
         const view = (await tickets.findView(tx, id))!;
         await audit.record(tx, ctx, {
           action: 'ticket.created',
@@ -272,7 +280,9 @@ export function createTicketService(deps: TicketServiceDeps) {
           throw new ConflictError(plan.code, plan.detail);
         }
         if (Object.keys(plan.changes).length > 0) {
-          await tickets.update(tx, id, plan.set, clock.now());
+          const now = clock.now();
+          await tickets.update(tx, id, plan.set, now);
+          await sla.onTicketChanged(tx, id, row, now);
           await audit.record(tx, ctx, {
             action: ticketAuditAction(plan.changes),
             entityType: 'ticket',

@@ -1,0 +1,351 @@
+import { randomUUID } from 'node:crypto';
+import type { Database, Executor } from '../../db/client.js';
+import type { SlaPolicyRow } from '../../db/schema/index.js';
+import type { BusinessHours } from '../../lib/business-time.js';
+import type { Clock } from '../../lib/clock.js';
+import { type CursorCodec, InvalidCursorError } from '../../lib/cursor.js';
+import { NotFoundError, ValidationError } from '../../lib/errors.js';
+import type { AuditEntry, AuditService } from '../audit/audit.service.js';
+import type { AuthedContext, RequestContext } from '../auth/actor.js';
+import { assertCan } from '../auth/permissions.js';
+import type { SlaRepository } from './sla.repository.js';
+import type { CreateSlaPolicyInput, SlaPolicyDto, UpdateSlaPolicyInput } from './sla.schemas.js';
+import {
+  dueTargets,
+  EMPTY_SLA,
+  openDueTimes,
+  planSla,
+  policyMatches,
+  type SlaPolicyRule,
+  type SlaTicketFacts,
+} from './sla-clock.js';
+
+/** The change-event recorder (src/modules/changes): the same shape services call beside audit.record. */
+export interface ChangeRecorder {
+  record(ex: Executor, ctx: RequestContext, e: ChangeInput): Promise<unknown>;
+  /** Several events in one go, when the recorder offers it (a job's batch). */
+  recordMany?(ex: Executor, ctx: RequestContext, events: ChangeInput[]): Promise<unknown>;
+}
+
+export interface ChangeInput {
+  type: string;
+  ticketId: number | null;
+  data: Record<string, unknown>;
+  staffOnly?: boolean;
+}
+
+export interface SlaServiceDeps {
+  db: Database;
+  repo: SlaRepository;
+  audit: AuditService;
+  changes: ChangeRecorder;
+  cursor: CursorCodec;
+  clock: Clock;
+  /** The tickets as staff see them, for the breach events' data (ids → ticket). */
+  ticketData(ex: Executor, ids: number[]): Promise<Map<number, Record<string, unknown>>>;
+}
+
+export class SlaPolicyNotFoundError extends NotFoundError {
+  constructor(id: string) {
+    super('SLA_POLICY_NOT_FOUND', 'SLA policy not found', `SLA policy ${id} does not exist.`);
+  }
+}
+
+/** The fields of a ticket whose change can change its SLA. */
+export type SlaRelevant = Pick<SlaTicketFacts, 'status' | 'priority' | 'type' | 'teamId' | 'firstResponseAt'>;
+
+export const SLA_BREACHED = 'ticket.sla_breached';
+
+/** For services built without SLA tracking (unit tests with fakes): tickets then carry `sla: null`. */
+export const NO_SLA: Pick<SlaService, 'onTicketChanged'> = { onTicketChanged: async () => {} };
+
+function toDto(row: SlaPolicyRow): SlaPolicyDto {
+  return {
+    id: row.id,
+    name: row.name,
+    position: row.position,
+    appliesTo: { teamId: row.appliesToTeamId, type: row.appliesToType },
+    targets: row.targets,
+    businessHours: row.businessHours
+      ? {
+          timezone: row.businessHours.timezone,
+          days: row.businessHours.days as Record<string, Array<[string, string]>>,
+          holidays: [...row.businessHours.holidays],
+        }
+      : null,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+function ruleOf(row: SlaPolicyRow): SlaPolicyRule {
+  return { id: row.id, targets: row.targets, businessHours: row.businessHours ?? null };
+}
+
+export function createSlaService(deps: SlaServiceDeps) {
+  const { db, repo, audit, changes, cursor, clock, ticketData } = deps;
+
+  async function assertTeam(ex: Executor, teamId: string | null | undefined) {
+    if (teamId && !(await repo.teamExists(ex, teamId))) {
+      throw new ValidationError([{ path: 'body.appliesTo.teamId', message: 'no such team' }]);
+    }
+  }
+
+  /** The first policy by position whose applies-to matches. */
+  async function matchPolicy(ex: Executor, ticket: Pick<SlaTicketFacts, 'teamId' | 'type'>) {
+    const all = await repo.allPolicies(ex);
+    const row = all.find((p) => policyMatches({ teamId: p.appliesToTeamId, type: p.appliesToType }, ticket));
+    return row ? ruleOf(row) : null;
+  }
+
+  return {
+    // ---- policies: admins write, staff read ----
+
+    async list(ctx: AuthedContext, query: { limit: number; cursor?: string }) {
+      assertCan(ctx.actor, 'sla.read', { type: 'sla_policy' });
+      let after: { position: number; createdAt: Date; id: string } | undefined;
+      if (query.cursor) {
+        const c = cursor.decode(query.cursor);
+        if (
+          typeof c.p !== 'number' ||
+          !Number.isInteger(c.p) ||
+          typeof c.t !== 'string' ||
+          Number.isNaN(Date.parse(c.t)) ||
+          typeof c.i !== 'string' ||
+          !/^[0-9a-f-]{36}$/i.test(c.i)
+        )
+          throw new InvalidCursorError();
+        after = { position: c.p, createdAt: new Date(c.t), id: c.i };
+      }
+      const rows = await repo.pagePolicies(db, query.limit + 1, after);
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      return {
+        data: page.map(toDto),
+        nextCursor:
+          rows.length > query.limit && last
+            ? cursor.encode({ p: last.position, t: last.createdAt.toISOString(), i: last.id })
+            : null,
+      };
+    },
+
+    async get(ctx: AuthedContext, id: string): Promise<SlaPolicyDto> {
+      assertCan(ctx.actor, 'sla.read', { type: 'sla_policy', id });
+      const row = await repo.findPolicy(db, id);
+      if (!row) throw new SlaPolicyNotFoundError(id);
+      return toDto(row);
+    },
+
+    /** Admins only; audited sla_policy.created. Without a position it goes after every existing policy. */
+    async create(ctx: AuthedContext, input: CreateSlaPolicyInput): Promise<SlaPolicyDto> {
+      assertCan(ctx.actor, 'sla.manage', { type: 'sla_policy' });
+      return db.transaction(async (tx) => {
+        await assertTeam(tx, input.appliesTo?.teamId);
+        const now = clock.now();
+        const row = await repo.insertPolicy(tx, {
+          name: input.name,
+          position: input.position ?? (await repo.nextPosition(tx)),
+          appliesToTeamId: input.appliesTo?.teamId ?? null,
+          appliesToType: input.appliesTo?.type ?? null,
+          targets: input.targets,
+          businessHours: (input.businessHours ?? null) as BusinessHours | null,
+          createdAt: now,
+          updatedAt: now,
+        });
+        const dto = toDto(row);
+        await audit.record(tx, ctx, {
+          action: 'sla_policy.created',
+          entityType: 'sla_policy',
+          entityId: row.id,
+          changes: {
+            name: [null, dto.name],
+            position: [null, dto.position],
+            appliesTo: [null, dto.appliesTo],
+            targets: [null, dto.targets],
+            businessHours: [null, dto.businessHours],
+          },
+        });
+        return dto;
+      });
+    },
+
+    /**
+     * Admins only; audited sla_policy.updated with the fields that changed. Tickets keep the due times
+     * they have until their policy is next evaluated (priority, team or type change).
+     */
+    async update(ctx: AuthedContext, id: string, input: UpdateSlaPolicyInput): Promise<SlaPolicyDto> {
+      assertCan(ctx.actor, 'sla.manage', { type: 'sla_policy', id });
+      return db.transaction(async (tx) => {
+        const before = await repo.findPolicy(tx, id, { forUpdate: true });
+        if (!before) throw new SlaPolicyNotFoundError(id);
+        if (input.appliesTo?.teamId) await assertTeam(tx, input.appliesTo.teamId);
+        const old = toDto(before);
+        const next = {
+          name: input.name ?? old.name,
+          position: input.position ?? old.position,
+          appliesTo:
+            input.appliesTo === undefined
+              ? old.appliesTo
+              : { teamId: input.appliesTo.teamId ?? null, type: input.appliesTo.type ?? null },
+          targets: input.targets ?? old.targets,
+          businessHours: input.businessHours === undefined ? old.businessHours : input.businessHours,
+        };
+        const changed: Record<string, [unknown, unknown]> = {};
+        for (const k of Object.keys(next) as Array<keyof typeof next>) {
+          if (JSON.stringify(next[k]) !== JSON.stringify(old[k])) changed[k] = [old[k], next[k]];
+        }
+        if (Object.keys(changed).length === 0) return old;
+        const row = await repo.updatePolicy(tx, id, {
+          name: next.name,
+          position: next.position,
+          appliesToTeamId: next.appliesTo.teamId,
+          appliesToType: next.appliesTo.type,
+          targets: next.targets,
+          businessHours: (next.businessHours ?? null) as BusinessHours | null,
+          updatedAt: clock.now(),
+        });
+        await audit.record(tx, ctx, {
+          action: 'sla_policy.updated',
+          entityType: 'sla_policy',
+          entityId: id,
+          changes: changed,
+        });
+        return toDto(row);
+      });
+    },
+
+    /** Admins only; audited sla_policy.deleted. Governed tickets keep their due times until re-evaluated. */
+    async remove(ctx: AuthedContext, id: string): Promise<void> {
+      assertCan(ctx.actor, 'sla.manage', { type: 'sla_policy', id });
+      await db.transaction(async (tx) => {
+        const before = await repo.findPolicy(tx, id, { forUpdate: true });
+        if (!before) throw new SlaPolicyNotFoundError(id);
+        await repo.deletePolicy(tx, id);
+        await audit.record(tx, ctx, {
+          action: 'sla_policy.deleted',
+          entityType: 'sla_policy',
+          entityId: id,
+          changes: { name: [before.name, null] },
+        });
+      });
+    },
+
+    // ---- the ticket's clock ----
+
+    /**
+     * Recomputes a ticket's SLA inside the transaction of a change to it (call it after the ticket row
+     * was written; `before` is the row as it was, null for a ticket just created). The policy is matched
+     * again when priority, team or type changed (or the ticket is new); otherwise the governing one is
+     * kept and only the clock moves (pause on pending, stop on solved, resume on reopen, first reply).
+     */
+    async onTicketChanged(tx: Executor, id: number, before: SlaRelevant | null, now: Date): Promise<void> {
+      const after = await repo.ticketState(tx, id);
+      if (!after) return;
+      const classified =
+        before === null ||
+        before.priority !== after.priority ||
+        before.type !== after.type ||
+        before.teamId !== after.teamId;
+      const moved =
+        classified ||
+        before.status !== after.status ||
+        (before.firstResponseAt === null) !== (after.firstResponseAt === null);
+      if (!moved) return;
+
+      let recompute = classified;
+      let policy: SlaPolicyRule | null = null;
+      if (!recompute && after.slaPolicyId) {
+        const row = await repo.findPolicy(tx, after.slaPolicyId);
+        if (row) policy = ruleOf(row);
+        else recompute = true; // the governing policy was deleted: take the one that matches now
+      }
+      if (recompute) policy = await matchPolicy(tx, after);
+      const state = planSla({
+        prev: before === null ? EMPTY_SLA : after,
+        prevStatus: before?.status ?? null,
+        ticket: after,
+        policy,
+        recompute,
+        now,
+      });
+      await repo.saveState(tx, id, state);
+    },
+
+    /**
+     * One pass of breach detection: marks every target whose due time has passed (…BreachedAt = the due
+     * time), and records one `ticket.sla_breached` change event and one audit event per target, in the
+     * transaction that marks it. Batches of `batch` tickets, each claimed with SKIP LOCKED, so concurrent
+     * runs on several workers never mark (or announce) a target twice.
+     */
+    async detectBreaches(
+      opts: { now?: Date; batch?: number } = {},
+    ): Promise<{ tickets: number; breaches: number }> {
+      const now = opts.now ?? clock.now();
+      const batch = opts.batch ?? 500;
+      const ctx: RequestContext = { actor: null, traceId: `sla-${randomUUID()}`, ip: null, userAgent: null };
+      let ticketsSeen = 0;
+      let breaches = 0;
+      for (;;) {
+        const claimed = await db.transaction(async (tx) => {
+          const rows = await repo.claimDue(tx, now, batch);
+          if (rows.length === 0) return 0;
+          const marks = rows.map((row) => {
+            const due = dueTargets(row, row, now);
+            const firstResponse = due.includes('firstResponse') ? row.slaFirstResponseDueAt : null;
+            const resolution = due.includes('resolution') ? row.slaResolutionDueAt : null;
+            const { breachCheckAt } = openDueTimes(
+              {
+                ...row,
+                slaFirstResponseBreachedAt: row.slaFirstResponseBreachedAt ?? firstResponse,
+                slaResolutionBreachedAt: row.slaResolutionBreachedAt ?? resolution,
+              },
+              row,
+            );
+            return { id: row.id, firstResponse, resolution, breachCheckAt };
+          });
+          await repo.markBreaches(tx, marks);
+          const hit = marks.filter((m) => m.firstResponse || m.resolution);
+          const data = hit.length
+            ? await ticketData(
+                tx,
+                hit.map((m) => m.id),
+              )
+            : new Map();
+          const audits: AuditEntry[] = [];
+          const events: ChangeInput[] = [];
+          for (const m of hit) {
+            for (const [target, dueAt] of [
+              ['firstResponse', m.firstResponse],
+              ['resolution', m.resolution],
+            ] as const) {
+              if (!dueAt) continue;
+              audits.push({
+                action: SLA_BREACHED,
+                entityType: 'ticket',
+                entityId: m.id,
+                changes: { [`sla.${target}BreachedAt`]: [null, dueAt] },
+                metadata: { ticketId: String(m.id), target, dueAt: dueAt.toISOString() },
+              });
+              events.push({
+                type: SLA_BREACHED,
+                ticketId: m.id,
+                data: { ticket: data.get(m.id) ?? { id: m.id }, target, dueAt: dueAt.toISOString() },
+                staffOnly: true,
+              });
+            }
+          }
+          breaches += events.length;
+          await audit.recordMany(tx, ctx, audits);
+          if (changes.recordMany) await changes.recordMany(tx, ctx, events);
+          else for (const e of events) await changes.record(tx, ctx, e);
+          return rows.length;
+        });
+        ticketsSeen += claimed;
+        if (claimed < batch) break;
+      }
+      return { tickets: ticketsSeen, breaches };
+    },
+  };
+}
+
+export type SlaService = ReturnType<typeof createSlaService>;
