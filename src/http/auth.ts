@@ -35,6 +35,8 @@ export const PUBLIC_ROUTES: readonly string[] = [
   'POST /api/v1/auth/register',
   'POST /api/v1/auth/login',
   'POST /api/v1/auth/refresh',
+  'POST /api/v1/auth/password-reset',
+  'POST /api/v1/auth/password-reset/confirm',
 ];
 
 export function isPublicRoute(method: string, url: string | undefined): boolean {

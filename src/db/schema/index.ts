@@ -1,5 +1,6 @@
 // Every table of the application; drizzle-kit reads this file (drizzle.config.ts).
 export * from './attachments.js';
 export * from './audit.js';
+export * from './mail.js';
 export * from './tickets.js';
 export * from './users.js';
