@@ -84,8 +84,11 @@ export function createSmtpTransport(smtpUrl: string, log: MailLog): MailTranspor
         return { response: String(info.response ?? 'accepted') };
       } catch (err) {
         const e = err as NodemailerError;
-        // 5xx (except 503) is final: mailbox unknown, message refused, relay denied.
-        if (e.permanent === true || (e.code === 'EENVELOPE' && e.responseCode === undefined)) {
+        // A 5xx (except 503) answer to this message is final: mailbox unknown, message refused, relay
+        // denied. Failed authentication, TLS or connection problems are the server's or our configuration's
+        // and are retried: once fixed, the queued mail goes out.
+        const aboutTheMessage = e.code === 'EENVELOPE' || e.code === 'EMESSAGE';
+        if (aboutTheMessage && (e.permanent === true || e.responseCode === undefined)) {
           throw new PermanentMailError(
             `SMTP server refused the message: ${e.response ?? e.message}`,
             e.responseCode,
