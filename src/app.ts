@@ -91,6 +91,7 @@ export function loggerOptions(config: Pick<Config, 'logLevel' | 'env'>): Fastify
         '*.newPassword',
         '*.refreshToken',
         '*.accessToken',
+        '*.token',
       ],
       censor: '[redacted]',
     },
