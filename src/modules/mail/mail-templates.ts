@@ -161,7 +161,7 @@ export function renderPasswordReset(opts: { name: string; url: string; validMinu
   const hi = opts.name ? `Hi ${opts.name},` : 'Hi,';
   const intro = `Someone (hopefully you) asked to reset the password of your helpdesk account. The link below works once, for ${opts.validMinutes} minutes.`;
   const footer =
-    'If you did not ask for this, ignore this email: your password stays as it is. Signing in with the new password ends every other session.';
+    'If you did not ask for this, ignore this email: your password stays as it is. Setting a new password signs you out everywhere.';
   return {
     subject: 'Reset your password',
     text: [hi, '', intro, '', `Set a new password: ${opts.url}`, '', '-- ', footer, ''].join('\n'),
