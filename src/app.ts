@@ -34,6 +34,10 @@ import { authRoutes } from './modules/auth/auth.routes.js';
 import { createAuthService } from './modules/auth/auth.service.js';
 import { createPasswordHasher } from './modules/auth/password.js';
 import { AccessDeniedError } from './modules/auth/permissions.js';
+import { ChangeHub } from './modules/changes/change-hub.js';
+import { createChangesRepository } from './modules/changes/changes.repository.js';
+import { changesRoutes } from './modules/changes/changes.routes.js';
+import { type ChangesService, createChangesService } from './modules/changes/changes.service.js';
 import { createCommentsRepository } from './modules/comments/comments.repository.js';
 import { commentRoutes } from './modules/comments/comments.routes.js';
 import { createCommentService } from './modules/comments/comments.service.js';
@@ -64,6 +68,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     config: AppConfig;
     db: Database;
+    /** The change feed: record(tx, …) in services; onRecorded(handler) for mail, webhooks. */
+    changes: ChangesService;
   }
 }
 
@@ -94,6 +100,14 @@ export function loggerOptions(config: Pick<Config, 'logLevel' | 'env'>): Fastify
         '*.token',
       ],
       censor: '[redacted]',
+    },
+    // The path only: a query string can carry a secret (GET /changes/stream?token=…) and is never logged.
+    serializers: {
+      req: (req: { method: string; url: string; id: string; ip?: string }) => ({
+        method: req.method,
+        url: req.url.split('?', 1)[0],
+        remoteAddress: req.ip,
+      }),
     },
     ...(config.env === 'development'
       ? {
@@ -163,12 +177,22 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   const auditRepo = createAuditRepository();
   const audit = createAuditService({ audit: auditRepo });
   const health = createHealthService({ db });
+  // Change events (outbox): written beside the audit event of every ticket, comment and attachment change.
+  const changesRepo = createChangesRepository();
+  const changes = createChangesService({
+    db,
+    changes: changesRepo,
+    clock,
+    retentionDays: config.changes.retentionDays,
+  });
+  app.decorate('changes', changes);
   // Attachments (issue 5): bytes in the blob store under DATA_DIR/uploads, rows in PostgreSQL.
   const attachmentLimits = { maxFileBytes: config.uploadMaxBytes, maxFiles: 5 };
   const attachments = createAttachmentService({
     db,
     attachments: createAttachmentsRepository(),
     audit,
+    changes,
     store: createLocalDiskStore(path.join(config.dataDir, 'uploads')),
     limits: attachmentLimits,
   });
@@ -180,6 +204,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     tickets: ticketsRepo,
     users: usersRepo,
     audit,
+    changes,
     idempotency,
     cursor: createCursorCodec(config.jwtSecret, 'tickets'),
     clock,
@@ -190,6 +215,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     ticketsRepo,
     comments: createCommentsRepository(),
     audit,
+    changes,
     idempotency,
     cursor: createCursorCodec(config.jwtSecret, 'comments'),
     clock,
@@ -283,6 +309,29 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await app.register(ticketRoutes, { prefix: '/api/v1', tickets });
   await app.register(commentRoutes, { prefix: '/api/v1', comments });
   await app.register(auditRoutes, { prefix: '/api/v1', auditQueries });
+  // Live stream fan-out: one LISTEN connection per process, started by the first stream.
+  const hub = new ChangeHub({
+    db,
+    changes: changesRepo,
+    databaseUrl: config.databaseUrl,
+    log: app.log,
+    heartbeatMs: config.changes.heartbeatMs,
+    authCheckMs: config.changes.authCheckMs,
+    streamsPerUser: config.changes.streamsPerUser,
+  });
+  // Open streams never end by themselves: close them (with a reason) before the server waits for connections.
+  app.addHook('preClose', () => hub.stop());
+  await app.register(changesRoutes, {
+    prefix: '/api/v1',
+    changes,
+    hub,
+    verifyAccessToken: signer.verifyAccessToken,
+    stream: {
+      retryMs: config.changes.retryMs,
+      bufferBytes: config.changes.bufferBytes,
+      streamsPerUser: config.changes.streamsPerUser,
+    },
+  });
 
   for (const plugin of overrides.plugins ?? []) await app.register(plugin);
 

@@ -111,6 +111,12 @@ const envSchema = z
     ),
     PASSWORD_RESET_RATE_LIMIT_PER_ACCOUNT: int(3, 1),
     PASSWORD_RESET_RATE_LIMIT_PER_IP: int(20, 1),
+    CHANGES_RETENTION_DAYS: int(7, 7, 3650),
+    CHANGES_STREAM_HEARTBEAT_MS: int(15_000, 50, 300_000),
+    CHANGES_STREAM_RETRY_MS: int(3000, 100, 300_000),
+    CHANGES_STREAMS_PER_USER: int(10, 1, 10_000),
+    CHANGES_STREAM_BUFFER_BYTES: int(1024 * 1024, 4096, 256 * 1024 * 1024),
+    CHANGES_STREAM_AUTH_CHECK_MS: int(2000, 50, 60_000),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
@@ -173,6 +179,21 @@ export interface Config {
   overload: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
   /** On SIGTERM: how long to keep serving (not ready, Connection: close) before closing the listener. */
   shutdownDrainMs: number;
+  /** Change feed and live stream. */
+  changes: {
+    /** Events are kept at least this long (≥ 7 days); older ones are pruned by a recurring job. */
+    retentionDays: number;
+    /** SSE comment heartbeat interval. */
+    heartbeatMs: number;
+    /** The `retry:` reconnection hint sent to EventSource clients. */
+    retryMs: number;
+    /** Open streams per user per instance; one more → 429 TOO_MANY_STREAMS. */
+    streamsPerUser: number;
+    /** Bytes a stream may have waiting for a slow client before it is closed. */
+    bufferBytes: number;
+    /** How often an open stream re-checks its credentials (session end closes it). */
+    authCheckMs: number;
+  };
   mail: {
     /** smtp:// or smtps:// with credentials; undefined → messages are written as .eml files under DATA_DIR/mail. */
     smtpUrl: string | undefined;
@@ -250,6 +271,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxHeapUsedBytes: e.OVERLOAD_MAX_HEAP_USED_BYTES,
     },
     shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
+    changes: {
+      retentionDays: e.CHANGES_RETENTION_DAYS,
+      heartbeatMs: e.CHANGES_STREAM_HEARTBEAT_MS,
+      retryMs: e.CHANGES_STREAM_RETRY_MS,
+      streamsPerUser: e.CHANGES_STREAMS_PER_USER,
+      bufferBytes: e.CHANGES_STREAM_BUFFER_BYTES,
+      authCheckMs: e.CHANGES_STREAM_AUTH_CHECK_MS,
+    },
     mail: (() => {
       const from = parseMailFrom(e.MAIL_FROM, e.PUBLIC_APP_URL);
       return {

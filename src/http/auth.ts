@@ -37,6 +37,8 @@ export const PUBLIC_ROUTES: readonly string[] = [
   'POST /api/v1/auth/refresh',
   'POST /api/v1/auth/password-reset',
   'POST /api/v1/auth/password-reset/confirm',
+  // Authenticates itself: a bearer header, or a single-use ?token= for EventSource (src/modules/changes).
+  'GET /api/v1/changes/stream',
 ];
 
 export function isPublicRoute(method: string, url: string | undefined): boolean {
@@ -58,6 +60,11 @@ export interface TokenSigner {
   signAccess(actor: Pick<Actor, 'id' | 'role'>): string;
   /** Forget cached actor state (after role change or deactivation in this process). */
   forget(userId: string): void;
+  /**
+   * The check every request's bearer token goes through, for callers outside the request hook (a live
+   * stream re-checks its token with it until the token would be refused).
+   */
+  verifyAccessToken(token: string): Promise<Actor>;
 }
 
 /**
@@ -81,12 +88,16 @@ export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Pro
     if (!header || !/^Bearer\s+\S+$/i.test(header)) {
       throw new UnauthenticatedError('Send an access token: Authorization: Bearer <accessToken>.');
     }
+    return verifyAccessToken(header.replace(/^Bearer\s+/i, ''));
+  }
+
+  async function verifyAccessToken(token: string): Promise<Actor> {
     let payload: FastifyRequest['user'];
     try {
-      payload = await request.jwtVerify<FastifyRequest['user']>();
+      payload = app.jwt.verify<FastifyRequest['user']>(token);
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED') {
+      if (code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED' || code === 'FAST_JWT_EXPIRED') {
         throw new UnauthenticatedError('The access token has expired; refresh it.', 'TOKEN_EXPIRED');
       }
       throw new UnauthenticatedError('The access token is invalid.');
@@ -118,5 +129,6 @@ export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Pro
   return {
     signAccess: (actor) => app.jwt.sign({ sub: actor.id, role: actor.role, typ: 'access' }),
     forget: (userId) => cache.delete(userId),
+    verifyAccessToken,
   };
 }

@@ -6,11 +6,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/lib/clock.js';
 import { createLocalDiskStore } from '../../src/lib/storage/local-disk-store.js';
 import { createAttachmentsRepository } from '../../src/modules/attachments/attachments.repository.js';
 import { createAttachmentService } from '../../src/modules/attachments/attachments.service.js';
 import { createAuditRepository } from '../../src/modules/audit/audit.repository.js';
 import { createAuditService } from '../../src/modules/audit/audit.service.js';
+import { createChangesRepository } from '../../src/modules/changes/changes.repository.js';
+import { createChangesService } from '../../src/modules/changes/changes.service.js';
 import { createTestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
 import { expectProblem } from '../helpers/http.js';
@@ -363,6 +366,12 @@ describe('attachments', () => {
       db: app.db,
       attachments: createAttachmentsRepository(),
       audit: createAuditService({ audit: createAuditRepository() }),
+      changes: createChangesService({
+        db: app.db,
+        changes: createChangesRepository(),
+        clock: systemClock,
+        retentionDays: 7,
+      }),
       store: createLocalDiskStore(uploads),
       limits: { maxFileBytes: MAX, maxFiles: 5 },
     });

@@ -5,6 +5,8 @@ import { systemClock } from '../../src/lib/clock.js';
 import { createCursorCodec } from '../../src/lib/cursor.js';
 import type { AuditService } from '../../src/modules/audit/audit.service.js';
 import type { AuthedContext } from '../../src/modules/auth/actor.js';
+import { createChangesRepository } from '../../src/modules/changes/changes.repository.js';
+import { createChangesService } from '../../src/modules/changes/changes.service.js';
 import { createIdempotencyService } from '../../src/modules/idempotency/idempotency.service.js';
 import { createTicketsRepository } from '../../src/modules/tickets/tickets.repository.js';
 import { createTicketService } from '../../src/modules/tickets/tickets.service.js';
@@ -241,6 +243,12 @@ describe('a failed audit write rolls the change back', () => {
       tickets: createTicketsRepository(),
       users: createUsersRepository(),
       audit: failingAudit,
+      changes: createChangesService({
+        db: app.db,
+        changes: createChangesRepository(),
+        clock: systemClock,
+        retentionDays: 7,
+      }),
       idempotency: createIdempotencyService({ db: app.db, clock: systemClock }),
       cursor: createCursorCodec('s'.repeat(40), 'tickets'),
       clock: systemClock,

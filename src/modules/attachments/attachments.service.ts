@@ -21,6 +21,7 @@ import {
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor, AuthedContext } from '../auth/actor.js';
 import { canSeeInternal, canViewTicket } from '../auth/permissions.js';
+import type { ChangeRecorder } from '../changes/changes.service.js';
 import type { AttachmentsRepository, TicketGate } from './attachments.repository.js';
 import { type AttachmentDto, toAttachmentDto } from './attachments.schemas.js';
 
@@ -47,6 +48,7 @@ export interface AttachmentServiceDeps {
   db: Database;
   attachments: AttachmentsRepository;
   audit: AuditService;
+  changes: ChangeRecorder;
   store: BlobStore;
   limits: AttachmentLimits;
 }
@@ -104,7 +106,14 @@ interface PendingFile {
   contentType: string;
 }
 
-export function createAttachmentService({ db, attachments, audit, store, limits }: AttachmentServiceDeps) {
+export function createAttachmentService({
+  db,
+  attachments,
+  audit,
+  changes,
+  store,
+  limits,
+}: AttachmentServiceDeps) {
   async function discard(files: readonly PendingFile[]) {
     await Promise.allSettled(files.map((f) => store.delete(f.blob.key)));
   }
@@ -193,7 +202,8 @@ export function createAttachmentService({ db, attachments, audit, store, limits 
         }
         const rows = await db.transaction(async (tx) => {
           assertCanAttach(actor, ticketId, await attachments.lockTicketGate(tx, ticketId));
-          if (commentId !== undefined) await assertCommentUsable(tx, ctx, ticketId, commentId);
+          const onComment =
+            commentId === undefined ? null : await assertCommentUsable(tx, ctx, ticketId, commentId);
           const inserted = await attachments.insertMany(
             tx,
             pending.map((f) => ({
@@ -221,6 +231,12 @@ export function createAttachmentService({ db, attachments, audit, store, limits 
                 size: row.size,
                 sha256: row.sha256,
               },
+            });
+            await changes.record(tx, ctx, {
+              type: 'attachment.created',
+              ticketId,
+              data: { attachment: toAttachmentDto(row) },
+              staffOnly: onComment?.visibility === 'internal',
             });
           }
           return inserted;
@@ -281,6 +297,7 @@ export function createAttachmentService({ db, attachments, audit, store, limits 
     // Only the author attaches files to a comment: nobody can make a file look like someone else's.
     if (!comment || comment.ticketId !== ticketId || comment.authorId !== ctx.actor.id) throw invalid();
     if (comment.visibility === 'internal' && !canSeeInternal(ctx.actor)) throw invalid();
+    return comment;
   }
 }
 

@@ -5,6 +5,7 @@ import { ConflictError, NotFoundError } from '../../lib/errors.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { AuthedContext } from '../auth/actor.js';
 import { AccessDeniedError, assertCan, canSeeInternal, canViewTicket } from '../auth/permissions.js';
+import type { ChangeRecorder } from '../changes/changes.service.js';
 import type {
   IdempotencyRequest,
   IdempotencyService,
@@ -27,6 +28,7 @@ export interface CommentServiceDeps {
   ticketsRepo: TicketsRepository;
   comments: CommentsRepository;
   audit: AuditService;
+  changes: ChangeRecorder;
   idempotency: IdempotencyService;
   cursor: CursorCodec;
   clock: Clock;
@@ -41,7 +43,7 @@ export function commentNotFound(id: string): NotFoundError {
 }
 
 export function createCommentService(deps: CommentServiceDeps) {
-  const { db, tickets, ticketsRepo, comments, audit, idempotency, cursor, clock } = deps;
+  const { db, tickets, ticketsRepo, comments, audit, changes: changeFeed, idempotency, cursor, clock } = deps;
 
   async function toDtos(ex: Executor, rows: CommentView[]): Promise<CommentDto[]> {
     const files = await comments.attachmentsFor(
@@ -148,6 +150,13 @@ export function createCommentService(deps: CommentServiceDeps) {
             changes: { visibility: [null, row.visibility] },
             metadata: { ticketId: String(ticketId), visibility: row.visibility, length: row.body.length },
           });
+          const [dto] = await toDtos(tx, [{ ...row, authorName: actor.name, authorRole: actor.role }]);
+          await changeFeed.record(tx, ctx, {
+            type: 'comment.created',
+            ticketId,
+            data: { comment: dto },
+            staffOnly: row.visibility === 'internal',
+          });
 
           if (input.visibility === 'public') {
             await ticketsRepo.appendPublicCommentText(tx, ticketId, row.body);
@@ -178,10 +187,15 @@ export function createCommentService(deps: CommentServiceDeps) {
                 changes,
                 metadata: { ticketId: String(ticketId), version: ticket.version + 1, commentId: row.id },
               });
+              const view = tickets.toDto((await ticketsRepo.findView(tx, ticketId))!, actor);
+              await changeFeed.record(tx, ctx, {
+                type: ticketAuditAction(changes),
+                ticketId,
+                data: { ticket: view },
+              });
             }
           }
 
-          const [dto] = await toDtos(tx, [{ ...row, authorName: actor.name, authorRole: actor.role }]);
           await complete(tx, {
             status: 201,
             body: JSON.stringify(dto),

@@ -6,6 +6,7 @@ import { ConflictError, NotFoundError, PreconditionFailedError, ValidationError 
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor, AuthedContext } from '../auth/actor.js';
 import { AccessDeniedError, assertCan, canViewTicket, isStaff } from '../auth/permissions.js';
+import type { ChangeRecorder } from '../changes/changes.service.js';
 import type {
   IdempotencyRequest,
   IdempotencyService,
@@ -40,6 +41,7 @@ export interface TicketServiceDeps {
   tickets: TicketsRepository;
   users: UsersRepository;
   audit: AuditService;
+  changes: ChangeRecorder;
   idempotency: IdempotencyService;
   cursor: CursorCodec;
   clock: Clock;
@@ -77,7 +79,9 @@ type Changes = Record<string, [unknown, unknown]>;
  * The audit action of a ticket change. One event per changed ticket per request: the most specific
  * action wins (status_changed > assigned > updated) and `changes` holds every field that changed.
  */
-export function ticketAuditAction(changes: Changes): string {
+export function ticketAuditAction(
+  changes: Changes,
+): 'ticket.status_changed' | 'ticket.assigned' | 'ticket.updated' {
   if ('status' in changes) return 'ticket.status_changed';
   if ('assigneeId' in changes) return 'ticket.assigned';
   return 'ticket.updated';
@@ -91,7 +95,7 @@ const same = (a: unknown, b: unknown) =>
       : a === b;
 
 export function createTicketService(deps: TicketServiceDeps) {
-  const { db, tickets, users, audit, idempotency, cursor, clock } = deps;
+  const { db, tickets, users, audit, changes: changeFeed, idempotency, cursor, clock } = deps;
 
   function toDto(view: TicketView, actor: Pick<Actor, 'id' | 'role'>): TicketDto {
     return {
@@ -287,6 +291,7 @@ export function createTicketService(deps: TicketServiceDeps) {
             metadata: { ticketId: String(id) },
           });
           const dto = toDto(view, actor);
+          await changeFeed.record(tx, ctx, { type: 'ticket.created', ticketId: id, data: { ticket: dto } });
           await complete(tx, {
             status: 201,
             body: JSON.stringify(dto),
@@ -424,7 +429,15 @@ export function createTicketService(deps: TicketServiceDeps) {
             metadata: { ticketId: String(id), version: row.version + 1 },
           });
         }
-        return toDto((await tickets.findView(tx, id))!, actor);
+        const dto = toDto((await tickets.findView(tx, id))!, actor);
+        if (Object.keys(changes).length > 0) {
+          await changeFeed.record(tx, ctx, {
+            type: ticketAuditAction(changes),
+            ticketId: id,
+            data: { ticket: dto },
+          });
+        }
+        return dto;
       });
     },
 
@@ -442,6 +455,8 @@ export function createTicketService(deps: TicketServiceDeps) {
           changes: { deletedAt: [null, now] },
           metadata: { ticketId: String(id), version: row.version + 1 },
         });
+        const ticket = toDto((await tickets.findView(tx, id))!, ctx.actor);
+        await changeFeed.record(tx, ctx, { type: 'ticket.deleted', ticketId: id, data: { ticket } });
       });
     },
 
@@ -460,7 +475,9 @@ export function createTicketService(deps: TicketServiceDeps) {
           changes: { deletedAt: [row.deletedAt, null] },
           metadata: { ticketId: String(id), version: row.version + 1 },
         });
-        return toDto((await tickets.findView(tx, id))!, ctx.actor);
+        const ticket = toDto((await tickets.findView(tx, id))!, ctx.actor);
+        await changeFeed.record(tx, ctx, { type: 'ticket.restored', ticketId: id, data: { ticket } });
+        return ticket;
       });
     },
   };
