@@ -44,6 +44,12 @@ import { createCommentService } from './modules/comments/comments.service.js';
 import { healthRoutes } from './modules/health/health.routes.js';
 import { createHealthService } from './modules/health/health.service.js';
 import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
+import { createJobRunner, type JobRunner } from './modules/jobs/job-runner.js';
+import { registerJobMetrics } from './modules/jobs/jobs.metrics.js';
+import { createJobsRepository } from './modules/jobs/jobs.repository.js';
+import { jobsRoutes } from './modules/jobs/jobs.routes.js';
+import { createJobsService, type JobsService } from './modules/jobs/jobs.service.js';
+import { corePurges, maintenanceJobs } from './modules/jobs/maintenance.js';
 import { createTeamsRepository } from './modules/teams/teams.repository.js';
 import { teamsRoutes } from './modules/teams/teams.routes.js';
 import { createTeamsService } from './modules/teams/teams.service.js';
@@ -70,6 +76,10 @@ declare module 'fastify' {
     db: Database;
     /** The change feed: record(tx, …) in services; onRecorded(handler) for mail, webhooks. */
     changes: ChangesService;
+    /** enqueue(), register() of job kinds and schedules. */
+    jobs: JobsService;
+    /** Not started by buildApp: server.ts starts it unless ROLE=api (worker.ts always). */
+    jobRunner: JobRunner;
   }
 }
 
@@ -168,7 +178,19 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   const { db } = dbHandle;
   app.decorate('config', config);
   app.decorate('db', db);
+  // Durable jobs: modules enqueue in their transactions; every module's kinds and schedules are registered
+  // below (jobs.register, an array each) and run by one runner. It stops (running jobs finish) before the pool closes.
+  const jobs = createJobsService({ db, jobs: createJobsRepository() });
+  const jobRunner = createJobRunner({
+    databaseUrl: config.databaseUrl,
+    registry: jobs,
+    ...config.jobs,
+    log: app.log,
+  });
+  app.decorate('jobs', jobs);
+  app.decorate('jobRunner', jobRunner);
   app.addHook('onClose', async () => {
+    await jobRunner.stop();
     await dbHandle.close();
   });
 
@@ -188,12 +210,13 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   app.decorate('changes', changes);
   // Attachments (issue 5): bytes in the blob store under DATA_DIR/uploads, rows in PostgreSQL.
   const attachmentLimits = { maxFileBytes: config.uploadMaxBytes, maxFiles: 5 };
+  const uploads = createLocalDiskStore(path.join(config.dataDir, 'uploads'));
   const attachments = createAttachmentService({
     db,
     attachments: createAttachmentsRepository(),
     audit,
     changes,
-    store: createLocalDiskStore(path.join(config.dataDir, 'uploads')),
+    store: uploads,
     limits: attachmentLimits,
   });
   // Tickets, comments, audit queries (issue 4).
@@ -227,6 +250,14 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     cursor: createCursorCodec(config.jwtSecret, 'audit'),
   });
   void clock;
+  const maintenance = maintenanceJobs({
+    db,
+    store: uploads,
+    purges: corePurges(config.jobs),
+    orphanGraceMinutes: config.jobs.orphanGraceMinutes,
+    now: () => clock.now(),
+  });
+  jobs.register(maintenance.definitions, maintenance.schedules);
 
   // Every refusal by a permission check is audited (access.denied), outside the refused change's transaction.
   app.addHook('onError', async (request, _reply, err) => {
@@ -248,7 +279,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   // Before docs and auth: CORS preflights are answered before authentication, overload is shed before any work.
   await registerSecurity(app, config);
   await registerOverloadProtection(app, config);
-  await registerMetrics(app, config, dbHandle.pool);
+  await registerMetrics(app, config, dbHandle.pool, [(registry) => registerJobMetrics(registry, db)]);
   registerDraining(app);
   await registerDocs(app, pkg.version);
   const signer = await registerAuth(app, {
@@ -332,6 +363,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
       streamsPerUser: config.changes.streamsPerUser,
     },
   });
+  await app.register(jobsRoutes, { prefix: '/api/v1', jobs });
 
   for (const plugin of overrides.plugins ?? []) await app.register(plugin);
 

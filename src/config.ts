@@ -117,6 +117,12 @@ const envSchema = z
     CHANGES_STREAMS_PER_USER: int(10, 1, 10_000),
     CHANGES_STREAM_BUFFER_BYTES: int(1024 * 1024, 4096, 256 * 1024 * 1024),
     CHANGES_STREAM_AUTH_CHECK_MS: int(2000, 50, 60_000),
+    ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+    JOBS_CONCURRENCY: int(8, 1, 100),
+    JOBS_POLL_INTERVAL_MS: int(1000, 100, 60_000),
+    JOBS_SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 600_000),
+    JOBS_RETENTION_DAYS: int(14, 1, 3650),
+    UPLOAD_ORPHAN_GRACE_MINUTES: int(60, 1, 7 * 24 * 60),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
@@ -179,6 +185,19 @@ export interface Config {
   overload: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
   /** On SIGTERM: how long to keep serving (not ready, Connection: close) before closing the listener. */
   shutdownDrainMs: number;
+  /** What this process runs: the API and the job worker (all), the API only, or the worker only. */
+  role: Env['ROLE'];
+  jobs: {
+    concurrency: number;
+    /** New jobs start on LISTEN/NOTIFY; retries and future runAt are found by polling this often. */
+    pollIntervalMs: number;
+    /** On shutdown, running jobs get this long to finish before they are handed back to the queue. */
+    shutdownTimeoutMs: number;
+    /** Finished job records (succeeded or failed) are kept this many days. */
+    retentionDays: number;
+    /** An upload file with no attachment row is removed once it is older than this. */
+    orphanGraceMinutes: number;
+  };
   /** Change feed and live stream. */
   changes: {
     /** Events are kept at least this long (≥ 7 days); older ones are pruned by a recurring job. */
@@ -271,6 +290,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxHeapUsedBytes: e.OVERLOAD_MAX_HEAP_USED_BYTES,
     },
     shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
+    role: e.ROLE,
+    jobs: {
+      concurrency: e.JOBS_CONCURRENCY,
+      pollIntervalMs: e.JOBS_POLL_INTERVAL_MS,
+      shutdownTimeoutMs: e.JOBS_SHUTDOWN_TIMEOUT_MS,
+      retentionDays: e.JOBS_RETENTION_DAYS,
+      orphanGraceMinutes: e.UPLOAD_ORPHAN_GRACE_MINUTES,
+    },
     changes: {
       retentionDays: e.CHANGES_RETENTION_DAYS,
       heartbeatMs: e.CHANGES_STREAM_HEARTBEAT_MS,

@@ -134,6 +134,7 @@ export async function registerDocs(app: FastifyInstance, version: string) {
         { name: 'teams', description: 'Teams of agents' },
         { name: 'audit', description: 'The audit trail' },
         { name: 'health', description: 'Liveness, readiness and metrics' },
+        { name: 'jobs', description: 'Background jobs' },
       ],
       components: {
         securitySchemes: {

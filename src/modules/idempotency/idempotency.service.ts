@@ -94,7 +94,6 @@ export function createIdempotencyService({
 
   const service = {
     async claim(req: IdempotencyRequest): Promise<Claim> {
-      if (Math.random() < 0.01) void service.purgeExpired().catch(() => {});
       for (let attempt = 0; attempt < 3; attempt++) {
         if (await tryClaim(req)) return { kind: 'claimed' };
         const [row] = await db
@@ -157,7 +156,7 @@ export function createIdempotencyService({
         );
     },
 
-    /** Removes keys past their 24 h retention (also done opportunistically by claim()). */
+    /** Removes keys past their 24 h retention (the maintenance.purge job does it every 10 minutes). */
     async purgeExpired(): Promise<number> {
       const rows = await db
         .delete(idempotencyKeys)
