@@ -33,6 +33,8 @@ import { createAuthRepository } from './modules/auth/auth.repository.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
 import { createAuthService } from './modules/auth/auth.service.js';
 import { createPasswordHasher } from './modules/auth/password.js';
+import { passwordResetRoutes } from './modules/auth/password-reset.routes.js';
+import { createPasswordResetService } from './modules/auth/password-reset.service.js';
 import { AccessDeniedError } from './modules/auth/permissions.js';
 import { ChangeHub } from './modules/changes/change-hub.js';
 import { createChangesRepository } from './modules/changes/changes.repository.js';
@@ -50,6 +52,8 @@ import { createJobsRepository } from './modules/jobs/jobs.repository.js';
 import { jobsRoutes } from './modules/jobs/jobs.routes.js';
 import { createJobsService, type JobsService } from './modules/jobs/jobs.service.js';
 import { corePurges, maintenanceJobs } from './modules/jobs/maintenance.js';
+import { createMailModule } from './modules/mail/mail.module.js';
+import { mailRoutes } from './modules/mail/mail.routes.js';
 import { createTeamsRepository } from './modules/teams/teams.repository.js';
 import { teamsRoutes } from './modules/teams/teams.routes.js';
 import { createTeamsService } from './modules/teams/teams.service.js';
@@ -258,6 +262,11 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     now: () => clock.now(),
   });
   jobs.register(maintenance.definitions, maintenance.schedules);
+  // Email: notifications are enqueued by a change-feed subscriber in the change's transaction; jobs send.
+  const mail = createMailModule({ db, config, log: app.log, audit, jobs, clock });
+  jobs.register(mail.definitions);
+  changes.onRecorded(mail.service.onChangeRecorded);
+  app.addHook('onClose', async () => mail.close());
 
   // Every refusal by a permission check is audited (access.denied), outside the refused change's transaction.
   app.addHook('onError', async (request, _reply, err) => {
@@ -315,6 +324,21 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     clock,
     config,
   });
+  const passwordReset = createPasswordResetService({
+    db,
+    mail: mail.repository,
+    users: usersRepo,
+    auth: authRepo,
+    audit,
+    hasher,
+    jobs,
+    clock,
+    forgetActor: signer.forget,
+    config: {
+      passwordMinLength: config.passwordMinLength,
+      perAccountPer15Min: config.passwordReset.perAccountPer15Min,
+    },
+  });
   const teamsService = createTeamsService({
     db,
     teams: createTeamsRepository(),
@@ -334,6 +358,12 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     allowSignup: config.allowSignup,
     loginRateLimitPerIp: config.loginRateLimitPerIp,
   });
+  await app.register(passwordResetRoutes, {
+    prefix: '/api/v1',
+    passwordReset,
+    perIpPer15Min: config.passwordReset.perIpPer15Min,
+  });
+  await app.register(mailRoutes, { prefix: '/api/v1', mail: mail.service });
   await app.register(usersRoutes, { prefix: '/api/v1', users: usersService });
   await app.register(teamsRoutes, { prefix: '/api/v1', teams: teamsService });
   await app.register(attachmentRoutes, { prefix: '/api/v1', attachments, limits: attachmentLimits });

@@ -2,7 +2,7 @@ import type { Database } from '../../db/client.js';
 import type { Clock } from '../../lib/clock.js';
 import { UnprocessableError } from '../../lib/errors.js';
 import type { AuditService } from '../audit/audit.service.js';
-import type { JobEnqueuer } from '../mail/job-types.js';
+import type { JobsService } from '../jobs/jobs.service.js';
 import { hashResetToken, MAIL_PASSWORD_RESET, type PasswordResetPayload } from '../mail/mail.jobs.js';
 import type { MailRepository } from '../mail/mail.repository.js';
 import type { UsersRepository } from '../users/users.repository.js';
@@ -41,7 +41,7 @@ export interface PasswordResetDeps {
   auth: Pick<AuthRepository, 'revokeAllForUser'>;
   audit: AuditService;
   hasher: PasswordHasher;
-  jobs: JobEnqueuer;
+  jobs: Pick<JobsService, 'enqueue'>;
   clock: Clock;
   /** Ends the sessions' access tokens at once (cached actor state) after the refresh tokens are revoked. */
   forgetActor?: (userId: string) => void;

@@ -2,9 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Database } from '../../db/client.js';
 import type { Clock } from '../../lib/clock.js';
 import type { CommentsRepository } from '../comments/comments.repository.js';
+import { type JobContext, type JobDefinition, PermanentJobError } from '../jobs/job-definition.js';
+import type { JobsService } from '../jobs/jobs.service.js';
 import type { TicketsRepository } from '../tickets/tickets.repository.js';
 import type { UsersRepository } from '../users/users.repository.js';
-import { type JobContext, type JobDefinition, type JobEnqueuer, PermanentJobError } from './job-types.js';
 import type { MailRepository } from './mail.repository.js';
 import {
   mailDomain,
@@ -46,7 +47,7 @@ export interface MailSettings {
 
 export interface MailJobDeps {
   db: Database;
-  jobs: JobEnqueuer;
+  jobs: Pick<JobsService, 'enqueue'>;
   mail: MailRepository;
   tickets: Pick<TicketsRepository, 'findView'>;
   comments: Pick<CommentsRepository, 'findView'>;

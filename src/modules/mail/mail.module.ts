@@ -4,9 +4,9 @@ import type { Database } from '../../db/client.js';
 import type { Clock } from '../../lib/clock.js';
 import type { AuditService } from '../audit/audit.service.js';
 import { createCommentsRepository } from '../comments/comments.repository.js';
+import type { JobsService } from '../jobs/jobs.service.js';
 import { createTicketsRepository } from '../tickets/tickets.repository.js';
 import { createUsersRepository } from '../users/users.repository.js';
-import type { JobEnqueuer } from './job-types.js';
 import { createMailJobs } from './mail.jobs.js';
 import { createMailRepository } from './mail.repository.js';
 import { createMailService } from './mail.service.js';
@@ -18,7 +18,7 @@ export interface MailModuleDeps {
   config: Pick<Config, 'mail' | 'dataDir'> & { jwtSecret: string };
   log: FastifyBaseLogger;
   audit: AuditService;
-  jobs: JobEnqueuer;
+  jobs: Pick<JobsService, 'enqueue'>;
   clock: Clock;
 }
 

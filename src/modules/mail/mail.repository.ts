@@ -78,13 +78,8 @@ export function createMailRepository() {
         name: r.name,
         role: r.role,
         active: r.active,
-        // A left join with no row yields nulls: defaults apply.
-        preferences: Object.fromEntries(
-          Object.entries(DEFAULT_PREFERENCES).map(([k, d]) => [
-            k,
-            (r.prefs as Record<string, boolean | null>)[k] ?? d,
-          ]),
-        ) as NotificationPreferences,
+        // No preferences row (the left join yields null): the defaults apply.
+        preferences: r.prefs ?? { ...DEFAULT_PREFERENCES },
       }));
     },
 

@@ -4,7 +4,7 @@ import { auditEvents } from '../../db/schema/index.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { AuthedContext } from '../auth/actor.js';
 import { assertCan } from '../auth/permissions.js';
-import type { JobEnqueuer } from './job-types.js';
+import type { JobsService } from '../jobs/jobs.service.js';
 import { MAIL_NOTIFY, type NotifyPayload } from './mail.jobs.js';
 import type { MailRepository } from './mail.repository.js';
 import type { NotificationEvent, NotificationPreferences } from './notification-rules.js';
@@ -35,7 +35,7 @@ export interface MailServiceDeps {
   db: Database;
   mail: MailRepository;
   audit: AuditService;
-  jobs: JobEnqueuer;
+  jobs: Pick<JobsService, 'enqueue'>;
 }
 
 export function createMailService(deps: MailServiceDeps) {
