@@ -20,6 +20,7 @@ import { attachmentsRoutes } from './modules/attachments/attachments.routes.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
 import { apiTokenRoutes } from './modules/auth/api-tokens.routes.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
+import { passwordResetRoutes } from './modules/auth/password-reset.routes.js';
 import { ChangeHub } from './modules/changes/change-hub.js';
 import { changesRoutes } from './modules/changes/changes.routes.js';
 import type { ChangesService } from './modules/changes/changes.service.js';
@@ -29,6 +30,7 @@ import { createJobRunner, type JobRunner } from './modules/jobs/job-runner.js';
 import { registerJobMetrics } from './modules/jobs/jobs.metrics.js';
 import { jobsRoutes } from './modules/jobs/jobs.routes.js';
 import type { JobsService } from './modules/jobs/jobs.service.js';
+import { mailRoutes } from './modules/mail/mail.routes.js';
 import { reportsRoutes } from './modules/reports/reports.routes.js';
 import { slaRoutes } from './modules/sla/sla.routes.js';
 import { teamsRoutes } from './modules/teams/teams.routes.js';
@@ -112,7 +114,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     app.log.warn({ err }, 'idle database connection lost'),
   );
   const { db } = dbHandle;
-  const services = createServices(config, db, overrides);
+  const services = createServices(config, db, { ...overrides, log: app.log });
   app.decorate('config', config);
   app.decorate('db', db);
   app.decorate('services', services);
@@ -130,6 +132,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   app.decorate('jobRunner', jobRunner);
   app.addHook('onClose', async () => {
     await jobRunner.stop();
+    services.mail.close();
     await dbHandle.close();
   });
   registerAccessDeniedAudit(app, services.audit, db);
@@ -162,6 +165,12 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     loginRateLimitPerIp: config.loginRateLimitPerIp,
   });
   await app.register(apiTokenRoutes, { prefix: '/api/v1', tokens: services.apiTokens });
+  await app.register(passwordResetRoutes, {
+    prefix: '/api/v1',
+    passwordReset: services.passwordReset,
+    perIpPer15Min: config.passwordReset.perIpPer15Min,
+  });
+  await app.register(mailRoutes, { prefix: '/api/v1', mail: services.mail.service });
   await app.register(usersRoutes, { prefix: '/api/v1', users: services.users });
   await app.register(teamsRoutes, { prefix: '/api/v1', teams: services.teams });
   await app.register(attachmentsRoutes, {

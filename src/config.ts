@@ -58,6 +58,9 @@ function isTimeZone(tz: string): boolean {
 
 const emptyAsUndefined = (v: unknown) => (v === '' ? undefined : v);
 
+/** `address@domain` or `Display Name <address@domain>`; no CR/LF anywhere (header injection). */
+const MAIL_FROM_PATTERN = /^(?:[^\r\n<>]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/;
+
 const envSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -129,6 +132,31 @@ const envSchema = z
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: int(1000, 0, 60_000),
     OVERLOAD_MAX_HEAP_USED_BYTES: int(0, 0),
     SHUTDOWN_DRAIN_MS: int(1000, 0, 60_000),
+    SMTP_URL: z.preprocess(
+      emptyAsUndefined,
+      z
+        .string()
+        .regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL')
+        .optional(),
+    ),
+    MAIL_FROM: z.preprocess(
+      emptyAsUndefined,
+      z
+        .string()
+        .max(320)
+        .regex(MAIL_FROM_PATTERN, 'must be "address@domain" or "Name <address@domain>"')
+        .optional(),
+    ),
+    MAIL_REPLY_TO: z.preprocess(emptyAsUndefined, z.email().optional()),
+    PUBLIC_APP_URL: z.preprocess(
+      emptyAsUndefined,
+      z
+        .url({ protocol: /^https?$/ })
+        .default('http://localhost:5173')
+        .transform((v) => v.replace(/\/+$/, '')),
+    ),
+    PASSWORD_RESET_RATE_LIMIT_PER_ACCOUNT: int(3, 1),
+    PASSWORD_RESET_RATE_LIMIT_PER_IP: int(20, 1),
     REPORT_TIMEZONE: z
       .string()
       .default('UTC')
@@ -226,6 +254,17 @@ export interface Config {
   overload: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
   /** On SIGTERM: how long to keep serving (not ready, Connection: close) before closing the listener. */
   shutdownDrainMs: number;
+  mail: {
+    /** smtp:// or smtps:// with credentials; undefined → messages are written as .eml files under DATA_DIR/mail. */
+    smtpUrl: string | undefined;
+    /** From header: { name, address }. */
+    from: { name: string; address: string };
+    /** Base address of the signed Reply-To (plus-addressed per ticket); defaults to the From address. */
+    replyTo: string;
+    /** Base URL of the web app, for links in emails (no trailing slash). */
+    publicAppUrl: string;
+  };
+  passwordReset: { perAccountPer15Min: number; perIpPer15Min: number };
   /** IANA timezone the reports count days in. */
   reportTimezone: string;
   /** What this process runs: the API and the job worker (all), the API only, or the worker only. */
@@ -258,6 +297,17 @@ export interface Config {
     /** How often an open stream re-checks its credentials (session end closes it). */
     authCheckMs: number;
   };
+}
+
+/** Splits MAIL_FROM ("Name <a@b>" or "a@b") into its display name and address. */
+export function parseMailFrom(
+  value: string | undefined,
+  publicAppUrl: string,
+): { name: string; address: string } {
+  if (!value) return { name: 'Helpdesk', address: `helpdesk@${new URL(publicAppUrl).hostname}` };
+  const m = /^\s*"?([^"<]*?)"?\s*<([^>]+)>\s*$/.exec(value);
+  if (m) return { name: m[1]!.trim(), address: m[2]!.trim() };
+  return { name: '', address: value.trim() };
 }
 
 export class ConfigError extends Error {
@@ -349,6 +399,19 @@ export function loadConfig(source: NodeJS.ProcessEnv = environmentWithDotEnv()):
       maxHeapUsedBytes: e.OVERLOAD_MAX_HEAP_USED_BYTES,
     },
     shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
+    mail: (() => {
+      const from = parseMailFrom(e.MAIL_FROM, e.PUBLIC_APP_URL);
+      return {
+        smtpUrl: e.SMTP_URL,
+        from,
+        replyTo: e.MAIL_REPLY_TO ?? from.address,
+        publicAppUrl: e.PUBLIC_APP_URL,
+      };
+    })(),
+    passwordReset: {
+      perAccountPer15Min: e.PASSWORD_RESET_RATE_LIMIT_PER_ACCOUNT,
+      perIpPer15Min: e.PASSWORD_RESET_RATE_LIMIT_PER_IP,
+    },
     reportTimezone: e.REPORT_TIMEZONE,
     role: e.ROLE,
     jobs: {

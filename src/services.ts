@@ -1,4 +1,6 @@
 import path from 'node:path';
+import type { FastifyBaseLogger } from 'fastify';
+import pino from 'pino';
 import type { Config } from './config.js';
 import type { Database } from './db/client.js';
 import { type Clock, systemClock } from './lib/clock.js';
@@ -16,6 +18,7 @@ import { createApiTokensService } from './modules/auth/api-tokens.service.js';
 import { createAuthRepository } from './modules/auth/auth.repository.js';
 import { createAuthService } from './modules/auth/auth.service.js';
 import { createPasswordHasher } from './modules/auth/password.js';
+import { createPasswordResetService } from './modules/auth/password-reset.service.js';
 import { createActorDirectory, createTokenSigner } from './modules/auth/token-signer.js';
 import { changesJobs } from './modules/changes/changes.jobs.js';
 import { createChangesRepository } from './modules/changes/changes.repository.js';
@@ -28,6 +31,7 @@ import { createIdempotencyService } from './modules/idempotency/idempotency.serv
 import { createJobsRepository } from './modules/jobs/jobs.repository.js';
 import { createJobsService } from './modules/jobs/jobs.service.js';
 import { corePurges, maintenanceJobs } from './modules/jobs/maintenance.js';
+import { createMailModule } from './modules/mail/mail.module.js';
 import { createReportsRepository } from './modules/reports/reports.repository.js';
 import { createReportsService } from './modules/reports/reports.service.js';
 import { slaJobDefinitions, slaSchedules } from './modules/sla/sla.jobs.js';
@@ -56,10 +60,14 @@ export type ServicesConfig = Pick<
   | 'changes'
   | 'storage'
   | 'uploadQuota'
+  | 'mail'
+  | 'passwordReset'
 > & { jwtSecret: string };
 
 export interface ServiceOverrides {
   clock?: Clock;
+  /** Where services that work outside a request (mail transport) log; silent when absent. */
+  log?: FastifyBaseLogger;
   /** Tests replace the audit writer to prove a failed audit write rolls the change back. */
   audit?: AuditService;
 }
@@ -209,6 +217,32 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     cursor: cursorFor('api-tokens'),
     clock,
   });
+  // Email: notifications are enqueued by a change-feed subscriber in the change's transaction; jobs send.
+  const mail = createMailModule({
+    db,
+    config,
+    log: overrides.log ?? (pino({ level: 'silent' }) as unknown as FastifyBaseLogger),
+    audit,
+    jobs,
+    clock,
+  });
+  jobs.register(mail.definitions);
+  changes.onRecorded(mail.service.onChangeRecorded);
+  const passwordReset = createPasswordResetService({
+    db,
+    mail: mail.repository,
+    users: usersRepo,
+    auth: authRepo,
+    audit,
+    hasher,
+    jobs,
+    clock,
+    forgetActor: signer.forget,
+    config: {
+      passwordMinLength: config.passwordMinLength,
+      perAccountPer15Min: config.passwordReset.perAccountPer15Min,
+    },
+  });
   const adminAccounts = createAdminAccounts({
     db,
     users: usersRepo,
@@ -238,6 +272,8 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     teams,
     reports,
     sla,
+    mail,
+    passwordReset,
     adminAccounts,
   };
 }

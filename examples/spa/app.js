@@ -141,6 +141,7 @@ function loginView() {
       h('input', { name: 'password', type: 'password', required: true, autocomplete: 'current-password' }),
     ),
     h('button', { type: 'submit', testid: 'login-submit' }, 'Sign in'),
+    h('p', {}, h('a', { href: '#/forgot', testid: 'forgot-link' }, 'Forgot password?')),
   );
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -154,6 +155,90 @@ function loginView() {
       session.set({ accessToken: data.accessToken, refreshToken: data.refreshToken, user: data.user });
       flash('');
       location.hash = '#/tickets';
+    } catch (err) {
+      handle(err);
+    }
+  });
+  show(form);
+}
+
+function forgotView() {
+  nav.hidden = true;
+  const form = h(
+    'form',
+    { class: 'card login', testid: 'forgot-form' },
+    h('h1', {}, 'Reset your password'),
+    h('p', {}, 'Enter the email of your account; we will send you a link to set a new password.'),
+    h(
+      'label',
+      {},
+      'Email',
+      h('input', { name: 'email', type: 'email', required: true, autocomplete: 'username' }),
+    ),
+    h('button', { type: 'submit', testid: 'forgot-submit' }, 'Send reset link'),
+    h('p', {}, h('a', { href: '#/login' }, 'Back to sign in')),
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      await api('/auth/password-reset', {
+        method: 'POST',
+        body: { email: new FormData(form).get('email') },
+        retry: false,
+      });
+      // The API answers the same whether or not the account exists; so does the page.
+      flash(
+        'If an account exists for that email, a reset link is on its way. It works for 30 minutes.',
+        true,
+      );
+      form.reset();
+    } catch (err) {
+      handle(err);
+    }
+  });
+  show(form);
+}
+
+/** /reset-password?token=…: the link from the email. The token is taken out of the address bar at once. */
+function resetPasswordView(token) {
+  nav.hidden = true;
+  const form = h(
+    'form',
+    { class: 'card login', testid: 'reset-form' },
+    h('h1', {}, 'Choose a new password'),
+    h(
+      'label',
+      {},
+      'New password',
+      h('input', {
+        name: 'password',
+        type: 'password',
+        required: true,
+        minLength: 8,
+        autocomplete: 'new-password',
+      }),
+    ),
+    h(
+      'label',
+      {},
+      'Repeat it',
+      h('input', { name: 'again', type: 'password', required: true, autocomplete: 'new-password' }),
+    ),
+    h('button', { type: 'submit', testid: 'reset-submit' }, 'Set password'),
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const fd = new FormData(form);
+    if (fd.get('password') !== fd.get('again')) return flash('The two passwords differ.');
+    try {
+      await api('/auth/password-reset/confirm', {
+        method: 'POST',
+        body: { token, newPassword: fd.get('password') },
+        retry: false,
+      });
+      session.set(null); // every session ended with the reset, this one too
+      flash('Your password was changed. Sign in with the new one.', true);
+      location.hash = '#/login';
     } catch (err) {
       handle(err);
     }
@@ -598,6 +683,12 @@ function onLiveChange(event) {
 // ---- router ----
 async function route() {
   const [path, qs] = location.hash.replace(/^#/, '').split('?');
+  if (pendingResetToken !== null) {
+    const token = pendingResetToken;
+    pendingResetToken = null;
+    return resetPasswordView(token);
+  }
+  if (path === '/forgot') return forgotView();
   const s = session.get();
   if (!s) {
     live.stop();
@@ -629,6 +720,15 @@ document.getElementById('logout').addEventListener('click', async () => {
   flash('');
   location.hash = '#/login';
 });
+// Links in emails are real paths (/reset-password?token=…, /tickets/42); the app routes by hash.
+let pendingResetToken = null;
+if (location.pathname === '/reset-password') {
+  pendingResetToken = new URLSearchParams(location.search).get('token') ?? '';
+  history.replaceState(null, '', '/#/reset-password');
+} else {
+  const deep = /^\/tickets\/(\d+)$/.exec(location.pathname);
+  if (deep) history.replaceState(null, '', `/#/tickets/${deep[1]}`);
+}
 window.addEventListener('hashchange', () => {
   flashBox.hidden = flashBox.className !== 'ok' || flashBox.hidden;
   route();

@@ -45,7 +45,10 @@ export function createSpaServer({ apiBase }) {
       res.end(`window.HELPDESK_CONFIG = ${JSON.stringify({ apiBase: api })};\n`);
       return;
     }
-    const file = url.pathname === '/' ? '/index.html' : url.pathname;
+    // Paths the emails link to are pages of the app: /reset-password?token=… and /tickets/42.
+    const appPage =
+      url.pathname === '/' || url.pathname === '/reset-password' || /^\/tickets\/\d+$/.test(url.pathname);
+    const file = appPage ? '/index.html' : url.pathname;
     if (!FILES.has(file)) {
       res.writeHead(404, { ...headers, 'content-type': 'text/plain' }).end('not found');
       return;

@@ -49,6 +49,8 @@ export const PUBLIC_ROUTES: readonly string[] = [
   'POST /api/v1/auth/register',
   'POST /api/v1/auth/login',
   'POST /api/v1/auth/refresh',
+  'POST /api/v1/auth/password-reset',
+  'POST /api/v1/auth/password-reset/confirm',
   // Authenticates itself: a bearer header, or a single-use ?token= for EventSource (src/modules/changes).
   'GET /api/v1/changes/stream',
 ];

@@ -25,6 +25,7 @@ import {
   type TempDatabase,
   tempDatabase,
 } from '../../scripts/lib/harness.js';
+import { TestSmtpServer } from '../helpers/smtp.js';
 
 const SHOTS = path.join(ARTIFACTS, 'screenshots');
 const ADMIN = { email: 'admin@example.test', password: 'Admin-Browser-Pass-2026' };
@@ -45,6 +46,7 @@ let stranger: Server;
 let spaOrigin: string;
 let strangerOrigin: string;
 let browser: Browser;
+let smtp: TestSmtpServer;
 
 async function listen(server: Server, port: number) {
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
@@ -71,6 +73,7 @@ before(async () => {
   db = await tempDatabase();
   const spaPort = await freePort();
   spaOrigin = `http://127.0.0.1:${spaPort}`;
+  smtp = await TestSmtpServer.start();
   api = await startApiServer({
     name: 'browser',
     databaseUrl: db.url,
@@ -78,6 +81,9 @@ before(async () => {
       CORS_ORIGINS: spaOrigin,
       ADMIN_EMAIL: ADMIN.email,
       ADMIN_PASSWORD: ADMIN.password,
+      SMTP_URL: smtp.url,
+      MAIL_FROM: 'Helpdesk <support@helpdesk.test>',
+      PUBLIC_APP_URL: spaOrigin,
     },
   });
   spa = createSpaServer({ apiBase: api.baseUrl });
@@ -114,6 +120,7 @@ after(async () => {
   await new Promise((r) => (spa ? spa.close(r) : r(null)));
   await new Promise((r) => (stranger ? stranger.close(r) : r(null)));
   await api?.stop();
+  await smtp?.close();
   await db?.drop();
 });
 
@@ -383,5 +390,61 @@ test('/docs renders every operation of the OpenAPI document', async () => {
     assert.ok(shown.includes(`${op.method} ${op.path}`), `${op.method} ${op.path} missing`);
   assert.match((await page.textContent('.info .title')) ?? '', /Helpdesk API/);
   await page.screenshot({ path: path.join(SHOTS, 'docs.png'), fullPage: true });
+  await context.close();
+});
+
+test('"Forgot password?" mails a link; the reset page sets the new password; old sessions end', async () => {
+  const who = {
+    email: `forgetful-${run}@example.test`,
+    name: 'Fay Forgetful',
+    role: 'requester',
+    password: PASSWORD,
+  };
+  const admin = await login(ADMIN.email, ADMIN.password);
+  await call('POST', '/users', admin, who);
+  const oldSession = await call('POST', '/auth/login', undefined, {
+    email: who.email,
+    password: who.password,
+  });
+
+  const { context, page } = await newPage();
+  await page.goto(`${spaOrigin}/`);
+  await page.click('[data-testid=forgot-link]');
+  await page.fill('[data-testid=forgot-form] input[name=email]', who.email);
+  await page.click('[data-testid=forgot-submit]');
+  await page.waitForSelector('[data-testid=flash].ok').catch(failWith(page, 'forgot-submit'));
+  assert.match((await page.textContent('[data-testid=flash]')) ?? '', /reset link is on its way/);
+
+  const mail = await smtp.waitFor(
+    (m) => m.envelope.to.includes(who.email) && m.parsed.subject === 'Reset your password',
+  );
+  const link = /(http:\/\/127\.0\.0\.1:\d+\/reset-password\?token=[A-Za-z0-9_-]+)/.exec(
+    mail.parsed.text ?? '',
+  );
+  assert.ok(link, mail.parsed.text);
+  assert.ok(link[1]!.startsWith(`${spaOrigin}/reset-password?token=`));
+
+  await page.goto(link[1]!);
+  await page.waitForSelector('[data-testid=reset-form]').catch(failWith(page, 'reset-page'));
+  assert.ok(!page.url().includes('token='), 'the token leaves the address bar');
+  const fresh = 'A-Fresh-Reset-Pass-2026';
+  await page.fill('[data-testid=reset-form] input[name=password]', fresh);
+  await page.fill('[data-testid=reset-form] input[name=again]', fresh);
+  await page.click('[data-testid=reset-submit]');
+  await page.waitForSelector('[data-testid=login-form]').catch(failWith(page, 'reset-submit'));
+  assert.match((await page.textContent('[data-testid=flash]')) ?? '', /password was changed/);
+  await page.screenshot({ path: path.join(SHOTS, 'spa-password-reset.png') });
+
+  await spaLogin(page, spaOrigin, { email: who.email, password: fresh });
+  await page
+    .waitForSelector('[data-testid=whoami]:has-text("Fay Forgetful")')
+    .catch(failWith(page, 'login-after-reset'));
+  // The session from before the reset is over.
+  const refreshed = await fetch(`${api.baseUrl}/api/v1/auth/refresh`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ refreshToken: oldSession.refreshToken }),
+  });
+  assert.equal(refreshed.status, 401);
   await context.close();
 });

@@ -263,10 +263,16 @@ describe('maintenance jobs', () => {
          ($1, 'expired', 'h', now(), now() - interval '1 minute'), ($1, 'live', 'h', now(), now() + interval '1 hour')`,
       [user.id],
     );
+    // Every refresh token belongs to a session (its family).
+    const { rows: sessions } = await q(
+      `INSERT INTO sessions (user_id, expires_at) VALUES ($1, now() + interval '1 day'), ($1, now() + interval '1 day')
+       RETURNING id`,
+      [user.id],
+    );
     await q(
       `INSERT INTO refresh_tokens (user_id, family_id, token_hash, expires_at) VALUES
-         ($1, gen_random_uuid(), $2, now() - interval '1 minute'), ($1, gen_random_uuid(), $3, now() + interval '1 day')`,
-      [user.id, `expired-${randomUUID()}`, `live-${randomUUID()}`],
+         ($1, $4, $2, now() - interval '1 minute'), ($1, $5, $3, now() + interval '1 day')`,
+      [user.id, `expired-${randomUUID()}`, `live-${randomUUID()}`, sessions[0].id, sessions[1].id],
     );
     const { rows: ids } = await q(
       `INSERT INTO job_records (id, kind, state, created_at, finished_at) VALUES

@@ -228,8 +228,12 @@ describe('reports: overview and CSV export', () => {
     expect(res.statusCode).toBe(200);
     const body = res.json();
     expect(body).toMatchObject({ created: 1, solved: 0, reopened: 2 });
-    expect(body.byDay).toHaveLength(31);
     expect(new Date(body.to).getTime() - new Date(body.from).getTime()).toBe(30 * 86_400_000);
+    // Every day the period touches in the report timezone, from the day of `from` to the day before `to` ends.
+    const day = (d: Date) => new Intl.DateTimeFormat('en-CA', { timeZone: 'America/New_York' }).format(d);
+    expect(body.byDay[0].date).toBe(day(new Date(body.from)));
+    expect(body.byDay.at(-1).date).toBe(day(new Date(new Date(body.to).getTime() - 1)));
+    expect(body.byDay.length).toBeGreaterThanOrEqual(30);
   });
 
   it('requesters get 403 (audited access.denied); bad periods get 422', async () => {

@@ -1,0 +1,142 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import nodemailer, { type NodemailerError } from 'nodemailer';
+
+export interface MailAddress {
+  name: string;
+  address: string;
+}
+
+/** One fully rendered message. User text stays in these fields; nodemailer encodes it into headers/parts. */
+export interface OutgoingMail {
+  /** `<…@domain>`, deterministic: the key of the delivery record. */
+  messageId: string;
+  from: MailAddress;
+  to: MailAddress;
+  replyTo?: string;
+  subject: string;
+  text: string;
+  html: string;
+  inReplyTo?: string;
+  references?: string[];
+  /** Extra headers (Auto-Submitted, X-Auto-Response-Suppress, …): fixed names, values built by us. */
+  headers?: Record<string, string>;
+}
+
+export interface MailTransport {
+  readonly kind: 'smtp' | 'file';
+  /** Hands the message over; resolves with the server's answer (or the .eml path) once it is accepted. */
+  send(mail: OutgoingMail): Promise<{ response: string }>;
+  close(): void;
+}
+
+/** The SMTP server refused the message for good (5xx, not 503): retrying the same message cannot help. */
+export class PermanentMailError extends Error {
+  constructor(
+    message: string,
+    public readonly responseCode: number | undefined,
+  ) {
+    super(message);
+    this.name = 'PermanentMailError';
+  }
+}
+
+export interface MailLog {
+  info(obj: object, msg: string): void;
+}
+
+function composeOptions(mail: OutgoingMail) {
+  return {
+    messageId: mail.messageId,
+    from: mail.from,
+    to: mail.to,
+    ...(mail.replyTo ? { replyTo: mail.replyTo } : {}),
+    subject: mail.subject,
+    text: mail.text,
+    html: mail.html,
+    ...(mail.inReplyTo ? { inReplyTo: mail.inReplyTo } : {}),
+    ...(mail.references?.length ? { references: mail.references } : {}),
+    headers: mail.headers ?? {},
+    // Our text never needs it, and a hostile value must not be able to switch it on.
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  };
+}
+
+/**
+ * SMTP through nodemailer: `smtp://user:pass@host:587` (STARTTLS whenever the server offers it; add
+ * `?requireTLS=true` to insist) or `smtps://…:465` (TLS from the first byte). One connection per message,
+ * bounded waits, so a dead server turns into a quick error the job runner retries.
+ */
+export function createSmtpTransport(smtpUrl: string, log: MailLog): MailTransport {
+  const transporter = nodemailer.createTransport({
+    url: smtpUrl,
+    connectionTimeout: 10_000,
+    greetingTimeout: 10_000,
+    socketTimeout: 30_000,
+  });
+  return {
+    kind: 'smtp',
+    async send(mail) {
+      try {
+        const info = await transporter.sendMail(composeOptions(mail));
+        log.info({ messageId: mail.messageId, to: mail.to.address }, 'mail sent');
+        return { response: String(info.response ?? 'accepted') };
+      } catch (err) {
+        const e = err as NodemailerError;
+        // A 5xx (except 503) answer to this message is final: mailbox unknown, message refused, relay
+        // denied. Failed authentication, TLS or connection problems are the server's or our configuration's
+        // and are retried: once fixed, the queued mail goes out.
+        const aboutTheMessage = e.code === 'EENVELOPE' || e.code === 'EMESSAGE';
+        if (aboutTheMessage && (e.permanent === true || e.responseCode === undefined)) {
+          throw new PermanentMailError(
+            `SMTP server refused the message: ${e.response ?? e.message}`,
+            e.responseCode,
+          );
+        }
+        throw err;
+      }
+    },
+    close: () => transporter.close(),
+  };
+}
+
+/** A file name from a Message-ID: the same message always lands in the same file (retries overwrite). */
+export function emlFileName(messageId: string): string {
+  return `${messageId.replace(/^<|>$/g, '').replace(/[^A-Za-z0-9._-]/g, '_')}.eml`;
+}
+
+/**
+ * Without SMTP_URL: each message is written as an RFC 5322 `.eml` file under `dir` (DATA_DIR/mail) and
+ * logged with its subject and recipient (never the body: it may hold a reset link). Open the files with
+ * any mail client.
+ */
+export function createFileTransport(dir: string, log: MailLog): MailTransport {
+  const transporter = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  return {
+    kind: 'file',
+    async send(mail) {
+      const info = await transporter.sendMail(composeOptions(mail));
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const file = path.join(dir, emlFileName(mail.messageId));
+      const tmp = `${file}.tmp`;
+      await writeFile(tmp, info.message as Buffer, { mode: 0o600 });
+      await rename(tmp, file);
+      log.info(
+        { to: mail.to.address, subject: mail.subject, file },
+        'mail written to file (SMTP_URL not set)',
+      );
+      return { response: `written to ${file}` };
+    },
+    close: () => {},
+  };
+}
+
+export function createMailTransport(
+  opts: { smtpUrl: string | undefined; dataDir: string },
+  log: MailLog,
+): MailTransport {
+  return opts.smtpUrl
+    ? createSmtpTransport(opts.smtpUrl, log)
+    : createFileTransport(path.join(opts.dataDir, 'mail'), log);
+}

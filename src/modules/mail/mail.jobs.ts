@@ -1,0 +1,238 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Database } from '../../db/client.js';
+import type { Clock } from '../../lib/clock.js';
+import type { CommentsRepository } from '../comments/comments.repository.js';
+import { type JobContext, type JobDefinition, PermanentJobError } from '../jobs/job-definition.js';
+import type { JobsService } from '../jobs/jobs.service.js';
+import type { TicketsRepository } from '../tickets/tickets.repository.js';
+import type { UsersRepository } from '../users/users.repository.js';
+import type { MailRepository } from './mail.repository.js';
+import {
+  mailDomain,
+  type ReplyAddressCodec,
+  standaloneMessageId,
+  ticketMessageId,
+  ticketThreadId,
+} from './mail-headers.js';
+import { type NotificationKind, renderNotification, renderPasswordReset } from './mail-templates.js';
+import { type MailTransport, type OutgoingMail, PermanentMailError } from './mail-transport.js';
+import { type NotificationEvent, notificationRecipients } from './notification-rules.js';
+
+export const MAIL_NOTIFY = 'mail.notify';
+export const MAIL_SEND = 'mail.send';
+export const MAIL_PASSWORD_RESET = 'mail.password_reset';
+
+/** A reset link works this long after the mail is issued. */
+export const RESET_TOKEN_TTL_MS = 30 * 60 * 1000;
+
+export interface NotifyPayload {
+  /** The change event's id: with the recipient, the key of each mail's Message-ID. */
+  eventId: string;
+  event: NotificationEvent;
+}
+
+export interface SendPayload {
+  kind: NotificationKind | 'passwordReset';
+  ticketId: number | null;
+  recipientUserId: string | null;
+  mail: OutgoingMail;
+}
+
+export type PasswordResetPayload = { emailKey: string } | { userId: string };
+
+export interface MailSettings {
+  from: { name: string; address: string };
+  publicAppUrl: string;
+}
+
+export interface MailJobDeps {
+  db: Database;
+  jobs: Pick<JobsService, 'enqueue'>;
+  mail: MailRepository;
+  tickets: Pick<TicketsRepository, 'findView'>;
+  comments: Pick<CommentsRepository, 'findView'>;
+  users: Pick<UsersRepository, 'findById' | 'findByEmail'>;
+  transport: MailTransport;
+  replyAddress: ReplyAddressCodec;
+  settings: MailSettings;
+  clock: Clock;
+}
+
+/** SHA-256 of a reset token: only the hash is stored. */
+export function hashResetToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * The mail job kinds:
+ * - `mail.notify` (one per change event): decides the recipients (notification rules, with today's
+ *   users, preferences and permissions) and enqueues one `mail.send` per recipient, keyed by its Message-ID;
+ * - `mail.send`: hands one message to the transport, at most once: a message whose Message-ID is in
+ *   mail_deliveries is never sent again; a permanent SMTP refusal fails the job at once with the reason;
+ * - `mail.password_reset`: issues a reset token (stored hashed) and mails the link. The token exists only
+ *   in the mail, never in the job's payload.
+ */
+export function createMailJobs(deps: MailJobDeps): JobDefinition[] {
+  const { db, jobs, mail, tickets, comments, users, transport, replyAddress, settings, clock } = deps;
+  const domain = mailDomain(settings.from.address);
+  const ticketUrl = (id: number) => `${settings.publicAppUrl}/tickets/${id}`;
+  const autoHeaders = {
+    'Auto-Submitted': 'auto-generated',
+    // Asks Exchange/Outlook not to answer with out-of-office replies.
+    'X-Auto-Response-Suppress': 'All',
+  };
+
+  async function deliver(payload: SendPayload, ctx: JobContext) {
+    const done = await mail.findDelivery(db, payload.mail.messageId);
+    if (done) return { messageId: payload.mail.messageId, alreadySent: true };
+    if (payload.recipientUserId) {
+      // Deactivated since the mail was queued: never to a deactivated user.
+      const user = await users.findById(db, payload.recipientUserId);
+      if (!user?.active) return { messageId: payload.mail.messageId, skipped: 'recipient deactivated' };
+    }
+    let response: string;
+    try {
+      ({ response } = await transport.send(payload.mail));
+    } catch (err) {
+      if (err instanceof PermanentMailError) throw new PermanentJobError(err.message, { cause: err });
+      ctx.log.warn({ err, messageId: payload.mail.messageId }, 'mail not sent; will retry');
+      throw err;
+    }
+    await mail.recordDelivery(db, {
+      messageId: payload.mail.messageId,
+      kind: payload.kind,
+      ticketId: payload.ticketId,
+      recipientUserId: payload.recipientUserId,
+      response: response.slice(0, 1000),
+    });
+    return { messageId: payload.mail.messageId, response };
+  }
+
+  const notify: JobDefinition<NotifyPayload> = {
+    kind: MAIL_NOTIFY,
+    maxAttempts: 10,
+    async handler({ eventId, event }) {
+      const ticket = await tickets.findView(db, event.ticketId);
+      if (!ticket) return { recipients: 0, skipped: 'ticket not found' };
+      const comment = event.comment ? await comments.findView(db, event.comment.id) : undefined;
+      const teamIds = ticket.teamId ? await mail.teamMemberIds(db, ticket.teamId) : [];
+      const ids = new Set<string>([ticket.requesterId, ...teamIds]);
+      for (const id of [ticket.assigneeId, event.newAssigneeId, event.comment?.authorId, event.actorId])
+        if (id) ids.add(id);
+      const people = new Map((await mail.usersWithPreferences(db, [...ids])).map((u) => [u.id, u]));
+      const recipients = notificationRecipients(event, ticket, (id) => people.get(id), teamIds);
+      if (recipients.length === 0) return { recipients: 0 };
+
+      const actorName = event.actorId ? (people.get(event.actorId)?.name ?? null) : null;
+      const teamName =
+        ticket.teamId && recipients.some((r) => r.kind === 'ticketCreated')
+          ? await mail.teamName(db, ticket.teamId)
+          : null;
+      const thread = ticketThreadId(ticket.id, domain);
+      const sends: SendPayload[] = recipients.map((r) => {
+        const person = people.get(r.userId)!;
+        const rendered = renderNotification({
+          kind: r.kind,
+          recipient: { name: person.name, isRequester: person.id === ticket.requesterId },
+          ticket: {
+            id: ticket.id,
+            title: ticket.title,
+            description: ticket.description,
+            requesterName: ticket.requesterName,
+          },
+          ticketUrl: ticketUrl(ticket.id),
+          actorName,
+          comment: comment
+            ? comment.visibility === 'public'
+              ? { authorName: comment.authorName, body: comment.body }
+              : undefined
+            : undefined,
+          teamName,
+          slaTarget: event.slaTarget ?? null,
+        });
+        return {
+          kind: r.kind,
+          ticketId: ticket.id,
+          recipientUserId: person.id,
+          mail: {
+            messageId: ticketMessageId(ticket.id, `${eventId}:${person.id}`, domain),
+            from: settings.from,
+            to: { name: person.name, address: person.email },
+            replyTo: replyAddress.address(ticket.id),
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            inReplyTo: thread,
+            references: [thread],
+            headers: autoHeaders,
+          },
+        };
+      });
+      // All or none: a retry of this job re-enqueues the same keys, and mail.send skips what was sent.
+      await db.transaction(async (tx) => {
+        for (const s of sends)
+          await jobs.enqueue(tx, MAIL_SEND, s, { jobKey: `mail.send:${s.mail.messageId}` });
+      });
+      return { recipients: sends.length };
+    },
+  };
+
+  const send: JobDefinition<SendPayload> = {
+    kind: MAIL_SEND,
+    maxAttempts: 12, // with exponential backoff: retried for about a day before giving up
+    handler: deliver,
+  };
+
+  const passwordReset: JobDefinition<PasswordResetPayload> = {
+    kind: MAIL_PASSWORD_RESET,
+    maxAttempts: 8, // a few hours: a reset link that arrives a day late is of no use
+    async handler(payload, ctx) {
+      const user =
+        'userId' in payload
+          ? await users.findById(db, payload.userId)
+          : await users.findByEmail(db, payload.emailKey);
+      // No account, or a deactivated one: nothing is sent (and the requester was told nothing either way).
+      if (!user?.active) return { sent: false };
+      const messageId = standaloneMessageId('password-reset', ctx.jobId, domain);
+      if (await mail.findDelivery(db, messageId)) return { sent: true, alreadySent: true };
+
+      const token = randomBytes(32).toString('base64url');
+      const now = clock.now();
+      await db.transaction(async (tx) => {
+        await mail.pruneTokens(tx, now);
+        await mail.replaceJobToken(tx, {
+          userId: user.id,
+          tokenHash: hashResetToken(token),
+          jobId: ctx.jobId,
+          expiresAt: new Date(now.getTime() + RESET_TOKEN_TTL_MS),
+        });
+      });
+      const url = `${settings.publicAppUrl}/reset-password?token=${encodeURIComponent(token)}`;
+      const rendered = renderPasswordReset({
+        name: user.name,
+        url,
+        validMinutes: RESET_TOKEN_TTL_MS / 60_000,
+      });
+      await deliver(
+        {
+          kind: 'passwordReset',
+          ticketId: null,
+          recipientUserId: user.id,
+          mail: {
+            messageId,
+            from: settings.from,
+            to: { name: user.name, address: user.email },
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            headers: autoHeaders,
+          },
+        },
+        ctx,
+      );
+      return { sent: true };
+    },
+  };
+
+  return [notify, send, passwordReset] as JobDefinition[];
+}
