@@ -83,6 +83,15 @@ const envSchema = z
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: int(1000, 0, 60_000),
     OVERLOAD_MAX_HEAP_USED_BYTES: int(0, 0),
     SHUTDOWN_DRAIN_MS: int(1000, 0, 60_000),
+    WEBHOOK_RETRY_SCHEDULE: z
+      .string()
+      .regex(
+        /^\s*\d{1,6}[smh]\s*(,\s*\d{1,6}[smh]\s*)*$/,
+        'must be a comma list of durations like 5s,5m,30m,2h',
+      )
+      .default('5s,5m,30m,2h,5h,10h,10h'),
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool(false),
+    WEBHOOK_TIMEOUT_MS: int(10_000, 100, 60_000),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
@@ -145,6 +154,12 @@ export interface Config {
   overload: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
   /** On SIGTERM: how long to keep serving (not ready, Connection: close) before closing the listener. */
   shutdownDrainMs: number;
+  webhooks: {
+    /** Retry schedule, e.g. `5s,5m,30m,2h` (parsed by the webhooks module). */
+    retrySchedule: string;
+    allowPrivateNetworks: boolean;
+    timeoutMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -200,6 +215,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxHeapUsedBytes: e.OVERLOAD_MAX_HEAP_USED_BYTES,
     },
     shutdownDrainMs: e.SHUTDOWN_DRAIN_MS,
+    webhooks: {
+      retrySchedule: e.WEBHOOK_RETRY_SCHEDULE,
+      allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+    },
   };
 }
 

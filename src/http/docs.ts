@@ -133,6 +133,7 @@ export async function registerDocs(app: FastifyInstance, version: string) {
         { name: 'users', description: 'User management' },
         { name: 'teams', description: 'Teams of agents' },
         { name: 'audit', description: 'The audit trail' },
+        { name: 'webhooks', description: 'Signed, retried deliveries of change events to other systems' },
         { name: 'health', description: 'Liveness, readiness and metrics' },
       ],
       components: {

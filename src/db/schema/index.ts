@@ -3,3 +3,4 @@ export * from './attachments.js';
 export * from './audit.js';
 export * from './tickets.js';
 export * from './users.js';
+export * from './webhooks.js';

@@ -41,6 +41,8 @@ export const PERMISSIONS = {
   // audit
   'audit.readTicketTimeline': { requester: 'never', agent: 'any', admin: 'any' },
   'audit.readAll': { requester: 'never', agent: 'never', admin: 'any' },
+  // integrations
+  'webhook.manage': { requester: 'never', agent: 'never', admin: 'any' },
 } as const satisfies Record<string, Record<UserRole, Rule>>;
 
 export type Action = keyof typeof PERMISSIONS;
