@@ -1,4 +1,4 @@
-/** `npm run create-admin -- --email … --password … [--name …]`: see src/modules/users/create-admin-cli.ts. */
-import { runCreateAdmin } from '../src/modules/users/create-admin-cli.js';
+/** `npm run create-admin -- --email … --password … [--name …]`: see src/create-admin.ts. */
+import { runCreateAdmin } from '../src/create-admin.js';
 
 process.exitCode = await runCreateAdmin(process.argv.slice(2));

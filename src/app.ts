@@ -1,59 +1,36 @@
-import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import Fastify, {
-  type FastifyInstance,
-  type FastifyPluginAsync,
-  type FastifyServerOptions,
-  LogController,
-} from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Config } from './config.js';
 import { createDb, type Database, type DbHandle } from './db/client.js';
+import { registerAccessDeniedAudit } from './http/access-denied-audit.js';
 import { registerAuth } from './http/auth.js';
 import { registerDocs } from './http/docs.js';
 import { registerErrorHandling } from './http/errors.js';
+import { loggerOptions } from './http/logger.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerOverloadProtection } from './http/overload.js';
 import { registerRateLimit } from './http/rate-limit.js';
+import { registerRequestIdHeader, requestIdOptions } from './http/request-id.js';
 import { registerSecurity } from './http/security.js';
 import { createFastSerializerCompiler } from './http/serializer.js';
 import { registerDraining } from './http/shutdown.js';
-import { type Clock, systemClock } from './lib/clock.js';
-import { createCursorCodec } from './lib/cursor.js';
-import { createLocalDiskStore } from './lib/storage/local-disk-store.js';
-import { createAttachmentsRepository } from './modules/attachments/attachments.repository.js';
-import { attachmentRoutes } from './modules/attachments/attachments.routes.js';
-import { createAttachmentService } from './modules/attachments/attachments.service.js';
-import { createAuditRepository } from './modules/audit/audit.repository.js';
+import { attachmentsRoutes } from './modules/attachments/attachments.routes.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
-import { createAuditService } from './modules/audit/audit.service.js';
-import { createAuditQueryService } from './modules/audit/audit-query.service.js';
-import { createAuthRepository } from './modules/auth/auth.repository.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
-import { createAuthService } from './modules/auth/auth.service.js';
-import { createPasswordHasher } from './modules/auth/password.js';
-import { AccessDeniedError } from './modules/auth/permissions.js';
-import { createCommentsRepository } from './modules/comments/comments.repository.js';
-import { commentRoutes } from './modules/comments/comments.routes.js';
-import { createCommentService } from './modules/comments/comments.service.js';
+import { commentsRoutes } from './modules/comments/comments.routes.js';
 import { healthRoutes } from './modules/health/health.routes.js';
-import { createHealthService } from './modules/health/health.service.js';
-import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
-import { createTeamsRepository } from './modules/teams/teams.repository.js';
+import { reportsRoutes } from './modules/reports/reports.routes.js';
 import { teamsRoutes } from './modules/teams/teams.routes.js';
-import { createTeamsService } from './modules/teams/teams.service.js';
-import { createTicketsRepository } from './modules/tickets/tickets.repository.js';
-import { ticketRoutes } from './modules/tickets/tickets.routes.js';
-import { createTicketService } from './modules/tickets/tickets.service.js';
-import { createUsersRepository } from './modules/users/users.repository.js';
+import { ticketsRoutes } from './modules/tickets/tickets.routes.js';
 import { usersRoutes } from './modules/users/users.routes.js';
-import { createUsersService } from './modules/users/users.service.js';
+import { createServices, type ServiceOverrides, type Services } from './services.js';
+
+export { loggerOptions } from './http/logger.js';
 
 export type AppConfig = Config & { jwtSecret: string; databaseUrl: string };
 
-export interface AppOverrides {
-  clock?: Clock;
+export interface AppOverrides extends ServiceOverrides {
   /** Replace the logger (tests pass false or a stream). */
   logger?: FastifyServerOptions['logger'];
   /** Extra plugins registered after the application's routes (tests use it for probe routes). */
@@ -64,10 +41,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     config: AppConfig;
     db: Database;
+    services: Services;
   }
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 /** package.json is one level above src/ (tsx) and two above dist/src/ (the production build). */
 const pkg = ((): { version: string } => {
   for (const candidate of ['../package.json', '../../package.json']) {
@@ -77,48 +54,14 @@ const pkg = ((): { version: string } => {
   throw new Error('package.json not found');
 })();
 
-export function loggerOptions(config: Pick<Config, 'logLevel' | 'env'>): FastifyServerOptions['logger'] {
-  return {
-    level: config.logLevel,
-    // Secrets never reach the logs, whatever a log call is handed.
-    redact: {
-      paths: [
-        'req.headers.authorization',
-        'req.headers.cookie',
-        'password',
-        '*.password',
-        '*.currentPassword',
-        '*.newPassword',
-        '*.refreshToken',
-        '*.accessToken',
-      ],
-      censor: '[redacted]',
-    },
-    ...(config.env === 'development'
-      ? {
-          transport: {
-            target: 'pino-pretty',
-            options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true },
-          },
-        }
-      : {}),
-  };
-}
-
 /**
  * Builds a ready Fastify instance: used by server.ts and by the tests. Owns the pg pool
  * (closed on app.close()); the database must already be migrated.
  */
 export async function buildApp(config: AppConfig, overrides: AppOverrides = {}): Promise<FastifyInstance> {
-  const clock = overrides.clock ?? systemClock;
   const app = Fastify({
     logger: overrides.logger ?? loggerOptions(config),
-    // X-Request-Id: keep a well-formed inbound id, otherwise make one. Logged as traceId on every line.
-    genReqId: (req) => {
-      const inbound = req.headers['x-request-id'];
-      return typeof inbound === 'string' && REQUEST_ID.test(inbound) ? inbound : randomUUID();
-    },
-    logController: new LogController({ requestIdLogLabel: 'traceId' }),
+    ...requestIdOptions,
     bodyLimit: config.bodyLimitBytes,
     // A number means "trust this many hops" (Fastify's types take it only as a function).
     trustProxy:
@@ -143,80 +86,21 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   registerErrorHandling(app);
   // JSON only: a text/plain body is a malformed request, not a string to validate.
   app.removeContentTypeParser('text/plain');
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
+  registerRequestIdHeader(app);
 
   const dbHandle: DbHandle = createDb(config.databaseUrl, config.db, (err) =>
     app.log.warn({ err }, 'idle database connection lost'),
   );
   const { db } = dbHandle;
+  const services = createServices(config, db, overrides);
   app.decorate('config', config);
   app.decorate('db', db);
+  app.decorate('services', services);
+  app.decorate('idempotency', services.idempotency);
   app.addHook('onClose', async () => {
     await dbHandle.close();
   });
-
-  // Repositories and services: plain factories with narrow dependencies.
-  const usersRepo = createUsersRepository();
-  const auditRepo = createAuditRepository();
-  const audit = createAuditService({ audit: auditRepo });
-  const health = createHealthService({ db });
-  // Attachments (issue 5): bytes in the blob store under DATA_DIR/uploads, rows in PostgreSQL.
-  const attachmentLimits = { maxFileBytes: config.uploadMaxBytes, maxFiles: 5 };
-  const attachments = createAttachmentService({
-    db,
-    attachments: createAttachmentsRepository(),
-    audit,
-    store: createLocalDiskStore(path.join(config.dataDir, 'uploads')),
-    limits: attachmentLimits,
-  });
-  // Tickets, comments, audit queries (issue 4).
-  const ticketsRepo = createTicketsRepository();
-  const idempotency = createIdempotencyService({ db, clock });
-  const tickets = createTicketService({
-    db,
-    tickets: ticketsRepo,
-    users: usersRepo,
-    audit,
-    idempotency,
-    cursor: createCursorCodec(config.jwtSecret, 'tickets'),
-    clock,
-  });
-  const comments = createCommentService({
-    db,
-    tickets,
-    ticketsRepo,
-    comments: createCommentsRepository(),
-    audit,
-    idempotency,
-    cursor: createCursorCodec(config.jwtSecret, 'comments'),
-    clock,
-  });
-  const auditQueries = createAuditQueryService({
-    db,
-    audit: auditRepo,
-    tickets,
-    cursor: createCursorCodec(config.jwtSecret, 'audit'),
-  });
-  void clock;
-
-  // Every refusal by a permission check is audited (access.denied), outside the refused change's transaction.
-  app.addHook('onError', async (request, _reply, err) => {
-    if (!(err instanceof AccessDeniedError) || !request.ctx) return;
-    await audit
-      .record(db, request.ctx, {
-        action: 'access.denied',
-        entityType: err.entity?.type ?? 'route',
-        entityId: err.entity?.id ?? null,
-        metadata: {
-          operation: err.operation,
-          method: request.method,
-          route: request.routeOptions.url ?? null,
-        },
-      })
-      .catch((auditErr) => request.log.error({ err: auditErr }, 'could not record access.denied'));
-  });
+  registerAccessDeniedAudit(app, services.audit, db);
 
   // Before docs and auth: CORS preflights are answered before authentication, overload is shed before any work.
   await registerSecurity(app, config);
@@ -224,64 +108,33 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await registerMetrics(app, config, dbHandle.pool);
   registerDraining(app);
   await registerDocs(app, pkg.version);
-  const signer = await registerAuth(app, {
+  await registerAuth(app, {
     secret: config.jwtSecret,
     accessTokenTtl: config.accessTokenTtl,
-    loadActor: async (id) => {
-      const user = await usersRepo.findById(db, id);
-      return user?.active ? { id: user.id, role: user.role, name: user.name, email: user.email } : null;
-    },
+    findActor: services.actors.find,
   });
-
-  // Identity and access (issue 3): accounts, sessions and teams; they need the token signer above.
-  const hasher = createPasswordHasher();
-  const authRepo = createAuthRepository();
-  const usersService = createUsersService({
-    db,
-    users: usersRepo,
-    refreshTokens: authRepo,
-    audit,
-    hasher,
-    cursor: createCursorCodec(config.jwtSecret, 'users'),
-    forgetActor: signer.forget,
-    passwordMinLength: config.passwordMinLength,
-  });
-  const authService = createAuthService({
-    db,
-    users: usersRepo,
-    usersService,
-    auth: authRepo,
-    audit,
-    hasher,
-    signer,
-    clock,
-    config,
-  });
-  const teamsService = createTeamsService({
-    db,
-    teams: createTeamsRepository(),
-    users: usersRepo,
-    audit,
-    cursor: createCursorCodec(config.jwtSecret, 'teams'),
-  });
-
   // Rate limits apply to routes registered after this line (route-level hooks run after the auth hook).
   await registerRateLimit(app, config);
 
   // ---- routes: one registration per module ----
-  await app.register(healthRoutes, { health });
+  await app.register(healthRoutes, { health: services.health });
   await app.register(authRoutes, {
     prefix: '/api/v1',
-    auth: authService,
+    auth: services.auth,
     allowSignup: config.allowSignup,
     loginRateLimitPerIp: config.loginRateLimitPerIp,
   });
-  await app.register(usersRoutes, { prefix: '/api/v1', users: usersService });
-  await app.register(teamsRoutes, { prefix: '/api/v1', teams: teamsService });
-  await app.register(attachmentRoutes, { prefix: '/api/v1', attachments, limits: attachmentLimits });
-  await app.register(ticketRoutes, { prefix: '/api/v1', tickets });
-  await app.register(commentRoutes, { prefix: '/api/v1', comments });
-  await app.register(auditRoutes, { prefix: '/api/v1', auditQueries });
+  await app.register(usersRoutes, { prefix: '/api/v1', users: services.users });
+  await app.register(teamsRoutes, { prefix: '/api/v1', teams: services.teams });
+  await app.register(attachmentsRoutes, {
+    prefix: '/api/v1',
+    attachments: services.attachments,
+    limits: services.attachmentLimits,
+  });
+  await app.register(ticketsRoutes, { prefix: '/api/v1', tickets: services.tickets });
+  await app.register(commentsRoutes, { prefix: '/api/v1', comments: services.comments });
+  await app.register(auditRoutes, { prefix: '/api/v1', auditQueries: services.auditQueries });
+  await app.register(reportsRoutes, { prefix: '/api/v1', reports: services.reports });
 
   for (const plugin of overrides.plugins ?? []) await app.register(plugin);
 

@@ -19,6 +19,16 @@ const bool = (fallback: boolean) =>
 const int = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
+/** An IANA timezone name Intl (and so PostgreSQL's tz database) knows. */
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const emptyAsUndefined = (v: unknown) => (v === '' ? undefined : v);
 
 const envSchema = z
@@ -92,6 +102,10 @@ const envSchema = z
       .default('5s,5m,30m,2h,5h,10h,10h'),
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool(false),
     WEBHOOK_TIMEOUT_MS: int(10_000, 100, 60_000),
+    REPORT_TIMEZONE: z
+      .string()
+      .default('UTC')
+      .refine(isTimeZone, 'must be an IANA timezone such as UTC or Europe/Berlin'),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
@@ -160,6 +174,8 @@ export interface Config {
     allowPrivateNetworks: boolean;
     timeoutMs: number;
   };
+  /** IANA timezone the reports count days in. */
+  reportTimezone: string;
 }
 
 export class ConfigError extends Error {
@@ -220,7 +236,21 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
     },
+    reportTimezone: e.REPORT_TIMEZONE,
   };
+}
+
+/**
+ * The configuration of `npm run create-admin`: the server's settings without the start-up admin pair
+ * (ADMIN_EMAIL alone need not come with a password), and ADMIN_PASSWORD as the command's password
+ * when none is given on the command line (keeps it out of shell history and `ps`).
+ */
+export function loadCreateAdminConfig(source: NodeJS.ProcessEnv = process.env): {
+  config: Config;
+  adminPassword: string | undefined;
+} {
+  const config = loadConfig({ ...source, ADMIN_EMAIL: '', ADMIN_PASSWORD: '' });
+  return { config, adminPassword: source.ADMIN_PASSWORD || undefined };
 }
 
 /**

@@ -1,9 +1,9 @@
 import closeWithGrace from 'close-with-grace';
-import { buildApp, loggerOptions } from './app.js';
+import { buildApp } from './app.js';
 import { ConfigError, loadConfig, resolveJwtSecret } from './config.js';
 import { resolveDatabase } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
-import { bootstrapAdmin } from './modules/users/admin-bootstrap.js';
+import { loggerOptions } from './http/logger.js';
 
 /** Process entry point: config, database, migrations, listen, graceful shutdown. Nothing else. */
 async function main() {
@@ -23,7 +23,7 @@ async function main() {
   await runMigrations(database.url);
 
   const app = await buildApp({ ...secrets, databaseUrl: database.url }, { logger: loggerOptions(config) });
-  await bootstrapAdmin(app.db, config, app.log); // ADMIN_EMAIL/ADMIN_PASSWORD, only while no admin exists
+  await app.services.adminAccounts.bootstrap(config.admin, app.log); // ADMIN_EMAIL/ADMIN_PASSWORD, only while no admin exists
 
   // SIGTERM (orchestrator): drain, then close. SIGINT (Ctrl-C): close at once. Either way the process
   // exits within drain + 10 s even if a request or the database hangs.

@@ -1,8 +1,8 @@
 import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UnauthenticatedError } from '../lib/errors.js';
-import { TtlCache } from '../lib/ttl-cache.js';
 import type { Actor, RequestContext } from '../modules/auth/actor.js';
+import { type AccessClaims, JWT_AUDIENCE, JWT_ISSUER } from '../modules/auth/token-signer.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -13,13 +13,10 @@ declare module 'fastify' {
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
-    payload: { sub: string; role: Actor['role']; typ: 'access' };
-    user: { sub: string; role: Actor['role']; typ: 'access' };
+    payload: AccessClaims;
+    user: AccessClaims;
   }
 }
-
-export const JWT_ISSUER = 'helpdesk-api';
-export const JWT_AUDIENCE = 'helpdesk-api';
 
 /**
  * The only place that makes a route public. Everything else requires a valid access token
@@ -46,31 +43,22 @@ export function isPublicRoute(method: string, url: string | undefined): boolean 
 export interface AuthOptions {
   secret: string;
   accessTokenTtl: number;
-  /** Loads the current state of a user: null when missing or deactivated. */
-  loadActor(id: string): Promise<Actor | null>;
-  /** How long a loaded actor may be reused; deactivation/demotion must bite within 5 s. */
-  actorCacheMs?: number;
-}
-
-export interface TokenSigner {
-  signAccess(actor: Pick<Actor, 'id' | 'role'>): string;
-  /** Forget cached actor state (after role change or deactivation in this process). */
-  forget(userId: string): void;
+  /** The current state of a user (cached briefly): null when missing or deactivated. */
+  findActor(id: string): Promise<Actor | null>;
 }
 
 /**
  * Registers @fastify/jwt with HS256, issuer and audience pinned, and the one auth hook that builds
  * request.ctx. A token that verifies but is not an access token (typ) is rejected; so is the token
- * of a user who has since been deactivated (seen within actorCacheMs).
+ * of a user who has since been deactivated (seen within the actor cache's lifetime). Tokens are
+ * signed by modules/auth/token-signer.ts with the same settings.
  */
-export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Promise<TokenSigner> {
+export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Promise<void> {
   await app.register(fastifyJwt, {
     secret: opts.secret,
     sign: { algorithm: 'HS256', iss: JWT_ISSUER, aud: JWT_AUDIENCE, expiresIn: opts.accessTokenTtl },
     verify: { algorithms: ['HS256'], allowedIss: JWT_ISSUER, allowedAud: JWT_AUDIENCE },
   });
-
-  const cache = new TtlCache<string, Actor | null>(opts.actorCacheMs ?? 2000);
 
   app.decorateRequest('ctx', null as unknown as RequestContext);
 
@@ -92,11 +80,7 @@ export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Pro
     if (payload.typ !== 'access' || typeof payload.sub !== 'string') {
       throw new UnauthenticatedError('The token is not an access token.');
     }
-    let actor = cache.get(payload.sub);
-    if (actor === undefined) {
-      actor = await opts.loadActor(payload.sub);
-      cache.set(payload.sub, actor);
-    }
+    const actor = await opts.findActor(payload.sub);
     if (!actor) throw new UnauthenticatedError('The account is deactivated or no longer exists.');
     return actor;
   }
@@ -112,9 +96,4 @@ export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Pro
     if (isPublicRoute(request.method, request.routeOptions.url)) return;
     request.ctx.actor = await authenticate(request);
   });
-
-  return {
-    signAccess: (actor) => app.jwt.sign({ sub: actor.id, role: actor.role, typ: 'access' }),
-    forget: (userId) => cache.delete(userId),
-  };
 }

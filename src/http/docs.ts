@@ -134,6 +134,7 @@ export async function registerDocs(app: FastifyInstance, version: string) {
         { name: 'teams', description: 'Teams of agents' },
         { name: 'audit', description: 'The audit trail' },
         { name: 'webhooks', description: 'Signed, retried deliveries of change events to other systems' },
+        { name: 'reports', description: 'Support figures and CSV export' },
         { name: 'health', description: 'Liveness, readiness and metrics' },
       ],
       components: {

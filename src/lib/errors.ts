@@ -24,12 +24,6 @@ export class AppError extends Error {
   }
 }
 
-export class BadRequestError extends AppError {
-  constructor(detail = 'The request could not be parsed.', code = 'MALFORMED_REQUEST') {
-    super(400, code, 'Malformed request', detail);
-  }
-}
-
 export class UnauthenticatedError extends AppError {
   constructor(detail = 'Authentication is required.', code = 'UNAUTHENTICATED') {
     super(401, code, code === 'TOKEN_EXPIRED' ? 'Token expired' : 'Unauthenticated', detail, {

@@ -6,11 +6,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLocalDiskStore } from '../../src/lib/storage/local-disk-store.js';
-import { createAttachmentsRepository } from '../../src/modules/attachments/attachments.repository.js';
-import { createAttachmentService } from '../../src/modules/attachments/attachments.service.js';
-import { createAuditRepository } from '../../src/modules/audit/audit.repository.js';
-import { createAuditService } from '../../src/modules/audit/audit.service.js';
 import { createTestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
 import { expectProblem } from '../helpers/http.js';
@@ -359,13 +354,7 @@ describe('attachments', () => {
     expect(asAgent.find((c: { id: string }) => c.id === note).attachments).toEqual([priv]);
 
     // The service function for other modules filters by the viewer as well.
-    const service = createAttachmentService({
-      db: app.db,
-      attachments: createAttachmentsRepository(),
-      audit: createAuditService({ audit: createAuditRepository() }),
-      store: createLocalDiskStore(uploads),
-      limits: { maxFileBytes: MAX, maxFiles: 5 },
-    });
+    const service = app.services.attachments;
     const forRequester = await service.listForComments(app.db, { role: 'requester' }, [reply, note]);
     expect([...forRequester.keys()]).toEqual([reply]);
     const forAgent = await service.listForComments(app.db, { role: 'agent' }, [reply, note]);

@@ -1,14 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../src/lib/clock.js';
-import { createCursorCodec } from '../../src/lib/cursor.js';
 import type { AuditService } from '../../src/modules/audit/audit.service.js';
 import type { AuthedContext } from '../../src/modules/auth/actor.js';
-import { createIdempotencyService } from '../../src/modules/idempotency/idempotency.service.js';
-import { createTicketsRepository } from '../../src/modules/tickets/tickets.repository.js';
-import { createTicketService } from '../../src/modules/tickets/tickets.service.js';
-import { createUsersRepository } from '../../src/modules/users/users.repository.js';
+import { createServices } from '../../src/services.js';
 import { createTestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
 
@@ -236,15 +231,7 @@ describe('a failed audit write rolls the change back', () => {
         throw new Error('audit store unavailable');
       },
     } as unknown as AuditService;
-    const tickets = createTicketService({
-      db: app.db,
-      tickets: createTicketsRepository(),
-      users: createUsersRepository(),
-      audit: failingAudit,
-      idempotency: createIdempotencyService({ db: app.db, clock: systemClock }),
-      cursor: createCursorCodec('s'.repeat(40), 'tickets'),
-      clock: systemClock,
-    });
+    const { tickets, idempotency } = createServices(app.config, app.db, { audit: failingAudit });
     const ctx: AuthedContext = {
       actor: { id: agent.id, role: 'agent', name: agent.name, email: agent.email },
       traceId: trace(),
@@ -253,10 +240,8 @@ describe('a failed audit write rolls the change back', () => {
     };
     const title = `rollback ${randomUUID()}`;
     await expect(
-      tickets.create(
-        ctx,
-        { title, description: 'd', requesterId: requester.id },
-        { userId: agent.id, key: title, fingerprint: 'f' },
+      idempotency.run({ userId: agent.id, key: title, fingerprint: 'f' }, (remember) =>
+        tickets.create(ctx, { title, description: 'd', requesterId: requester.id }, remember),
       ),
     ).rejects.toThrow('audit store unavailable');
     const { rowCount } = await app.db.$client.query('SELECT 1 FROM tickets WHERE title = $1', [title]);

@@ -1,7 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JWT_AUDIENCE, JWT_ISSUER } from '../../src/http/auth.js';
+import { JWT_AUDIENCE, JWT_ISSUER } from '../../src/modules/auth/token-signer.js';
 import { createTestApp } from '../helpers/app.js';
 import { createUser, DEFAULT_PASSWORD } from '../helpers/factory.js';
 import { expectProblem } from '../helpers/http.js';

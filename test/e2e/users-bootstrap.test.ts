@@ -3,7 +3,6 @@ import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runMigrations } from '../../src/db/migrate.js';
-import { bootstrapAdmin, createAdminAccount } from '../../src/modules/users/admin-bootstrap.js';
 import { createTestApp } from '../helpers/app.js';
 import { createUser } from '../helpers/factory.js';
 
@@ -46,15 +45,15 @@ describe('admin bootstrap on an empty database (ADMIN_EMAIL / ADMIN_PASSWORD)', 
   it('creates the admin once; a second start (or instance) leaves it alone', async () => {
     const log = logger();
     const config = { admin: { email: 'Boss@Example.test', password: PASSWORD }, passwordMinLength: 12 };
-    await Promise.all([bootstrapAdmin(app.db, config, log), bootstrapAdmin(app.db, config, log)]);
+    const { adminAccounts } = app.services; // PASSWORD_MIN_LENGTH: 12
+    await Promise.all([
+      adminAccounts.bootstrap(config.admin, log),
+      adminAccounts.bootstrap(config.admin, log),
+    ]);
     const { rows } = await app.db.$client.query("SELECT email, role, active FROM users WHERE role = 'admin'");
     expect(rows).toEqual([{ email: 'Boss@Example.test', role: 'admin', active: true }]);
     expect(log.lines.filter((l) => l.startsWith('info'))).toHaveLength(1);
-    await bootstrapAdmin(
-      app.db,
-      { ...config, admin: { email: 'other@example.test', password: PASSWORD } },
-      log,
-    );
+    await adminAccounts.bootstrap({ email: 'other@example.test', password: PASSWORD }, log);
     const again = await app.db.$client.query("SELECT count(*)::int AS n FROM users WHERE role = 'admin'");
     expect(again.rows[0].n).toBe(1);
 
@@ -106,9 +105,8 @@ describe('admin bootstrap on an empty database (ADMIN_EMAIL / ADMIN_PASSWORD)', 
     await app.db.$client.query("UPDATE users SET active = false WHERE role = 'admin'");
     const squatter = await createUser(app, { role: 'requester' });
     const log = logger();
-    await bootstrapAdmin(
-      app.db,
-      { admin: { email: squatter.email.toUpperCase(), password: PASSWORD }, passwordMinLength: 12 },
+    await app.services.adminAccounts.bootstrap(
+      { email: squatter.email.toUpperCase(), password: PASSWORD },
       log,
     );
     const { rows } = await app.db.$client.query('SELECT role FROM users WHERE id = $1', [squatter.id]);
@@ -118,12 +116,8 @@ describe('admin bootstrap on an empty database (ADMIN_EMAIL / ADMIN_PASSWORD)', 
 
   it('refuses a weak ADMIN_PASSWORD (fails start-up rather than creating a guessable admin)', async () => {
     await expect(
-      bootstrapAdmin(
-        app.db,
-        {
-          admin: { email: `weak-${randomUUID()}@example.test`, password: 'administrator' },
-          passwordMinLength: 12,
-        },
+      app.services.adminAccounts.bootstrap(
+        { email: `weak-${randomUUID()}@example.test`, password: 'administrator' },
         logger(),
       ),
     ).rejects.toMatchObject({ code: 'WEAK_PASSWORD' });
@@ -139,17 +133,15 @@ describe('create-admin (operators)', () => {
 
   it('creates an admin even when others exist, and refuses a taken email (409 EMAIL_TAKEN)', async () => {
     const email = `ops-${randomUUID().slice(0, 8)}@example.test`;
-    const res = await createAdminAccount(
-      app.db,
+    const res = await app.services.adminAccounts.create(
       { email, password: PASSWORD, name: 'Ops Admin' },
-      { passwordMinLength: 12, source: 'cli', onlyIfNoAdmin: false },
+      { source: 'cli', onlyIfNoAdmin: false },
     );
     expect(res).toMatchObject({ kind: 'created', user: { email, role: 'admin', name: 'Ops Admin' } });
     await expect(
-      createAdminAccount(
-        app.db,
+      app.services.adminAccounts.create(
         { email: email.toUpperCase(), password: PASSWORD },
-        { passwordMinLength: 12, source: 'cli', onlyIfNoAdmin: false },
+        { source: 'cli', onlyIfNoAdmin: false },
       ),
     ).rejects.toMatchObject({ code: 'EMAIL_TAKEN' });
   });

@@ -10,8 +10,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 import { runMigrations } from '../../src/db/migrate.js';
-import { JWT_AUDIENCE, JWT_ISSUER } from '../../src/http/auth.js';
 import { freePort } from '../../src/lib/free-port.js';
+import { JWT_AUDIENCE, JWT_ISSUER } from '../../src/modules/auth/token-signer.js';
 
 export { freePort };
 

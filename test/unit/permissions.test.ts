@@ -4,7 +4,9 @@ import {
   AccessDeniedError,
   type Action,
   assertCan,
+  assertCanPatchTicket,
   can,
+  canViewTicket,
   isStaff,
   PERMISSIONS,
   ruleFor,
@@ -60,5 +62,58 @@ describe('permission matrix: users, teams, audit rows of the contract', () => {
 
   it('staff are agents and admins', () => {
     expect(roles.filter(isStaff)).toEqual(['agent', 'admin']);
+  });
+});
+
+describe('assertCanPatchTicket: field rules on the ticket as it was before the request', () => {
+  const agent = { id: 'agent-1', role: 'agent' as const };
+  const open = (assigneeId: string | null) => ({ id: 7, status: 'open', assigneeId });
+  const denied = (fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      return err instanceof AccessDeniedError ? err.operation : 'other error';
+    }
+    return null;
+  };
+
+  it('an agent takes an unassigned ticket or unassigns themself', () => {
+    expect(denied(() => assertCanPatchTicket(agent, open(null), { assigneeId: agent.id }))).toBeNull();
+    expect(denied(() => assertCanPatchTicket(agent, open(agent.id), { assigneeId: null }))).toBeNull();
+    expect(denied(() => assertCanPatchTicket(agent, open(agent.id), { assigneeId: agent.id }))).toBeNull();
+  });
+
+  it("an agent may not take a colleague's ticket, unassign the colleague or assign someone else", () => {
+    expect(denied(() => assertCanPatchTicket(agent, open('agent-2'), { assigneeId: agent.id }))).toBe(
+      'ticket.assign',
+    );
+    expect(denied(() => assertCanPatchTicket(agent, open('agent-2'), { assigneeId: null }))).toBe(
+      'ticket.assign',
+    );
+    expect(denied(() => assertCanPatchTicket(agent, open(null), { assigneeId: 'agent-2' }))).toBe(
+      'ticket.assign',
+    );
+  });
+
+  it('admins assign anyone; requesters edit content only while new and never classify', () => {
+    const adminActor = { id: 'admin-1', role: 'admin' as const };
+    expect(denied(() => assertCanPatchTicket(adminActor, open('agent-2'), { assigneeId: 'x' }))).toBeNull();
+    const req = { id: 'req-1', role: 'requester' as const };
+    expect(
+      denied(() => assertCanPatchTicket(req, { id: 1, status: 'new', assigneeId: null }, { title: 't' })),
+    ).toBeNull();
+    expect(denied(() => assertCanPatchTicket(req, open(null), { title: 't' }))).toBe('ticket.editContent');
+    expect(
+      denied(() => assertCanPatchTicket(req, { id: 1, status: 'new', assigneeId: null }, { tags: [] })),
+    ).toBe('ticket.classify');
+  });
+});
+
+describe('the ticket rows of the table are the ones the checks consult', () => {
+  it('ticket.read: requesters own, staff any', () => {
+    expect(ruleFor({ role: 'requester' }, 'ticket.read')).toBe('own');
+    expect(canViewTicket({ id: 'r', role: 'requester' }, { requesterId: 'r' })).toBe(true);
+    expect(canViewTicket({ id: 'r', role: 'requester' }, { requesterId: 'other' })).toBe(false);
+    expect(canViewTicket({ id: 'a', role: 'agent' }, { requesterId: 'other' })).toBe(true);
   });
 });

@@ -31,6 +31,12 @@ export const auditEvents = pgTable(
     index('audit_events_action_idx').on(t.action, t.seq),
     index('audit_events_trace_idx').on(t.traceId),
     index('audit_events_occurred_idx').on(t.occurredAt),
+    // Reports: moves from solved back to open, by time.
+    index('audit_events_reopened_idx')
+      .on(t.occurredAt)
+      .where(
+        sql`action = 'ticket.status_changed' AND (changes -> 'status' ->> 0) = 'solved' AND (changes -> 'status' ->> 1) = 'open'`,
+      ),
   ],
 );
 export type AuditEventRow = typeof auditEvents.$inferSelect;

@@ -12,28 +12,26 @@ import {
   timestamp,
   uuid,
 } from 'drizzle-orm/pg-core';
+import {
+  COMMENT_VISIBILITIES,
+  TICKET_PRIORITIES,
+  TICKET_STATUSES,
+  TICKET_TYPES,
+} from '../../modules/tickets/ticket-values.js';
 import { teams, users } from './users.js';
 
-export const ticketStatus = pgEnum('ticket_status', [
-  'new',
-  'open',
-  'pending',
-  'on_hold',
-  'solved',
-  'closed',
-  'cancelled',
-]);
-export type TicketStatus = (typeof ticketStatus.enumValues)[number];
+export type {
+  CommentVisibility,
+  TicketPriority,
+  TicketStatus,
+  TicketType,
+} from '../../modules/tickets/ticket-values.js';
 
+export const ticketStatus = pgEnum('ticket_status', TICKET_STATUSES);
 /** Declared in ascending order so ORDER BY priority sorts low < normal < high < urgent. */
-export const ticketPriority = pgEnum('ticket_priority', ['low', 'normal', 'high', 'urgent']);
-export type TicketPriority = (typeof ticketPriority.enumValues)[number];
-
-export const ticketType = pgEnum('ticket_type', ['question', 'incident', 'problem', 'task']);
-export type TicketType = (typeof ticketType.enumValues)[number];
-
-export const commentVisibility = pgEnum('comment_visibility', ['public', 'internal']);
-export type CommentVisibility = (typeof commentVisibility.enumValues)[number];
+export const ticketPriority = pgEnum('ticket_priority', TICKET_PRIORITIES);
+export const ticketType = pgEnum('ticket_type', TICKET_TYPES);
+export const commentVisibility = pgEnum('comment_visibility', COMMENT_VISIBILITIES);
 
 export const idempotencyStatus = pgEnum('idempotency_status', ['in_progress', 'completed']);
 
@@ -99,6 +97,8 @@ export const tickets = pgTable(
     index('tickets_team_updated_idx').on(t.teamId, t.updatedAt, t.id).where(sql`deleted_at IS NULL`),
     index('tickets_tags_gin').using('gin', t.tags),
     index('tickets_search_gin').using('gin', t.search),
+    // Reports: tickets solved in a period.
+    index('tickets_solved_idx').on(t.solvedAt).where(sql`deleted_at IS NULL AND solved_at IS NOT NULL`),
     index('tickets_deleted_idx').on(t.deletedAt).where(sql`deleted_at IS NOT NULL`),
     check('tickets_title_len', sql`char_length(${t.title}) BETWEEN 1 AND 200`),
     check('tickets_description_len', sql`char_length(${t.description}) BETWEEN 1 AND 20000`),
@@ -155,4 +155,3 @@ export const idempotencyKeys = pgTable(
   },
   (t) => [primaryKey({ columns: [t.userId, t.key] }), index('idempotency_keys_expires_idx').on(t.expiresAt)],
 );
-export type IdempotencyKeyRow = typeof idempotencyKeys.$inferSelect;

@@ -11,8 +11,11 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 
-export const userRole = pgEnum('user_role', ['requester', 'agent', 'admin']);
-export type UserRole = (typeof userRole.enumValues)[number];
+import { USER_ROLES } from '../../modules/users/user-roles.js';
+
+export type { UserRole } from '../../modules/users/user-roles.js';
+
+export const userRole = pgEnum('user_role', USER_ROLES);
 
 export const users = pgTable(
   'users',

@@ -6,44 +6,27 @@ import {
   type CommentVisibility,
   comments,
   type NewAttachmentRow,
-  type TicketStatus,
   tickets,
 } from '../../db/schema/index.js';
 
-/** What an upload or a download needs to know about the ticket: visibility and whether it is terminal. */
-export interface TicketGate {
+/** What a download needs to know about the ticket: its visibility. */
+export interface AttachmentTicket {
   id: number;
   requesterId: string;
-  status: TicketStatus;
   deletedAt: Date | null;
 }
 
 /** An attachment with the visibility of the comment it belongs to (null: a ticket-level attachment). */
 export type AttachmentWithVisibility = AttachmentRow & { commentVisibility: CommentVisibility | null };
 
-const gateColumns = {
+const ticketColumns = {
   id: tickets.id,
   requesterId: tickets.requesterId,
-  status: tickets.status,
   deletedAt: tickets.deletedAt,
 };
 
 export function createAttachmentsRepository() {
   return {
-    async findTicketGate(ex: Executor, ticketId: number): Promise<TicketGate | undefined> {
-      const [row] = await ex.select(gateColumns).from(tickets).where(eq(tickets.id, ticketId));
-      return row;
-    },
-
-    /**
-     * The ticket row locked FOR SHARE for the rest of the transaction: a concurrent close/cancel
-     * (an UPDATE) waits for the attachments to commit, or they see the ticket already closed.
-     */
-    async lockTicketGate(ex: Executor, ticketId: number): Promise<TicketGate | undefined> {
-      const [row] = await ex.select(gateColumns).from(tickets).where(eq(tickets.id, ticketId)).for('share');
-      return row;
-    },
-
     async findComment(
       ex: Executor,
       commentId: string,
@@ -71,9 +54,9 @@ export function createAttachmentsRepository() {
     async findWithContext(
       ex: Executor,
       id: string,
-    ): Promise<{ attachment: AttachmentWithVisibility; ticket: TicketGate } | undefined> {
+    ): Promise<{ attachment: AttachmentWithVisibility; ticket: AttachmentTicket } | undefined> {
       const [row] = await ex
-        .select({ attachment: attachments, commentVisibility: comments.visibility, ticket: gateColumns })
+        .select({ attachment: attachments, commentVisibility: comments.visibility, ticket: ticketColumns })
         .from(attachments)
         .innerJoin(tickets, eq(tickets.id, attachments.ticketId))
         .leftJoin(comments, eq(comments.id, attachments.commentId))

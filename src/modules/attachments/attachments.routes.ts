@@ -43,7 +43,7 @@ async function* uploadParts(request: FastifyRequest): AsyncGenerator<UploadPart>
   }
 }
 
-export const attachmentRoutes: FastifyPluginAsyncZod<AttachmentRoutesOptions> = async (
+export const attachmentsRoutes: FastifyPluginAsyncZod<AttachmentRoutesOptions> = async (
   app,
   { attachments, limits },
 ) => {

@@ -4,7 +4,6 @@ import type { Database, Executor } from '../../db/client.js';
 import type { AttachmentRow } from '../../db/schema/index.js';
 import { ContentInspector, sniffContentType } from '../../lib/content-sniff.js';
 import {
-  ConflictError,
   type FieldError,
   NotFoundError,
   PayloadTooLargeError,
@@ -12,6 +11,7 @@ import {
   ValidationError,
 } from '../../lib/errors.js';
 import { sanitizeFilename } from '../../lib/filename.js';
+import { UUID } from '../../lib/patterns.js';
 import {
   BlobNotFoundError,
   type BlobStore,
@@ -21,7 +21,8 @@ import {
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor, AuthedContext } from '../auth/actor.js';
 import { canSeeInternal, canViewTicket } from '../auth/permissions.js';
-import type { AttachmentsRepository, TicketGate } from './attachments.repository.js';
+import type { TicketService } from '../tickets/tickets.service.js';
+import type { AttachmentsRepository, AttachmentTicket } from './attachments.repository.js';
 import { type AttachmentDto, toAttachmentDto } from './attachments.schemas.js';
 
 /** One part of a multipart upload, as the route hands it over (the service never sees Fastify). */
@@ -46,20 +47,10 @@ export interface AttachmentLimits {
 export interface AttachmentServiceDeps {
   db: Database;
   attachments: AttachmentsRepository;
+  tickets: Pick<TicketService, 'lockTicketForWrite' | 'checkTicketWritable'>;
   audit: AuditService;
   store: BlobStore;
   limits: AttachmentLimits;
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const TERMINAL = new Set(['closed', 'cancelled']);
-
-function ticketNotFound(id: number) {
-  return new NotFoundError(
-    'TICKET_NOT_FOUND',
-    'Ticket not found',
-    `Ticket #${id} does not exist or is not visible to you.`,
-  );
 }
 
 function attachmentNotFound(id: string) {
@@ -70,28 +61,13 @@ function attachmentNotFound(id: string) {
   );
 }
 
-/** 404 when invisible; 409 when the ticket cannot take new files (deleted, closed, cancelled). */
-function assertCanAttach(actor: Actor, ticketId: number, ticket: TicketGate | undefined): TicketGate {
-  if (!ticket || !canViewTicket(actor, ticket)) throw ticketNotFound(ticketId);
-  if (ticket.deletedAt) {
-    throw new ConflictError(
-      'TICKET_DELETED',
-      `Ticket #${ticketId} is deleted; restore it before changing it.`,
-    );
-  }
-  if (TERMINAL.has(ticket.status)) {
-    throw new ConflictError(
-      'TICKET_CLOSED',
-      `Ticket #${ticketId} is ${ticket.status}; no files can be added any more.`,
-    );
-  }
-  return ticket;
-}
+/** The ticket gate for new files: 404 invisible, 409 deleted, 409 closed or cancelled. */
+const ATTACH = { whenClosed: 'no files can be added any more', lock: 'share' } as const;
 
 /** Whether this actor may see this attachment: the ticket's visibility, plus internal notes for staff only. */
 export function canViewAttachment(
   actor: Pick<Actor, 'id' | 'role'>,
-  ticket: Pick<TicketGate, 'requesterId' | 'deletedAt'>,
+  ticket: Pick<AttachmentTicket, 'requesterId' | 'deletedAt'>,
   commentVisibility: 'public' | 'internal' | null,
 ): boolean {
   if (!canViewTicket(actor, ticket)) return false;
@@ -104,7 +80,14 @@ interface PendingFile {
   contentType: string;
 }
 
-export function createAttachmentService({ db, attachments, audit, store, limits }: AttachmentServiceDeps) {
+export function createAttachmentService({
+  db,
+  attachments,
+  tickets,
+  audit,
+  store,
+  limits,
+}: AttachmentServiceDeps) {
   async function discard(files: readonly PendingFile[]) {
     await Promise.allSettled(files.map((f) => store.delete(f.blob.key)));
   }
@@ -155,7 +138,7 @@ export function createAttachmentService({ db, attachments, audit, store, limits 
       parts: AsyncIterable<UploadPart>,
     ): Promise<AttachmentDto[]> {
       const { actor } = ctx;
-      assertCanAttach(actor, ticketId, await attachments.findTicketGate(db, ticketId));
+      await tickets.checkTicketWritable(ctx, db, ticketId, ATTACH);
 
       const pending: PendingFile[] = [];
       const fieldErrors: FieldError[] = [];
@@ -192,7 +175,8 @@ export function createAttachmentService({ db, attachments, audit, store, limits 
           );
         }
         const rows = await db.transaction(async (tx) => {
-          assertCanAttach(actor, ticketId, await attachments.lockTicketGate(tx, ticketId));
+          // FOR SHARE: a concurrent close waits for these files to commit, or they see the ticket closed.
+          await tickets.lockTicketForWrite(ctx, tx, ticketId, ATTACH);
           if (commentId !== undefined) await assertCommentUsable(tx, ctx, ticketId, commentId);
           const inserted = await attachments.insertMany(
             tx,

@@ -1,6 +1,7 @@
 import type { Database } from '../../db/client.js';
 import type { AuditEventRow } from '../../db/schema/index.js';
 import { type CursorCodec, InvalidCursorError } from '../../lib/cursor.js';
+import { keysetPage } from '../../lib/keyset.js';
 import type { AuthedContext } from '../auth/actor.js';
 import { assertCan } from '../auth/permissions.js';
 import type { TicketService } from '../tickets/tickets.service.js';
@@ -51,12 +52,8 @@ export function createAuditQueryService(deps: {
   }
 
   function page(rows: AuditEventRow[], limit: number, scope: string) {
-    const data = rows.slice(0, limit);
-    const last = data.at(-1);
-    return {
-      data: data.map(toDto),
-      nextCursor: rows.length > limit && last ? cursor.encode({ k: scope, q: last.seq }) : null,
-    };
+    const { page, nextCursor } = keysetPage(rows, limit, (last) => cursor.encode({ k: scope, q: last.seq }));
+    return { data: page.map(toDto), nextCursor };
   }
 
   return {

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, Executor } from '../../db/client.js';
 import type { UserRow } from '../../db/schema/index.js';
-import type { TokenSigner } from '../../http/auth.js';
 import type { Clock } from '../../lib/clock.js';
 import {
   ForbiddenError,
@@ -18,6 +17,7 @@ import type { AuthRepository } from './auth.repository.js';
 import type { PasswordHasher } from './password.js';
 import { assertCan } from './permissions.js';
 import { hashRefreshToken, newRefreshToken } from './refresh-token.js';
+import type { TokenSigner } from './token-signer.js';
 
 /** The window of the per-account failed-login throttle (the contract: per 15 min). */
 export const LOGIN_FAILURE_WINDOW_MS = 15 * 60 * 1000;

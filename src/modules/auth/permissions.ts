@@ -43,6 +43,9 @@ export const PERMISSIONS = {
   'audit.readAll': { requester: 'never', agent: 'never', admin: 'any' },
   // integrations
   'webhook.manage': { requester: 'never', agent: 'never', admin: 'any' },
+  // reports
+  'report.read': { requester: 'never', agent: 'any', admin: 'any' },
+  'ticket.export': { requester: 'never', agent: 'never', admin: 'any' },
 } as const satisfies Record<string, Record<UserRole, Rule>>;
 
 export type Action = keyof typeof PERMISSIONS;
@@ -83,13 +86,68 @@ export function assertCan(
 
 // ---- resource checks -------------------------------------------------------------------------------
 
-/** Requesters see only the tickets they requested; agents and admins see all (deleted ones: admin only). */
+/** ticket.read: requesters see only the tickets they requested ('own'); staff see all. Deleted: admins only. */
 export function canViewTicket(
   actor: Pick<Actor, 'id' | 'role'>,
   ticket: { requesterId: string; deletedAt?: Date | null },
 ): boolean {
   if (ticket.deletedAt) return actor.role === 'admin';
-  return actor.role !== 'requester' || ticket.requesterId === actor.id;
+  const rule = ruleFor(actor, 'ticket.read');
+  return rule === 'any' || (rule === 'own' && ticket.requesterId === actor.id);
+}
+
+/** The fields of a ticket change that the field rules look at (absent: not part of the change). */
+export interface TicketPatchFields {
+  title?: unknown;
+  description?: unknown;
+  priority?: unknown;
+  type?: unknown;
+  tags?: unknown;
+  teamId?: unknown;
+  assigneeId?: string | null;
+}
+
+/**
+ * Field rules of a ticket change, judged on the ticket as it was before the request; a field the
+ * role may not set is refused (403 FORBIDDEN), never ignored.
+ * - title/description: staff; requesters on their own ticket while it is new;
+ * - priority/type/tags/teamId: staff;
+ * - assigneeId: admins anyone; an agent takes an unassigned ticket (assigns it to themself) or
+ *   unassigns themself — taking a ticket a colleague holds needs an admin.
+ * Status changes are the lifecycle's role rules (ticket-lifecycle.ts), also on the ticket as it was.
+ */
+export function assertCanPatchTicket(
+  actor: Pick<Actor, 'id' | 'role'>,
+  ticket: { id: number; status: string; assigneeId: string | null },
+  input: TicketPatchFields,
+): void {
+  const entity = { type: 'ticket', id: ticket.id };
+  if (input.title !== undefined || input.description !== undefined) {
+    assertCan(actor, 'ticket.editContent', entity);
+    if (actor.role === 'requester' && ticket.status !== 'new') {
+      throw new AccessDeniedError(
+        'ticket.editContent',
+        entity,
+        'Requesters may edit the title and description only while the ticket is new.',
+      );
+    }
+  }
+  if ([input.priority, input.type, input.tags, input.teamId].some((v) => v !== undefined)) {
+    assertCan(actor, 'ticket.classify', entity);
+  }
+  if (input.assigneeId !== undefined && assertCan(actor, 'ticket.assign', entity) === 'self') {
+    const heldBySelfOrNobody = ticket.assigneeId === null || ticket.assigneeId === actor.id;
+    const ok = (input.assigneeId === actor.id || input.assigneeId === null) && heldBySelfOrNobody;
+    if (!ok) {
+      throw new AccessDeniedError(
+        'ticket.assign',
+        entity,
+        ticket.assigneeId !== null && input.assigneeId === actor.id
+          ? 'The ticket is assigned to someone else; an admin reassigns it.'
+          : 'Agents may take an unassigned ticket (assign it to themselves) or unassign themselves only.',
+      );
+    }
+  }
 }
 
 /** Internal notes (and their attachments, counts, events) are invisible to requesters everywhere. */

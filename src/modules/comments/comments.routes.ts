@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { withIdempotency } from '../../http/idempotency.js';
 import { AUTHED_PROBLEMS, problemResponses } from '../../http/problem.js';
-import { fingerprint } from '../idempotency/idempotency.service.js';
-import { authed, sendReplay, setNextLink } from '../tickets/tickets.routes.js';
+import { authed, setNextLink } from '../../http/reply.js';
 import { idempotencyHeaders, ticketIdParams } from '../tickets/tickets.schemas.js';
 import {
+  type CommentDto,
   commentPageSchema,
   commentSchema,
   createCommentBody,
@@ -11,7 +12,7 @@ import {
 } from './comments.schemas.js';
 import type { CommentService } from './comments.service.js';
 
-export const commentRoutes: FastifyPluginAsyncZod<{ comments: CommentService }> = async (
+export const commentsRoutes: FastifyPluginAsyncZod<{ comments: CommentService }> = async (
   app,
   { comments },
 ) => {
@@ -58,18 +59,10 @@ only when a ticket field changed (status reopened → ticket.status_changed; fir
       },
     },
     async (request, reply) => {
-      const ctx = authed(request);
-      const key = request.headers['idempotency-key'];
-      const idem = key
-        ? {
-            userId: ctx.actor.id,
-            key,
-            fingerprint: fingerprint('POST', `/api/v1/tickets/${request.params.id}/comments`, request.body),
-          }
-        : null;
-      const out = await comments.create(ctx, request.params.id, request.body, idem);
-      if (out.replay) return sendReplay(reply, out.replay);
-      return reply.code(201).send(out.comment);
+      const comment = await withIdempotency<CommentDto>(request, reply, (remember) =>
+        comments.create(authed(request), request.params.id, request.body, remember),
+      );
+      return reply.code(201).send(comment);
     },
   );
 };

@@ -1,33 +1,26 @@
 import type { Database, Executor } from '../../db/client.js';
 import type { Clock } from '../../lib/clock.js';
 import { type CursorCodec, InvalidCursorError } from '../../lib/cursor.js';
-import { ConflictError, NotFoundError } from '../../lib/errors.js';
+import { NotFoundError } from '../../lib/errors.js';
+import { fieldChanges } from '../../lib/field-diff.js';
+import { keysetPage } from '../../lib/keyset.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { AuthedContext } from '../auth/actor.js';
-import { AccessDeniedError, assertCan, canSeeInternal, canViewTicket } from '../auth/permissions.js';
-import type {
-  IdempotencyRequest,
-  IdempotencyService,
-  StoredResponse,
-} from '../idempotency/idempotency.service.js';
-import {
-  isTerminal,
-  setsFirstResponse,
-  statusAfterComment,
-  statusSideEffects,
-} from '../tickets/ticket-lifecycle.js';
+import { AccessDeniedError, assertCan, canSeeInternal } from '../auth/permissions.js';
+import type { Remember } from '../idempotency/idempotency.service.js';
+import { setsFirstResponse, statusAfterComment, statusSideEffects } from '../tickets/ticket-lifecycle.js';
+import { ticketAuditAction } from '../tickets/ticket-patch.js';
 import type { TicketsRepository, TicketUpdate } from '../tickets/tickets.repository.js';
-import { type TicketService, ticketAuditAction, ticketNotFound } from '../tickets/tickets.service.js';
+import type { TicketService } from '../tickets/tickets.service.js';
 import type { CommentsRepository, CommentView } from './comments.repository.js';
 import type { CommentDto, CreateCommentInput, ListCommentsQuery } from './comments.schemas.js';
 
 export interface CommentServiceDeps {
   db: Database;
-  tickets: TicketService;
-  ticketsRepo: TicketsRepository;
+  tickets: Pick<TicketService, 'getVisibleTicket' | 'lockTicketForWrite'>;
+  ticketsRepo: Pick<TicketsRepository, 'appendPublicCommentText' | 'update'>;
   comments: CommentsRepository;
   audit: AuditService;
-  idempotency: IdempotencyService;
   cursor: CursorCodec;
   clock: Clock;
 }
@@ -41,7 +34,7 @@ export function commentNotFound(id: string): NotFoundError {
 }
 
 export function createCommentService(deps: CommentServiceDeps) {
-  const { db, tickets, ticketsRepo, comments, audit, idempotency, cursor, clock } = deps;
+  const { db, tickets, ticketsRepo, comments, audit, cursor, clock } = deps;
 
   async function toDtos(ex: Executor, rows: CommentView[]): Promise<CommentDto[]> {
     const files = await comments.attachmentsFor(
@@ -92,12 +85,9 @@ export function createCommentService(deps: CommentServiceDeps) {
         after,
         limit: query.limit + 1,
       });
-      const page = rows.slice(0, query.limit);
-      const last = page.at(-1);
-      const nextCursor =
-        rows.length > query.limit && last
-          ? cursor.encode({ t: ticketId, c: last.createdAt.toISOString(), i: last.id })
-          : null;
+      const { page, nextCursor } = keysetPage(rows, query.limit, (last) =>
+        cursor.encode({ t: ticketId, c: last.createdAt.toISOString(), i: last.id }),
+      );
       return { data: await toDtos(db, page), nextCursor };
     },
 
@@ -112,87 +102,63 @@ export function createCommentService(deps: CommentServiceDeps) {
       ctx: AuthedContext,
       ticketId: number,
       input: CreateCommentInput,
-      idem: IdempotencyRequest | null,
-    ): Promise<{ comment: CommentDto; replay: null } | { comment: null; replay: StoredResponse }> {
+      remember: Remember<CommentDto> = async () => {},
+    ): Promise<CommentDto> {
       const { actor } = ctx;
-      const outcome = await idempotency.run(idem, (complete) =>
-        db.transaction(async (tx) => {
-          const ticket = await ticketsRepo.lockById(tx, ticketId);
-          if (!ticket || !canViewTicket(actor, ticket)) throw ticketNotFound(ticketId);
-          if (ticket.deletedAt) {
-            throw new ConflictError('TICKET_DELETED', `Ticket #${ticketId} is deleted; restore it first.`);
-          }
-          const entity = { type: 'ticket', id: ticketId };
-          if (input.visibility === 'internal') assertCan(actor, 'comment.internal', entity);
-          else if (actor.role === 'requester' && ticket.requesterId !== actor.id)
-            throw new AccessDeniedError('comment.createPublic', entity);
-          if (isTerminal(ticket.status)) {
-            throw new ConflictError(
-              'TICKET_CLOSED',
-              `Ticket #${ticketId} is ${ticket.status}; it takes no more comments.`,
-            );
-          }
+      return db.transaction(async (tx) => {
+        const entity = { type: 'ticket', id: ticketId };
+        const ticket = await tickets.lockTicketForWrite(ctx, tx, ticketId, {
+          whenClosed: 'it takes no more comments',
+          authorize(t) {
+            if (input.visibility === 'internal') assertCan(actor, 'comment.internal', entity);
+            else if (actor.role === 'requester' && t.requesterId !== actor.id)
+              throw new AccessDeniedError('comment.createPublic', entity);
+          },
+        });
 
-          const now = clock.now();
-          const row = await comments.insert(tx, {
-            ticketId,
-            authorId: actor.id,
-            body: input.body,
-            visibility: input.visibility,
-            createdAt: now,
-          });
-          await audit.record(tx, ctx, {
-            action: 'comment.created',
-            entityType: 'comment',
-            entityId: row.id,
-            changes: { visibility: [null, row.visibility] },
-            metadata: { ticketId: String(ticketId), visibility: row.visibility, length: row.body.length },
-          });
+        const now = clock.now();
+        const row = await comments.insert(tx, {
+          ticketId,
+          authorId: actor.id,
+          body: input.body,
+          visibility: input.visibility,
+          createdAt: now,
+        });
+        await audit.record(tx, ctx, {
+          action: 'comment.created',
+          entityType: 'comment',
+          entityId: row.id,
+          changes: { visibility: [null, row.visibility] },
+          metadata: { ticketId: String(ticketId), visibility: row.visibility, length: row.body.length },
+        });
 
-          if (input.visibility === 'public') {
-            await ticketsRepo.appendPublicCommentText(tx, ticketId, row.body);
-            const set: TicketUpdate = {};
-            const status = statusAfterComment(ticket, { authorId: actor.id, visibility: 'public' });
-            if (status !== ticket.status) {
-              set.status = status;
-              Object.assign(set, statusSideEffects(ticket, status, now));
-            }
-            if (setsFirstResponse(ticket, actor, 'public')) set.firstResponseAt = now;
-            // A public reply is activity on the ticket: updatedAt and version move even without field changes.
-            await ticketsRepo.update(tx, ticketId, set, now);
-            const changes: Record<string, [unknown, unknown]> = {};
-            for (const [field, value] of Object.entries(set)) {
-              const old = ticket[field as keyof typeof ticket];
-              if (
-                !(old instanceof Date && value instanceof Date
-                  ? old.getTime() === value.getTime()
-                  : old === value)
-              )
-                changes[field] = [old, value];
-            }
-            if (Object.keys(changes).length > 0) {
-              await audit.record(tx, ctx, {
-                action: ticketAuditAction(changes),
-                entityType: 'ticket',
-                entityId: ticketId,
-                changes,
-                metadata: { ticketId: String(ticketId), version: ticket.version + 1, commentId: row.id },
-              });
-            }
+        if (input.visibility === 'public') {
+          await ticketsRepo.appendPublicCommentText(tx, ticketId, row.body);
+          const set: TicketUpdate = {};
+          const status = statusAfterComment(ticket, { authorId: actor.id, visibility: 'public' });
+          if (status !== ticket.status) {
+            set.status = status;
+            Object.assign(set, statusSideEffects(ticket, status, now));
           }
+          if (setsFirstResponse(ticket, actor, 'public')) set.firstResponseAt = now;
+          // A public reply is activity on the ticket: updatedAt and version move even without field changes.
+          await ticketsRepo.update(tx, ticketId, set, now);
+          const changes = fieldChanges(ticket, set);
+          if (Object.keys(changes).length > 0) {
+            await audit.record(tx, ctx, {
+              action: ticketAuditAction(changes),
+              entityType: 'ticket',
+              entityId: ticketId,
+              changes,
+              metadata: { ticketId: String(ticketId), version: ticket.version + 1, commentId: row.id },
+            });
+          }
+        }
 
-          const [dto] = await toDtos(tx, [{ ...row, authorName: actor.name, authorRole: actor.role }]);
-          await complete(tx, {
-            status: 201,
-            body: JSON.stringify(dto),
-            headers: {},
-          });
-          return dto!;
-        }),
-      );
-      return outcome.replay
-        ? { comment: null, replay: outcome.replay }
-        : { comment: outcome.result!, replay: null };
+        const [dto] = await toDtos(tx, [{ ...row, authorName: actor.name, authorRole: actor.role }]);
+        await remember(tx, dto!);
+        return dto!;
+      });
     },
   };
 }

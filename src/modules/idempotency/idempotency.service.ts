@@ -1,25 +1,19 @@
 import { createHash } from 'node:crypto';
-import { and, eq, lte, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
-import { idempotencyKeys } from '../../db/schema/index.js';
 import type { Clock } from '../../lib/clock.js';
 import { ConflictError, UnprocessableError } from '../../lib/errors.js';
+import type { IdempotencyRepository, IdempotencyRequest } from './idempotency.repository.js';
 
-/** A response as it was first sent, replayed byte for byte on a retry with the same key. */
-export interface StoredResponse {
-  status: number;
-  body: string;
-  headers: Record<string, string>;
-}
+export type { IdempotencyRequest } from './idempotency.repository.js';
 
-export interface IdempotencyRequest {
-  userId: string;
-  key: string;
-  /** fingerprint(method, route, body): same key with another request → 422 IDEMPOTENCY_KEY_REUSED. */
-  fingerprint: string;
-}
+/**
+ * Stores the result of an idempotent write: the service calls it on the transaction of the change,
+ * so the stored result commits (or rolls back) with what it describes.
+ */
+export type Remember<T> = (ex: Executor, result: T) => Promise<void>;
 
-export type Claim = { kind: 'claimed' } | { kind: 'replay'; response: StoredResponse };
+/** What run() gives back: the fresh result, or the JSON of the first run's result. */
+export type IdempotentOutcome<T> = { replayed: false; result: T } | { replayed: true; stored: string };
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -35,158 +29,94 @@ function canonical(value: unknown): string {
   return JSON.stringify(value ?? null);
 }
 
-export function fingerprint(method: string, route: string, body: unknown): string {
+/** SHA-256 of the method, the route and the canonical request (its params and body). */
+export function fingerprint(method: string, route: string, request: unknown): string {
   return createHash('sha256')
-    .update(`${method} ${route}\n${canonical(body)}`)
+    .update(`${method} ${route}\n${canonical(request)}`)
     .digest('hex');
 }
 
+const inProgress = () =>
+  new ConflictError(
+    'IDEMPOTENCY_IN_PROGRESS',
+    'A request with this Idempotency-Key is still being processed; retry shortly.',
+  );
+
 /**
  * Idempotency-Key semantics (../shared/API.md "Headers"), stored in PostgreSQL so they hold across
- * instances. claim() inserts an in_progress row (INSERT … ON CONFLICT DO NOTHING: of parallel requests
- * exactly one wins); the winner runs the change and calls complete() inside the change's transaction,
- * so the stored response commits with the ticket/comment it describes. A failed request releases its
- * claim, so a retry runs again (only successes are replayed). Keys are kept 24 h; an in_progress claim
- * whose instance died is re-claimable after `lockMs`.
+ * instances. A request claims its key (of parallel requests exactly one wins); the winner runs the
+ * change, which stores its result inside its own transaction. A failed request releases its claim, so
+ * a retry runs again (only successes are replayed). Keys are kept 24 h; an in_progress claim whose
+ * instance died is re-claimable after `lockMs`.
  */
 export function createIdempotencyService({
   db,
+  keys,
   clock,
   ttlMs = DAY_MS,
   lockMs = 60_000,
 }: {
   db: Database;
+  keys: IdempotencyRepository;
   clock: Clock;
   ttlMs?: number;
   lockMs?: number;
 }) {
-  async function tryClaim(req: IdempotencyRequest): Promise<boolean> {
-    const now = clock.now();
-    const rows = await db
-      .insert(idempotencyKeys)
-      .values({
-        userId: req.userId,
-        key: req.key,
-        requestHash: req.fingerprint,
-        status: 'in_progress',
-        createdAt: now,
+  /** Claims the key, or answers the stored result: 422 for another request, 409 while the first runs. */
+  async function claim(
+    req: IdempotencyRequest,
+  ): Promise<{ claimed: true } | { claimed: false; stored: string }> {
+    if (Math.random() < 0.01) void purgeExpired().catch(() => {});
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const now = clock.now();
+      const claimed = await keys.tryClaim(db, req, {
+        now,
         lockedUntil: new Date(now.getTime() + lockMs),
         expiresAt: new Date(now.getTime() + ttlMs),
-      })
-      .onConflictDoUpdate({
-        target: [idempotencyKeys.userId, idempotencyKeys.key],
-        set: {
-          requestHash: sql`excluded.request_hash`,
-          status: 'in_progress',
-          responseStatus: null,
-          responseBody: null,
-          responseHeaders: null,
-          createdAt: sql`excluded.created_at`,
-          lockedUntil: sql`excluded.locked_until`,
-          expiresAt: sql`excluded.expires_at`,
-        },
-        // Only an expired key, or a claim abandoned by a crashed instance, can be taken over.
-        setWhere: sql`${idempotencyKeys.expiresAt} <= ${now} OR (${idempotencyKeys.status} = 'in_progress' AND ${idempotencyKeys.lockedUntil} <= ${now})`,
-      })
-      .returning({ key: idempotencyKeys.key });
-    return rows.length === 1;
+      });
+      if (claimed) return { claimed: true };
+      const row = await keys.find(db, req);
+      if (!row) continue; // released between our two statements: try to claim again
+      if (row.requestHash !== req.fingerprint) {
+        throw new UnprocessableError(
+          'IDEMPOTENCY_KEY_REUSED',
+          'This Idempotency-Key was already used with a different request; use a new key.',
+        );
+      }
+      if (row.status === 'in_progress') throw inProgress();
+      return { claimed: false, stored: row.result ?? 'null' };
+    }
+    throw inProgress();
   }
 
-  const service = {
-    async claim(req: IdempotencyRequest): Promise<Claim> {
-      if (Math.random() < 0.01) void service.purgeExpired().catch(() => {});
-      for (let attempt = 0; attempt < 3; attempt++) {
-        if (await tryClaim(req)) return { kind: 'claimed' };
-        const [row] = await db
-          .select()
-          .from(idempotencyKeys)
-          .where(and(eq(idempotencyKeys.userId, req.userId), eq(idempotencyKeys.key, req.key)))
-          .limit(1);
-        if (!row) continue; // released between our two statements: try to claim again
-        if (row.requestHash !== req.fingerprint) {
-          throw new UnprocessableError(
-            'IDEMPOTENCY_KEY_REUSED',
-            'This Idempotency-Key was already used with a different request; use a new key.',
-          );
-        }
-        if (row.status === 'in_progress') {
-          throw new ConflictError(
-            'IDEMPOTENCY_IN_PROGRESS',
-            'A request with this Idempotency-Key is still being processed; retry shortly.',
-          );
-        }
-        return {
-          kind: 'replay',
-          response: {
-            status: row.responseStatus ?? 200,
-            body: row.responseBody ?? 'null',
-            headers: row.responseHeaders ?? {},
-          },
-        };
-      }
-      throw new ConflictError(
-        'IDEMPOTENCY_IN_PROGRESS',
-        'A request with this Idempotency-Key is still being processed; retry shortly.',
-      );
-    },
+  /** Removes keys past their 24 h retention (also done opportunistically by claims). */
+  async function purgeExpired(): Promise<number> {
+    return keys.deleteExpired(db, clock.now());
+  }
 
-    /** Stores the response; call it on the transaction of the change so both commit together. */
-    async complete(ex: Executor, req: IdempotencyRequest, response: StoredResponse): Promise<void> {
-      await ex
-        .update(idempotencyKeys)
-        .set({
-          status: 'completed',
-          responseStatus: response.status,
-          responseBody: response.body,
-          responseHeaders: response.headers,
-        })
-        .where(and(eq(idempotencyKeys.userId, req.userId), eq(idempotencyKeys.key, req.key)));
-    },
-
-    /** Gives the key back after a failed request, so the client's retry runs again. */
-    async release(req: IdempotencyRequest): Promise<void> {
-      await db
-        .delete(idempotencyKeys)
-        .where(
-          and(
-            eq(idempotencyKeys.userId, req.userId),
-            eq(idempotencyKeys.key, req.key),
-            eq(idempotencyKeys.status, 'in_progress'),
-            eq(idempotencyKeys.requestHash, req.fingerprint),
-          ),
-        );
-    },
-
-    /** Removes keys past their 24 h retention (also done opportunistically by claim()). */
-    async purgeExpired(): Promise<number> {
-      const rows = await db
-        .delete(idempotencyKeys)
-        .where(lte(idempotencyKeys.expiresAt, clock.now()))
-        .returning({ key: idempotencyKeys.key });
-      return rows.length;
-    },
+  return {
+    purgeExpired,
 
     /**
-     * Runs `exec` at most once per (user, key): returns its result, or the stored response of the
-     * first run. Without a key it simply runs.
+     * Runs `exec` at most once per (user, key): its result, or the stored result of the first run.
+     * Without a key it simply runs. `exec` must call `remember` on its transaction.
      */
     async run<T>(
       req: IdempotencyRequest | null,
-      exec: (complete: (ex: Executor, response: StoredResponse) => Promise<void>) => Promise<T>,
-    ): Promise<{ result: T; replay: null } | { result: null; replay: StoredResponse }> {
-      if (!req) return { result: await exec(async () => {}), replay: null };
-      const claim = await service.claim(req);
-      if (claim.kind === 'replay') return { result: null, replay: claim.response };
+      exec: (remember: Remember<T>) => Promise<T>,
+    ): Promise<IdempotentOutcome<T>> {
+      if (!req) return { replayed: false, result: await exec(async () => {}) };
+      const claimed = await claim(req);
+      if (!claimed.claimed) return { replayed: true, stored: claimed.stored };
       try {
-        const result = await exec((ex, response) => service.complete(ex, req, response));
-        return { result, replay: null };
+        const result = await exec((ex, value) => keys.complete(ex, req, JSON.stringify(value)));
+        return { replayed: false, result };
       } catch (err) {
-        await service.release(req).catch(() => {});
+        await keys.release(db, req).catch(() => {});
         throw err;
       }
     },
   };
-  return service;
 }
 
 export type IdempotencyService = ReturnType<typeof createIdempotencyService>;

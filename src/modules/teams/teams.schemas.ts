@@ -8,7 +8,6 @@ export const teamSchema = z.object({ id: z.uuid(), name: z.string(), memberIds: 
     memberIds: ['7d9e3a0c-1b2f-4c5d-8e6f-9a0b1c2d3e4f'],
   },
 });
-export type TeamDto = z.infer<typeof teamSchema>;
 
 const teamName = z.string().trim().min(1).max(100);
 const memberIds = z

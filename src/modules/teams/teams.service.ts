@@ -1,15 +1,13 @@
 import type { Database, Executor } from '../../db/client.js';
-import { type CursorCodec, InvalidCursorError } from '../../lib/cursor.js';
+import { isUniqueViolation } from '../../db/errors.js';
+import type { CursorCodec } from '../../lib/cursor.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.js';
+import { createdAtKeyset, keysetPage } from '../../lib/keyset.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { AuthedContext } from '../auth/actor.js';
 import { assertCan, isStaff } from '../auth/permissions.js';
 import type { UsersRepository } from '../users/users.repository.js';
-import { isUniqueViolation } from '../users/users.service.js';
 import type { TeamsRepository, TeamWithMembers } from './teams.repository.js';
-
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class TeamNotFoundError extends NotFoundError {
   constructor(id: string) {
@@ -64,21 +62,12 @@ export function createTeamsService({ db, teams, users, audit, cursor }: TeamsSer
       query: { limit: number; cursor?: string },
     ): Promise<{ data: TeamWithMembers[]; nextCursor: string | null }> {
       assertCan(ctx.actor, 'team.read', { type: 'team' });
-      let after: { createdAt: string; id: string } | undefined;
-      if (query.cursor) {
-        const c = cursor.decode(query.cursor);
-        if (typeof c.t !== 'string' || !TIMESTAMP.test(c.t) || typeof c.i !== 'string' || !UUID.test(c.i)) {
-          throw new InvalidCursorError();
-        }
-        after = { createdAt: c.t, id: c.i };
-      }
+      const after = query.cursor ? createdAtKeyset(cursor.decode(query.cursor)) : undefined;
       const rows = await teams.list(db, query.limit + 1, after);
-      const page = rows.slice(0, query.limit);
-      const last = page.at(-1);
-      return {
-        data: page,
-        nextCursor: rows.length > query.limit && last ? cursor.encode({ t: last.sortKey, i: last.id }) : null,
-      };
+      const { page, nextCursor } = keysetPage(rows, query.limit, (last) =>
+        cursor.encode({ t: last.sortKey, i: last.id }),
+      );
+      return { data: page, nextCursor };
     },
 
     async get(ctx: AuthedContext, id: string): Promise<TeamWithMembers> {

@@ -1,4 +1,6 @@
-import { type TicketStatus, ticketStatus, type UserRole } from '../../db/schema/index.js';
+import { ruleFor } from '../auth/permissions.js';
+import type { UserRole } from '../users/user-roles.js';
+import { TICKET_STATUSES, type TicketStatus } from './ticket-values.js';
 
 /**
  * The ticket lifecycle as pure rules (../shared/API.md "Ticket lifecycle"): the transition table,
@@ -6,7 +8,7 @@ import { type TicketStatus, ticketStatus, type UserRole } from '../../db/schema/
  * applies these inside its transaction and turns refusals into 409/403 problems.
  */
 
-export const STATUSES: readonly TicketStatus[] = ticketStatus.enumValues;
+export const STATUSES: readonly TicketStatus[] = TICKET_STATUSES;
 
 export const TRANSITIONS: Readonly<Record<TicketStatus, readonly TicketStatus[]>> = {
   new: ['open', 'pending', 'on_hold', 'solved', 'cancelled'],
@@ -53,10 +55,10 @@ export function guardFailure(ticket: Pick<LifecycleTicket, 'assigneeId'>, to: Ti
 }
 
 /**
- * Role rules for status changes:
- * - requester: on own tickets, cancel while new/open, reopen own solved ticket (solved → open);
- * - agent: any table transition on tickets assigned to themself or unassigned;
- * - admin: any table transition.
+ * Role rules for status changes (the `ticket.changeStatus` row of the permission table):
+ * - 'any' (admin): any table transition;
+ * - 'limited' agent: any table transition on tickets assigned to themself or unassigned;
+ * - 'limited' requester: on own tickets, cancel while new/open, reopen own solved ticket (solved → open).
  */
 export function roleMayTransition(
   actor: LifecycleActor,
@@ -64,9 +66,10 @@ export function roleMayTransition(
   from: TicketStatus,
   to: TicketStatus,
 ): boolean {
+  const rule = ruleFor(actor, 'ticket.changeStatus');
+  if (rule === 'any') return true;
+  if (rule !== 'limited') return false;
   switch (actor.role) {
-    case 'admin':
-      return true;
     case 'agent':
       return ticket.assigneeId === null || ticket.assigneeId === actor.id;
     case 'requester':
@@ -94,12 +97,14 @@ export type TransitionCheck =
  * Checks a requested status change in the order the API answers it:
  * terminal ticket → 409 TICKET_CLOSED; not in the table → 409 INVALID_TRANSITION (allowed targets in
  * the detail); guard fails → 409 INVALID_TRANSITION; the role may not → 403 FORBIDDEN.
- * `ticket` is the state after any assignment in the same request (assignment applies first).
+ * `ticket` is the state after any assignment in the same request (assignment applies first); who may
+ * move it is judged on `before`, the ticket as it was before the request.
  */
 export function checkTransition(
   actor: LifecycleActor,
   ticket: LifecycleTicket,
   to: TicketStatus,
+  before: Pick<LifecycleTicket, 'requesterId' | 'assigneeId'> = ticket,
 ): TransitionCheck {
   const from = ticket.status;
   if (isTerminal(from)) {
@@ -115,7 +120,7 @@ export function checkTransition(
   }
   const guard = guardFailure(ticket, to);
   if (guard) return { ok: false, code: 'INVALID_TRANSITION', detail: guard };
-  if (!roleMayTransition(actor, ticket, from, to)) {
+  if (!roleMayTransition(actor, before, from, to)) {
     return {
       ok: false,
       code: 'FORBIDDEN',

@@ -20,6 +20,11 @@ export type TicketView = Omit<TicketRow, 'search' | 'commentSearch'> & {
   assigneeName: string | null;
 };
 
+/** A ticket's own columns (without the search vectors). */
+export type TicketState = Omit<TicketRow, 'search' | 'commentSearch'>;
+
+const { search: _search, commentSearch: _commentSearch, ...stateColumns } = getTableColumns(tickets);
+
 export type TicketUpdate = Partial<
   Pick<
     TicketRow,
@@ -131,12 +136,17 @@ export function createTicketsRepository() {
      * Locks the ticket row for the rest of the transaction (SELECT … FOR UPDATE): concurrent changes of
      * one ticket serialize here, so none is lost.
      */
+    /**
+     * The ticket's row, locked for the rest of the transaction: FOR UPDATE (writers of the ticket
+     * serialize), FOR SHARE (a concurrent change of the ticket waits, other sharers do not), or no lock.
+     */
     async lockById(
       ex: Executor,
       id: number,
-    ): Promise<Omit<TicketRow, 'search' | 'commentSearch'> | undefined> {
-      const { search: _s, commentSearch: _c, ...columns } = getTableColumns(tickets);
-      const [row] = await ex.select(columns).from(tickets).where(eq(tickets.id, id)).for('update').limit(1);
+      mode: 'update' | 'share' | 'none' = 'update',
+    ): Promise<TicketState | undefined> {
+      const query = ex.select(stateColumns).from(tickets).where(eq(tickets.id, id));
+      const [row] = await (mode === 'none' ? query : query.for(mode)).limit(1);
       return row;
     },
 

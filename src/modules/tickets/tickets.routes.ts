@@ -1,41 +1,21 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { etagOf, expectedVersionOf } from '../../http/conditional.js';
+import { withIdempotency } from '../../http/idempotency.js';
 import { AUTHED_PROBLEMS, problemResponses } from '../../http/problem.js';
-import type { AuthedContext } from '../auth/actor.js';
-import { fingerprint, type StoredResponse } from '../idempotency/idempotency.service.js';
+import { authed, setNextLink } from '../../http/reply.js';
 import {
   createTicketBody,
   idempotencyHeaders,
   ifMatchHeaders,
   listTicketsQuery,
   patchTicketBody,
+  type TicketDto,
   ticketIdParams,
   ticketPageSchema,
   ticketSchema,
 } from './tickets.schemas.js';
-import { etagOf, type TicketService } from './tickets.service.js';
-
-/** The authenticated context of a non-public route. */
-export function authed(request: FastifyRequest): AuthedContext {
-  return request.ctx as AuthedContext;
-}
-
-/** `Link: <…>; rel="next"` with the caller's own query and the next cursor. */
-export function setNextLink(request: FastifyRequest, reply: FastifyReply, nextCursor: string | null) {
-  if (!nextCursor) return;
-  const [path, search = ''] = request.url.split('?', 2);
-  const params = new URLSearchParams(search);
-  params.set('cursor', nextCursor);
-  reply.header('link', `<${path}?${params.toString()}>; rel="next"`);
-}
-
-/** Sends a stored idempotent response again, byte for byte, marked Idempotent-Replayed. */
-export function sendReplay(reply: FastifyReply, stored: StoredResponse) {
-  reply.code(stored.status).headers(stored.headers).header('idempotent-replayed', 'true');
-  reply.type('application/json; charset=utf-8');
-  return reply.send(stored.body as never);
-}
+import type { TicketService } from './tickets.service.js';
 
 const TICKET_DESCRIPTION = `Tickets have integer ids (the ticket number). Every ticket carries \`allowedTransitions\`:
 the statuses the caller may move it to now. Audit: each successful change writes exactly one event for the
@@ -43,7 +23,7 @@ ticket in the change's transaction — the most specific action wins (\`ticket.s
 \`ticket.assigned\` > \`ticket.updated\`) and its \`changes\` holds every field that changed, e.g. a PATCH of
 status and title is one \`ticket.status_changed\` with both fields.`;
 
-export const ticketRoutes: FastifyPluginAsyncZod<{ tickets: TicketService }> = async (app, { tickets }) => {
+export const ticketsRoutes: FastifyPluginAsyncZod<{ tickets: TicketService }> = async (app, { tickets }) => {
   app.get(
     '/tickets',
     {
@@ -88,18 +68,14 @@ stored (a retry runs again).`,
       },
     },
     async (request, reply) => {
-      const ctx = authed(request);
-      const key = request.headers['idempotency-key'];
-      const idem = key
-        ? { userId: ctx.actor.id, key, fingerprint: fingerprint('POST', '/api/v1/tickets', request.body) }
-        : null;
-      const out = await tickets.create(ctx, request.body, idem);
-      if (out.replay) return sendReplay(reply, out.replay);
+      const ticket = await withIdempotency<TicketDto>(request, reply, (remember) =>
+        tickets.create(authed(request), request.body, remember),
+      );
       reply
         .code(201)
-        .header('location', `/api/v1/tickets/${out.ticket.id}`)
-        .header('etag', etagOf(out.ticket.version));
-      return out.ticket;
+        .header('location', `/api/v1/tickets/${ticket.id}`)
+        .header('etag', etagOf(ticket.version));
+      return ticket;
     },
   );
 
@@ -133,9 +109,10 @@ Soft-deleted tickets are 404 for everyone except admins, who can read them (with
         description: `${TICKET_DESCRIPTION}
 
 Field rules: requesters may edit \`title\`/\`description\` of their own ticket while it is \`new\`, cancel it
-(new/open → cancelled) or reopen it (solved → open); any other field → 403. Agents may take a ticket
-(\`assigneeId\` = themselves) or unassign themselves, and change the status of tickets assigned to them or
-unassigned. Admins may do everything. \`assigneeId\` and \`status\` together: the assignment applies first
+(new/open → cancelled) or reopen it (solved → open); any other field → 403. Agents may take an unassigned
+ticket (\`assigneeId\` = themselves) or unassign themselves, and change the status of tickets assigned to them or
+unassigned; taking a ticket another agent holds → 403 (an admin reassigns it). Every rule is judged on the ticket
+as it was before the request. Admins may do everything. \`assigneeId\` and \`status\` together: the assignment applies first
 (assigning a \`new\` ticket opens it), so "assign + solve" works. A transition outside the lifecycle → 409
 INVALID_TRANSITION (allowed targets in \`detail\`); a closed/cancelled ticket → 409 TICKET_CLOSED.
 \`If-Match: "<version>"\` (optional) → 412 VERSION_MISMATCH when stale, nothing changed. Concurrent PATCHes are
@@ -151,7 +128,7 @@ serialized; none is lost.`,
         authed(request),
         request.params.id,
         request.body,
-        request.headers['if-match'],
+        expectedVersionOf(request.headers['if-match']),
       );
       reply.header('etag', etagOf(ticket.version));
       return ticket;

@@ -1,30 +1,29 @@
 import type { Database, Executor } from '../../db/client.js';
-import { type TicketStatus, ticketPriority } from '../../db/schema/index.js';
 import type { Clock } from '../../lib/clock.js';
 import { type CursorCodec, InvalidCursorError } from '../../lib/cursor.js';
-import { ConflictError, NotFoundError, PreconditionFailedError, ValidationError } from '../../lib/errors.js';
+import { ConflictError, ValidationError } from '../../lib/errors.js';
+import { keysetPage } from '../../lib/keyset.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor, AuthedContext } from '../auth/actor.js';
-import { AccessDeniedError, assertCan, canViewTicket, isStaff } from '../auth/permissions.js';
-import type {
-  IdempotencyRequest,
-  IdempotencyService,
-  StoredResponse,
-} from '../idempotency/idempotency.service.js';
-import type { UsersRepository } from '../users/users.repository.js';
 import {
-  checkTransition,
-  isTerminal,
-  statusAfterAssignment,
-  statusSideEffects,
-  transitionsFor,
-} from './ticket-lifecycle.js';
+  AccessDeniedError,
+  assertCan,
+  assertCanPatchTicket,
+  canViewTicket,
+  isStaff,
+  ruleFor,
+} from '../auth/permissions.js';
+import type { Remember } from '../idempotency/idempotency.service.js';
+import type { UsersRepository } from '../users/users.repository.js';
+import { createTicketGate, type ExpectedVersion, ticketNotFound } from './ticket-gate.js';
+import { transitionsFor } from './ticket-lifecycle.js';
+import { planTicketPatch, ticketAuditAction } from './ticket-patch.js';
+import { TICKET_PRIORITIES } from './ticket-values.js';
 import type {
   KeysetAfter,
   SortKey,
   TicketFilters,
   TicketsRepository,
-  TicketUpdate,
   TicketView,
 } from './tickets.repository.js';
 import type {
@@ -38,60 +37,15 @@ import type {
 export interface TicketServiceDeps {
   db: Database;
   tickets: TicketsRepository;
-  users: UsersRepository;
+  users: Pick<UsersRepository, 'findById'>;
   audit: AuditService;
-  idempotency: IdempotencyService;
   cursor: CursorCodec;
   clock: Clock;
 }
 
-export function ticketNotFound(id: number): NotFoundError {
-  return new NotFoundError(
-    'TICKET_NOT_FOUND',
-    'Ticket not found',
-    `Ticket #${id} does not exist or is not visible to you.`,
-  );
-}
-
-/** The ETag of a ticket version. */
-export function etagOf(version: number): string {
-  return `"${version}"`;
-}
-
-/** Does an If-Match header name this version? Accepts "3", W/"3", 3 and * (any). */
-export function ifMatchSatisfied(header: string, version: number): boolean {
-  return header
-    .split(',')
-    .map((t) =>
-      t
-        .trim()
-        .replace(/^W\//, '')
-        .replace(/^"(.*)"$/, '$1'),
-    )
-    .some((t) => t === '*' || t === String(version));
-}
-
-type Changes = Record<string, [unknown, unknown]>;
-
-/**
- * The audit action of a ticket change. One event per changed ticket per request: the most specific
- * action wins (status_changed > assigned > updated) and `changes` holds every field that changed.
- */
-export function ticketAuditAction(changes: Changes): string {
-  if ('status' in changes) return 'ticket.status_changed';
-  if ('assigneeId' in changes) return 'ticket.assigned';
-  return 'ticket.updated';
-}
-
-const same = (a: unknown, b: unknown) =>
-  a instanceof Date && b instanceof Date
-    ? a.getTime() === b.getTime()
-    : Array.isArray(a) && Array.isArray(b)
-      ? a.length === b.length && a.every((v, i) => v === b[i])
-      : a === b;
-
 export function createTicketService(deps: TicketServiceDeps) {
-  const { db, tickets, users, audit, idempotency, cursor, clock } = deps;
+  const { db, tickets, users, audit, cursor, clock } = deps;
+  const gate = createTicketGate(tickets);
 
   function toDto(view: TicketView, actor: Pick<Actor, 'id' | 'role'>): TicketDto {
     return {
@@ -126,16 +80,6 @@ export function createTicketService(deps: TicketServiceDeps) {
     return view;
   }
 
-  /** Locks a ticket for a change by this actor: 404 when invisible; deleted → 404 (admins: 409 TICKET_DELETED). */
-  async function lockForChange(ctx: AuthedContext, ex: Executor, id: number) {
-    const row = await tickets.lockById(ex, id);
-    if (!row || !canViewTicket(ctx.actor, row)) throw ticketNotFound(id);
-    if (row.deletedAt) {
-      throw new ConflictError('TICKET_DELETED', `Ticket #${id} is deleted; restore it before changing it.`);
-    }
-    return row;
-  }
-
   async function assertActiveStaff(ex: Executor, userId: string, path: string) {
     const user = await users.findById(ex, userId);
     if (!user?.active || !isStaff(user.role)) {
@@ -168,7 +112,7 @@ export function createTicketService(deps: TicketServiceDeps) {
       sort === 'rank'
         ? typeof v === 'number' && Number.isFinite(v)
         : sort.endsWith('priority')
-          ? typeof v === 'string' && (ticketPriority.enumValues as readonly string[]).includes(v)
+          ? typeof v === 'string' && (TICKET_PRIORITIES as readonly string[]).includes(v)
           : typeof v === 'string' && !Number.isNaN(Date.parse(v));
     if (!valid) throw new InvalidCursorError();
     return { value: v as string | number, id: c.i };
@@ -177,6 +121,8 @@ export function createTicketService(deps: TicketServiceDeps) {
   return {
     toDto,
     getVisibleTicket,
+    lockTicketForWrite: gate.lockTicketForWrite,
+    checkTicketWritable: gate.checkTicketWritable,
 
     /** GET /tickets/{id}: the ticket with the caller's allowedTransitions. */
     async get(ctx: AuthedContext, id: number): Promise<TicketDto> {
@@ -210,23 +156,22 @@ export function createTicketService(deps: TicketServiceDeps) {
         filters.requesterId = actor.id;
       }
       const rows = await tickets.list(db, filters, { key, desc }, after, query.limit + 1);
-      const page = rows.slice(0, query.limit);
-      const last = page.at(-1);
-      const nextCursor =
-        rows.length > query.limit && last ? cursor.encode({ s: sort, v: last.sortValue, i: last.id }) : null;
+      const { page, nextCursor } = keysetPage(rows, query.limit, (last) =>
+        cursor.encode({ s: sort, v: last.sortValue, i: last.id }),
+      );
       return { data: page.map((r) => toDto(r, actor)), nextCursor };
     },
 
     /**
      * POST /tickets. Requesters open tickets for themselves and may set priority/type; agents and admins
      * may open one for an active requester and set tags/team. Audited as ticket.created in the same
-     * transaction; with an Idempotency-Key the 201 response is stored in that transaction too.
+     * transaction; `remember` (an Idempotency-Key's store) keeps the result in that transaction too.
      */
     async create(
       ctx: AuthedContext,
       input: CreateTicketInput,
-      idem: IdempotencyRequest | null,
-    ): Promise<{ ticket: TicketDto; replay: null } | { ticket: null; replay: StoredResponse }> {
+      remember: Remember<TicketDto> = async () => {},
+    ): Promise<TicketDto> {
       const { actor } = ctx;
       assertCan(actor, 'ticket.create', { type: 'ticket' });
       let requesterId = actor.id;
@@ -256,171 +201,80 @@ export function createTicketService(deps: TicketServiceDeps) {
         throw new ValidationError([{ path: 'body.teamId', message: 'no such team' }]);
       }
 
-      const outcome = await idempotency.run(idem, (complete) =>
-        db.transaction(async (tx) => {
-          const now = clock.now();
-          const id = await tickets.insert(tx, {
-            title: input.title,
-            description: input.description,
-            priority: input.priority ?? 'normal',
-            type: input.type ?? 'question',
-            tags: input.tags ?? [],
-            teamId: input.teamId ?? null,
-            requesterId,
-            createdAt: now,
-            updatedAt: now,
-          });
-          const view = (await tickets.findView(tx, id))!;
-          await audit.record(tx, ctx, {
-            action: 'ticket.created',
-            entityType: 'ticket',
-            entityId: id,
-            changes: {
-              title: [null, view.title],
-              status: [null, view.status],
-              priority: [null, view.priority],
-              type: [null, view.type],
-              tags: [null, view.tags],
-              teamId: [null, view.teamId],
-              requesterId: [null, view.requesterId],
-            },
-            metadata: { ticketId: String(id) },
-          });
-          const dto = toDto(view, actor);
-          await complete(tx, {
-            status: 201,
-            body: JSON.stringify(dto),
-            headers: { location: `/api/v1/tickets/${id}`, etag: etagOf(dto.version) },
-          });
-          return dto;
-        }),
-      );
-      return outcome.replay
-        ? { ticket: null, replay: outcome.replay }
-        : { ticket: outcome.result!, replay: null };
+      return db.transaction(async (tx) => {
+        const now = clock.now();
+        const id = await tickets.insert(tx, {
+          title: input.title,
+          description: input.description,
+          priority: input.priority ?? 'normal',
+          type: input.type ?? 'question',
+          tags: input.tags ?? [],
+          teamId: input.teamId ?? null,
+          requesterId,
+          createdAt: now,
+          updatedAt: now,
+        });
+        const view = (await tickets.findView(tx, id))!;
+        await audit.record(tx, ctx, {
+          action: 'ticket.created',
+          entityType: 'ticket',
+          entityId: id,
+          changes: {
+            title: [null, view.title],
+            status: [null, view.status],
+            priority: [null, view.priority],
+            type: [null, view.type],
+            tags: [null, view.tags],
+            teamId: [null, view.teamId],
+            requesterId: [null, view.requesterId],
+          },
+          metadata: { ticketId: String(id) },
+        });
+        const dto = toDto(view, actor);
+        await remember(tx, dto);
+        return dto;
+      });
     },
 
     /**
      * PATCH /tickets/{id}. Runs under SELECT … FOR UPDATE so concurrent PATCHes serialize (none is lost).
-     * Order of answers: 404 invisible → 409 deleted → 412 stale If-Match → 409 TICKET_CLOSED on a
-     * terminal ticket → 403 for a field the role may not set → 422 bad assignee/team → 409/403 for the
-     * status change. Assignment applies before the status (so "assign + solve" works; assigning a new
-     * ticket opens it). Every change bumps version and writes one audit event (see ticketAuditAction).
+     * Order of answers: the ticket gate (404 invisible → 409 deleted → 412 stale expectedVersion → 409
+     * TICKET_CLOSED) → 403 for a field the role may not set → 422 bad assignee/team → 409/403 for the
+     * status change. Every rule is judged on the ticket as it was before the request; what changes is
+     * planTicketPatch's. Every change bumps version and writes one audit event (see ticketAuditAction).
      */
     async patch(
       ctx: AuthedContext,
       id: number,
       input: PatchTicketInput,
-      ifMatch?: string,
+      expectedVersion?: ExpectedVersion,
     ): Promise<TicketDto> {
       const { actor } = ctx;
       return db.transaction(async (tx) => {
-        const row = await lockForChange(ctx, tx, id);
-        if (ifMatch !== undefined && !ifMatchSatisfied(ifMatch, row.version)) {
-          throw new PreconditionFailedError(
-            `Ticket #${id} is at version ${row.version}; If-Match was ${ifMatch}. Reload it and apply your change again.`,
-          );
-        }
-        if (isTerminal(row.status)) {
-          throw new ConflictError(
-            'TICKET_CLOSED',
-            `Ticket #${id} is ${row.status}; it cannot change any more.`,
-          );
-        }
-        const entity = { type: 'ticket', id };
-
-        // Field-level permissions: a field the role may not set is refused, never ignored.
-        if (input.title !== undefined || input.description !== undefined) {
-          assertCan(actor, 'ticket.editContent', entity);
-          if (actor.role === 'requester' && row.status !== 'new') {
-            throw new AccessDeniedError(
-              'ticket.editContent',
-              entity,
-              'Requesters may edit the title and description only while the ticket is new.',
-            );
-          }
-        }
-        for (const field of ['priority', 'type', 'tags', 'teamId'] as const) {
-          if (input[field] !== undefined) {
-            assertCan(actor, 'ticket.classify', entity);
-            break;
-          }
-        }
-        if (input.assigneeId !== undefined) {
-          const rule = assertCan(actor, 'ticket.assign', entity);
-          if (rule === 'self') {
-            const ok =
-              input.assigneeId === actor.id ||
-              (input.assigneeId === null && row.assigneeId === actor.id) ||
-              (input.assigneeId === null && row.assigneeId === null);
-            if (!ok) {
-              throw new AccessDeniedError(
-                'ticket.assign',
-                entity,
-                'Agents may take a ticket (assign it to themselves) or unassign themselves only.',
-              );
-            }
-          } else if (input.assigneeId !== null && input.assigneeId !== row.assigneeId) {
-            await assertActiveStaff(tx, input.assigneeId, 'body.assigneeId');
-          }
+        const row = await gate.lockTicketForWrite(ctx, tx, id, { expectedVersion });
+        assertCanPatchTicket(actor, row, input);
+        const assignsOthers = ruleFor(actor, 'ticket.assign') === 'any';
+        if (assignsOthers && input.assigneeId != null && input.assigneeId !== row.assigneeId) {
+          await assertActiveStaff(tx, input.assigneeId, 'body.assigneeId');
         }
         if (input.teamId && input.teamId !== row.teamId && !(await tickets.teamExists(tx, input.teamId))) {
           throw new ValidationError([{ path: 'body.teamId', message: 'no such team' }]);
         }
 
-        const set: TicketUpdate = {};
-        for (const field of ['title', 'description', 'priority', 'type', 'tags', 'teamId'] as const) {
-          const value = input[field];
-          if (value !== undefined && !same(value, row[field]))
-            (set as Record<string, unknown>)[field] = value;
-        }
-
-        // Assignment first, then the status change, judged on the state after the assignment.
-        let status: TicketStatus = row.status;
-        let assigneeId = row.assigneeId;
-        if (input.assigneeId !== undefined && input.assigneeId !== row.assigneeId) {
-          assigneeId = input.assigneeId;
-          set.assigneeId = assigneeId;
-          status = statusAfterAssignment(status, assigneeId);
-          if (status === 'solved' && assigneeId === null && input.status === undefined) {
-            throw new ConflictError(
-              'INVALID_TRANSITION',
-              'A solved ticket must keep an assignee; reopen it before unassigning.',
-            );
+        const plan = planTicketPatch(actor, row, input, clock.now());
+        if (!plan.ok) {
+          if (plan.code === 'FORBIDDEN') {
+            throw new AccessDeniedError('ticket.changeStatus', { type: 'ticket', id }, plan.detail);
           }
+          throw new ConflictError(plan.code, plan.detail);
         }
-        if (input.status !== undefined && input.status !== status) {
-          const check = checkTransition(actor, { ...row, status, assigneeId }, input.status);
-          if (!check.ok) {
-            if (check.code === 'FORBIDDEN')
-              throw new AccessDeniedError('ticket.changeStatus', entity, check.detail);
-            throw new ConflictError(check.code, check.detail);
-          }
-          status = input.status;
-        } else if (status === 'solved' && assigneeId === null) {
-          throw new ConflictError(
-            'INVALID_TRANSITION',
-            'A solved ticket must keep an assignee; reopen it before unassigning.',
-          );
-        }
-        if (status !== row.status) {
-          set.status = status;
-          const effects = statusSideEffects(row, status, clock.now());
-          if (!same(effects.solvedAt, row.solvedAt)) set.solvedAt = effects.solvedAt;
-          if (!same(effects.closedAt, row.closedAt)) set.closedAt = effects.closedAt;
-        }
-
-        const changes: Changes = {};
-        for (const [field, value] of Object.entries(set)) {
-          changes[field] = [row[field as keyof typeof row], value];
-        }
-        if (Object.keys(changes).length > 0) {
-          await tickets.update(tx, id, set, clock.now());
+        if (Object.keys(plan.changes).length > 0) {
+          await tickets.update(tx, id, plan.set, clock.now());
           await audit.record(tx, ctx, {
-            action: ticketAuditAction(changes),
+            action: ticketAuditAction(plan.changes),
             entityType: 'ticket',
             entityId: id,
-            changes,
+            changes: plan.changes,
             metadata: { ticketId: String(id), version: row.version + 1 },
           });
         }
@@ -432,7 +286,7 @@ export function createTicketService(deps: TicketServiceDeps) {
     async remove(ctx: AuthedContext, id: number): Promise<void> {
       assertCan(ctx.actor, 'ticket.delete', { type: 'ticket', id });
       await db.transaction(async (tx) => {
-        const row = await lockForChange(ctx, tx, id);
+        const row = await gate.lockTicketForWrite(ctx, tx, id, { whenClosed: false });
         const now = clock.now();
         await tickets.update(tx, id, { deletedAt: now }, now);
         await audit.record(tx, ctx, {

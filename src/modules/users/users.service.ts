@@ -1,16 +1,15 @@
 import type { Database, Executor } from '../../db/client.js';
+import { isUniqueViolation } from '../../db/errors.js';
 import type { UserRole, UserRow } from '../../db/schema/index.js';
-import { type CursorCodec, InvalidCursorError } from '../../lib/cursor.js';
+import type { CursorCodec } from '../../lib/cursor.js';
 import { ConflictError, NotFoundError, UnprocessableError } from '../../lib/errors.js';
+import { createdAtKeyset, keysetPage } from '../../lib/keyset.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { AuthedContext, RequestContext } from '../auth/actor.js';
 import type { PasswordHasher } from '../auth/password.js';
 import { passwordProblem } from '../auth/password.js';
 import { assertCan } from '../auth/permissions.js';
-import type { UserKeyset, UserListFilters, UsersRepository } from './users.repository.js';
-
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import type { UserListFilters, UsersRepository } from './users.repository.js';
 
 export interface NewAccount {
   email: string;
@@ -35,15 +34,6 @@ export interface UsersServiceDeps {
   /** Drops this process's cached actor so a role change or deactivation bites at once. */
   forgetActor(userId: string): void;
   passwordMinLength: number;
-}
-
-/** True when a (drizzle-wrapped) pg error is a unique violation, optionally of one constraint. */
-export function isUniqueViolation(err: unknown, constraint?: string): boolean {
-  for (let e = err, i = 0; e && typeof e === 'object' && i < 5; e = (e as { cause?: unknown }).cause, i++) {
-    const pgErr = e as { code?: unknown; constraint?: unknown };
-    if (pgErr.code === '23505') return constraint === undefined || pgErr.constraint === constraint;
-  }
-  return false;
 }
 
 export class UserNotFoundError extends NotFoundError {
@@ -136,19 +126,11 @@ export function createUsersService(deps: UsersServiceDeps) {
       const rule = assertCan(ctx.actor, 'user.list', { type: 'user' });
       const filters: UserListFilters = { role: query.role, active: query.active, q: query.q };
       if (rule !== 'any') filters.roles = ['agent', 'admin'];
-      let after: UserKeyset | undefined;
-      if (query.cursor) {
-        const c = cursor.decode(query.cursor);
-        if (typeof c.t !== 'string' || !TIMESTAMP.test(c.t) || typeof c.i !== 'string' || !UUID.test(c.i)) {
-          throw new InvalidCursorError();
-        }
-        after = { createdAt: c.t, id: c.i };
-      }
+      const after = query.cursor ? createdAtKeyset(cursor.decode(query.cursor)) : undefined;
       const rows = await users.list(db, filters, query.limit + 1, after);
-      const page = rows.slice(0, query.limit);
-      const last = page.at(-1);
-      const nextCursor =
-        rows.length > query.limit && last ? cursor.encode({ t: last.sortKey, i: last.id }) : null;
+      const { page, nextCursor } = keysetPage(rows, query.limit, (last) =>
+        cursor.encode({ t: last.sortKey, i: last.id }),
+      );
       return { data: page, nextCursor };
     },
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AUTHED_PROBLEMS, problemResponses } from '../../http/problem.js';
-import { authed, setNextLink } from '../tickets/tickets.routes.js';
+import { authed, setNextLink } from '../../http/reply.js';
 import {
   createWebhookBody,
   deliveryParams,

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Database } from '../../db/client.js';
 import { ServiceUnavailableError } from '../../lib/errors.js';
 
-export function createHealthService({ db }: { db: Database }) {
+export function createHealthRepository({ db }: { db: Database }) {
   return {
     /** Throws 503 when the database does not answer (down, restarting, or past the connection timeout). */
     async checkDatabase(): Promise<void> {
@@ -15,4 +15,4 @@ export function createHealthService({ db }: { db: Database }) {
   };
 }
 
-export type HealthService = ReturnType<typeof createHealthService>;
+export type HealthRepository = ReturnType<typeof createHealthRepository>;

@@ -1,20 +1,23 @@
 /**
  * Operators: create an admin account from the command line.
  *   npm run create-admin -- --email admin@example.com --password '…' [--name 'Ada Admin']
- *   node dist/src/modules/users/create-admin-cli.js --email … (the built image, where scripts/ is absent)
+ *   node dist/src/create-admin.js --email … (the built image, where scripts/ is absent)
  * The password may come from ADMIN_PASSWORD instead of the command line (keeps it out of shell history and
  * `ps`). Uses DATABASE_URL, or the embedded database under DATA_DIR (stop the server first in that case),
  * and applies pending migrations first. Exit codes: 0 created, 1 refused (taken email, weak password), 2 usage.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../../config.js';
-import { createDb, resolveDatabase } from '../../db/client.js';
-import { runMigrations } from '../../db/migrate.js';
-import { AppError } from '../../lib/errors.js';
-import { createAdminAccount } from './admin-bootstrap.js';
+import { ConfigError, loadCreateAdminConfig, resolveJwtSecret } from './config.js';
+import { createDb, resolveDatabase } from './db/client.js';
+import { runMigrations } from './db/migrate.js';
+import { AppError } from './lib/errors.js';
+import { createServices } from './services.js';
 
-export async function runCreateAdmin(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function runCreateAdmin(
+  args: string[],
+  load: () => ReturnType<typeof loadCreateAdminConfig> = loadCreateAdminConfig,
+): Promise<number> {
   let values: { email?: string; password?: string; name?: string };
   try {
     ({ values } = parseArgs({
@@ -26,15 +29,9 @@ export async function runCreateAdmin(args: string[], env: NodeJS.ProcessEnv = pr
     console.error((err as Error).message);
     values = {};
   }
-  const password = values.password ?? env.ADMIN_PASSWORD;
-  if (!values.email || !password) {
-    console.error('usage: npm run create-admin -- --email <email> --password <password> [--name <name>]');
-    return 2;
-  }
-  let config: ReturnType<typeof loadConfig>;
+  let loaded: ReturnType<typeof loadCreateAdminConfig>;
   try {
-    // Only the database settings matter here; the start-up bootstrap pair is not needed.
-    config = loadConfig({ ...env, ADMIN_EMAIL: '', ADMIN_PASSWORD: '' });
+    loaded = load();
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -42,14 +39,20 @@ export async function runCreateAdmin(args: string[], env: NodeJS.ProcessEnv = pr
     }
     throw err;
   }
+  const password = values.password ?? loaded.adminPassword;
+  if (!values.email || !password) {
+    console.error('usage: npm run create-admin -- --email <email> --password <password> [--name <name>]');
+    return 2;
+  }
+  const config = await resolveJwtSecret(loaded.config);
   const database = await resolveDatabase(config);
   const handle = createDb(database.url, config.db);
   try {
     await runMigrations(database.url);
-    await createAdminAccount(
-      handle.db,
+    const { adminAccounts } = createServices(config, handle.db);
+    await adminAccounts.create(
       { email: values.email, password, name: values.name },
-      { passwordMinLength: config.passwordMinLength, source: 'cli', onlyIfNoAdmin: false },
+      { source: 'cli', onlyIfNoAdmin: false },
     );
     console.log(`admin ${values.email} created`);
     return 0;

@@ -1,0 +1,24 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { LogController } from 'fastify';
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/**
+ * X-Request-Id: a well-formed inbound id is kept, otherwise one is made. It is the trace id of every
+ * log line (traceId) and problem body of the request. Server options for Fastify().
+ */
+export const requestIdOptions: Pick<FastifyServerOptions, 'genReqId' | 'logController'> = {
+  genReqId: (req) => {
+    const inbound = req.headers['x-request-id'];
+    return typeof inbound === 'string' && REQUEST_ID.test(inbound) ? inbound : randomUUID();
+  },
+  logController: new LogController({ requestIdLogLabel: 'traceId' }),
+};
+
+/** Echoes the request id on every response. */
+export function registerRequestIdHeader(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+}

@@ -1,0 +1,168 @@
+import path from 'node:path';
+import type { Config } from './config.js';
+import type { Database } from './db/client.js';
+import { type Clock, systemClock } from './lib/clock.js';
+import { createCursorCodec } from './lib/cursor.js';
+import { createLocalDiskStore } from './lib/storage/local-disk-store.js';
+import { createAttachmentsRepository } from './modules/attachments/attachments.repository.js';
+import { createAttachmentService } from './modules/attachments/attachments.service.js';
+import { createAuditRepository } from './modules/audit/audit.repository.js';
+import { type AuditService, createAuditService } from './modules/audit/audit.service.js';
+import { createAuditQueryService } from './modules/audit/audit-query.service.js';
+import { createAuthRepository } from './modules/auth/auth.repository.js';
+import { createAuthService } from './modules/auth/auth.service.js';
+import { createPasswordHasher } from './modules/auth/password.js';
+import { createActorDirectory, createTokenSigner } from './modules/auth/token-signer.js';
+import { createCommentsRepository } from './modules/comments/comments.repository.js';
+import { createCommentService } from './modules/comments/comments.service.js';
+import { createHealthRepository } from './modules/health/health.repository.js';
+import { createIdempotencyRepository } from './modules/idempotency/idempotency.repository.js';
+import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
+import { createReportsRepository } from './modules/reports/reports.repository.js';
+import { createReportsService } from './modules/reports/reports.service.js';
+import { createTeamsRepository } from './modules/teams/teams.repository.js';
+import { createTeamsService } from './modules/teams/teams.service.js';
+import { createTicketsRepository } from './modules/tickets/tickets.repository.js';
+import { createTicketService } from './modules/tickets/tickets.service.js';
+import { createAdminAccounts } from './modules/users/admin-bootstrap.js';
+import { createUsersRepository } from './modules/users/users.repository.js';
+import { createUsersService } from './modules/users/users.service.js';
+
+/** The settings the services read (all from config.ts; nothing here reads the environment). */
+export type ServicesConfig = Pick<
+  Config,
+  | 'dataDir'
+  | 'uploadMaxBytes'
+  | 'accessTokenTtl'
+  | 'refreshTokenTtl'
+  | 'allowSignup'
+  | 'passwordMinLength'
+  | 'loginRateLimitPerAccount'
+  | 'reportTimezone'
+> & { jwtSecret: string };
+
+export interface ServiceOverrides {
+  clock?: Clock;
+  /** Tests replace the audit writer to prove a failed audit write rolls the change back. */
+  audit?: AuditService;
+}
+
+/**
+ * The composition root: every repository and service of the application, wired once with narrow
+ * dependencies. The HTTP app (app.ts), the admin bootstrap at start-up and `npm run create-admin`
+ * all take their services from here; a new module adds its service here and nowhere else.
+ */
+export function createServices(config: ServicesConfig, db: Database, overrides: ServiceOverrides = {}) {
+  const clock = overrides.clock ?? systemClock;
+  const cursorFor = (purpose: string) => createCursorCodec(config.jwtSecret, purpose);
+
+  // Repositories: stateless query builders, each method takes the executor it runs on.
+  const usersRepo = createUsersRepository();
+  const auditRepo = createAuditRepository();
+  const ticketsRepo = createTicketsRepository();
+  const authRepo = createAuthRepository();
+
+  const audit = overrides.audit ?? createAuditService({ audit: auditRepo });
+  const hasher = createPasswordHasher();
+  const actors = createActorDirectory({ db, users: usersRepo });
+  const signer = createTokenSigner({
+    secret: config.jwtSecret,
+    accessTokenTtl: config.accessTokenTtl,
+    actors,
+  });
+  const health = createHealthRepository({ db });
+  const idempotency = createIdempotencyService({ db, keys: createIdempotencyRepository(), clock });
+
+  const tickets = createTicketService({
+    db,
+    tickets: ticketsRepo,
+    users: usersRepo,
+    audit,
+    cursor: cursorFor('tickets'),
+    clock,
+  });
+  const comments = createCommentService({
+    db,
+    tickets,
+    ticketsRepo,
+    comments: createCommentsRepository(),
+    audit,
+    cursor: cursorFor('comments'),
+    clock,
+  });
+  // Bytes in the blob store under DATA_DIR/uploads, rows in PostgreSQL.
+  const attachmentLimits = { maxFileBytes: config.uploadMaxBytes, maxFiles: 5 };
+  const attachments = createAttachmentService({
+    db,
+    attachments: createAttachmentsRepository(),
+    tickets,
+    audit,
+    store: createLocalDiskStore(path.join(config.dataDir, 'uploads')),
+    limits: attachmentLimits,
+  });
+  const auditQueries = createAuditQueryService({ db, audit: auditRepo, tickets, cursor: cursorFor('audit') });
+
+  const users = createUsersService({
+    db,
+    users: usersRepo,
+    refreshTokens: authRepo,
+    audit,
+    hasher,
+    cursor: cursorFor('users'),
+    forgetActor: signer.forget,
+    passwordMinLength: config.passwordMinLength,
+  });
+  const auth = createAuthService({
+    db,
+    users: usersRepo,
+    usersService: users,
+    auth: authRepo,
+    audit,
+    hasher,
+    signer,
+    clock,
+    config,
+  });
+  const teams = createTeamsService({
+    db,
+    teams: createTeamsRepository(),
+    users: usersRepo,
+    audit,
+    cursor: cursorFor('teams'),
+  });
+  const reports = createReportsService({
+    db,
+    reports: createReportsRepository(),
+    tickets,
+    clock,
+    timezone: config.reportTimezone,
+  });
+  const adminAccounts = createAdminAccounts({
+    db,
+    users: usersRepo,
+    audit,
+    hasher,
+    passwordMinLength: config.passwordMinLength,
+  });
+
+  return {
+    db,
+    clock,
+    audit,
+    actors,
+    health,
+    idempotency,
+    tickets,
+    comments,
+    attachments,
+    attachmentLimits,
+    auditQueries,
+    users,
+    auth,
+    teams,
+    reports,
+    adminAccounts,
+  };
+}
+
+export type Services = ReturnType<typeof createServices>;
