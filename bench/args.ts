@@ -17,6 +17,12 @@ export interface BenchOptions {
   reseed: boolean;
   /** DB_POOL_MAX for the API server and the floor (undefined: the application's default). */
   pool: number | undefined;
+  /** The job queue bench instead of the endpoint table (bench/jobs.ts). */
+  jobs: boolean;
+  jobCount: number;
+  latencySamples: number;
+  /** JOBS_CONCURRENCY of the benched worker (undefined: the application's default). */
+  jobConcurrency: number | undefined;
 }
 
 export const USAGE = `npm run bench -- [options]
@@ -31,7 +37,11 @@ export const USAGE = `npm run bench -- [options]
   --pg URL|embedded  PostgreSQL server for the bench databases
                      (default postgres://postgres@127.0.0.1:5432/postgres, env BENCH_PG_URL)
   --reseed           drop and re-seed the bench database even if it already has the right size
-  --skip-build       use the existing dist/ (default: npm run build first)`;
+  --skip-build       use the existing dist/ (default: npm run build first)
+  --jobs             the job queue instead: no-op throughput of one worker and commit → job start latency
+  --job-count N      no-op jobs drained for the throughput figure (default 20000; max 200000)
+  --latency-samples N  jobs timed one by one for commit → start (default 300; max 5000)
+  --job-concurrency N  JOBS_CONCURRENCY of the benched worker (default: the application's default)`;
 
 function positiveInt(name: string, v: string | undefined): number {
   const n = Number(v?.replace(/_/g, ''));
@@ -52,6 +62,10 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): BenchOptions 
     skipBuild: false,
     reseed: false,
     pool: undefined,
+    jobs: false,
+    jobCount: 20_000,
+    latencySamples: 300,
+    jobConcurrency: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -92,6 +106,18 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): BenchOptions 
       case '--skip-build':
         o.skipBuild = true;
         break;
+      case '--jobs':
+        o.jobs = true;
+        break;
+      case '--job-count':
+        o.jobCount = positiveInt('job-count', value());
+        break;
+      case '--latency-samples':
+        o.latencySamples = positiveInt('latency-samples', value());
+        break;
+      case '--job-concurrency':
+        o.jobConcurrency = positiveInt('job-concurrency', value());
+        break;
       case '--help':
       case '-h':
         console.log(USAGE);
@@ -103,5 +129,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): BenchOptions 
   }
   if (o.duration > 120) throw new Error('--duration is capped at 120 s (the run must stay bounded)');
   if (o.connections > 500) throw new Error('--connections is capped at 500');
+  if (o.jobCount > 200_000) throw new Error('--job-count is capped at 200000');
+  if (o.latencySamples > 5000) throw new Error('--latency-samples is capped at 5000');
   return o;
 }

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { freePort } from '../src/lib/free-port.js';
+import { freePort } from '../scripts/lib/free-port.js';
 
 export { freePort };
 

@@ -18,8 +18,15 @@ import { registerDraining } from './http/shutdown.js';
 import { attachmentsRoutes } from './modules/attachments/attachments.routes.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
+import { ChangeHub } from './modules/changes/change-hub.js';
+import { changesRoutes } from './modules/changes/changes.routes.js';
+import type { ChangesService } from './modules/changes/changes.service.js';
 import { commentsRoutes } from './modules/comments/comments.routes.js';
 import { healthRoutes } from './modules/health/health.routes.js';
+import { createJobRunner, type JobRunner } from './modules/jobs/job-runner.js';
+import { registerJobMetrics } from './modules/jobs/jobs.metrics.js';
+import { jobsRoutes } from './modules/jobs/jobs.routes.js';
+import type { JobsService } from './modules/jobs/jobs.service.js';
 import { reportsRoutes } from './modules/reports/reports.routes.js';
 import { teamsRoutes } from './modules/teams/teams.routes.js';
 import { ticketsRoutes } from './modules/tickets/tickets.routes.js';
@@ -42,6 +49,12 @@ declare module 'fastify' {
     config: AppConfig;
     db: Database;
     services: Services;
+    /** enqueue(), register() of job kinds and schedules. */
+    jobs: JobsService;
+    /** Not started by buildApp: server.ts starts it unless ROLE=api (worker.ts always). */
+    jobRunner: JobRunner;
+    /** The change feed: record(tx, …) in services; onRecorded(handler) for mail, webhooks. */
+    changes: ChangesService;
   }
 }
 
@@ -97,7 +110,19 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   app.decorate('db', db);
   app.decorate('services', services);
   app.decorate('idempotency', services.idempotency);
+  // Durable jobs: services enqueue in their transactions; every module's kinds and schedules are registered in
+  // the composition root and run by one runner. It stops (running jobs finish) before the pool closes.
+  const jobRunner = createJobRunner({
+    databaseUrl: config.databaseUrl,
+    registry: services.jobs,
+    ...config.jobs,
+    log: app.log,
+  });
+  app.decorate('jobs', services.jobs);
+  app.decorate('changes', services.changes);
+  app.decorate('jobRunner', jobRunner);
   app.addHook('onClose', async () => {
+    await jobRunner.stop();
     await dbHandle.close();
   });
   registerAccessDeniedAudit(app, services.audit, db);
@@ -105,10 +130,10 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   // Before docs and auth: CORS preflights are answered before authentication, overload is shed before any work.
   await registerSecurity(app, config);
   await registerOverloadProtection(app, config);
-  await registerMetrics(app, config, dbHandle.pool);
+  await registerMetrics(app, config, dbHandle.pool, [(registry) => registerJobMetrics(registry, db)]);
   registerDraining(app);
   await registerDocs(app, pkg.version);
-  await registerAuth(app, {
+  const { verifyAccessToken } = await registerAuth(app, {
     secret: config.jwtSecret,
     accessTokenTtl: config.accessTokenTtl,
     findActor: services.actors.find,
@@ -135,6 +160,30 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await app.register(commentsRoutes, { prefix: '/api/v1', comments: services.comments });
   await app.register(auditRoutes, { prefix: '/api/v1', auditQueries: services.auditQueries });
   await app.register(reportsRoutes, { prefix: '/api/v1', reports: services.reports });
+  await app.register(jobsRoutes, { prefix: '/api/v1', jobs: services.jobs });
+  // Live stream fan-out: one LISTEN connection per process, started by the first stream.
+  const hub = new ChangeHub({
+    db,
+    changes: services.changesRepo,
+    databaseUrl: config.databaseUrl,
+    log: app.log,
+    heartbeatMs: config.changes.heartbeatMs,
+    authCheckMs: config.changes.authCheckMs,
+    streamsPerUser: config.changes.streamsPerUser,
+  });
+  // Open streams never end by themselves: close them (with a reason) before the server waits for connections.
+  app.addHook('preClose', () => hub.stop());
+  await app.register(changesRoutes, {
+    prefix: '/api/v1',
+    changes: services.changes,
+    hub,
+    verifyAccessToken,
+    stream: {
+      retryMs: config.changes.retryMs,
+      bufferBytes: config.changes.bufferBytes,
+      streamsPerUser: config.changes.streamsPerUser,
+    },
+  });
 
   for (const plugin of overrides.plugins ?? []) await app.register(plugin);
 

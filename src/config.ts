@@ -106,6 +106,19 @@ const envSchema = z
       .string()
       .default('UTC')
       .refine(isTimeZone, 'must be an IANA timezone such as UTC or Europe/Berlin'),
+    ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+    JOBS_CONCURRENCY: int(8, 1, 100),
+    JOBS_POLL_INTERVAL_MS: int(1000, 100, 60_000),
+    JOBS_BATCH_SIZE: int(100, 0, 1000),
+    JOBS_SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 600_000),
+    JOBS_RETENTION_DAYS: int(14, 1, 3650),
+    UPLOAD_ORPHAN_GRACE_MINUTES: int(60, 1, 7 * 24 * 60),
+    CHANGES_RETENTION_DAYS: int(7, 7, 3650),
+    CHANGES_STREAM_HEARTBEAT_MS: int(15_000, 50, 300_000),
+    CHANGES_STREAM_RETRY_MS: int(3000, 100, 300_000),
+    CHANGES_STREAMS_PER_USER: int(10, 1, 10_000),
+    CHANGES_STREAM_BUFFER_BYTES: int(1024 * 1024, 4096, 256 * 1024 * 1024),
+    CHANGES_STREAM_AUTH_CHECK_MS: int(2000, 50, 60_000),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production') {
@@ -176,6 +189,36 @@ export interface Config {
   };
   /** IANA timezone the reports count days in. */
   reportTimezone: string;
+  /** What this process runs: the API and the job worker (all), the API only, or the worker only. */
+  role: Env['ROLE'];
+  jobs: {
+    concurrency: number;
+    /** New jobs start on LISTEN/NOTIFY; retries and future runAt are found by polling this often. */
+    pollIntervalMs: number;
+    /** Jobs fetched (and locked) per query into a worker-local queue; 0 = one query per job. */
+    batchSize: number;
+    /** On shutdown, running jobs get this long to finish before they are handed back to the queue. */
+    shutdownTimeoutMs: number;
+    /** Finished job records (succeeded or failed) are kept this many days. */
+    retentionDays: number;
+    /** An upload file with no attachment row is removed once it is older than this. */
+    orphanGraceMinutes: number;
+  };
+  /** Change feed and live stream. */
+  changes: {
+    /** Events are kept at least this long (≥ 7 days); older ones are pruned by a recurring job. */
+    retentionDays: number;
+    /** SSE comment heartbeat interval. */
+    heartbeatMs: number;
+    /** The `retry:` reconnection hint sent to EventSource clients. */
+    retryMs: number;
+    /** Open streams per user per instance; one more → 429 TOO_MANY_STREAMS. */
+    streamsPerUser: number;
+    /** Bytes a stream may have waiting for a slow client before it is closed. */
+    bufferBytes: number;
+    /** How often an open stream re-checks its credentials (session end closes it). */
+    authCheckMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -237,6 +280,23 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
     },
     reportTimezone: e.REPORT_TIMEZONE,
+    role: e.ROLE,
+    jobs: {
+      concurrency: e.JOBS_CONCURRENCY,
+      pollIntervalMs: e.JOBS_POLL_INTERVAL_MS,
+      batchSize: e.JOBS_BATCH_SIZE,
+      shutdownTimeoutMs: e.JOBS_SHUTDOWN_TIMEOUT_MS,
+      retentionDays: e.JOBS_RETENTION_DAYS,
+      orphanGraceMinutes: e.UPLOAD_ORPHAN_GRACE_MINUTES,
+    },
+    changes: {
+      retentionDays: e.CHANGES_RETENTION_DAYS,
+      heartbeatMs: e.CHANGES_STREAM_HEARTBEAT_MS,
+      retryMs: e.CHANGES_STREAM_RETRY_MS,
+      streamsPerUser: e.CHANGES_STREAMS_PER_USER,
+      bufferBytes: e.CHANGES_STREAM_BUFFER_BYTES,
+      authCheckMs: e.CHANGES_STREAM_AUTH_CHECK_MS,
+    },
   };
 }
 

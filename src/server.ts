@@ -1,11 +1,14 @@
 import closeWithGrace from 'close-with-grace';
-import { buildApp } from './app.js';
+import { buildApp, loggerOptions } from './app.js';
 import { ConfigError, loadConfig, resolveJwtSecret } from './config.js';
 import { resolveDatabase } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
-import { loggerOptions } from './http/logger.js';
+import { runWorker } from './worker.js';
 
-/** Process entry point: config, database, migrations, listen, graceful shutdown. Nothing else. */
+/**
+ * Process entry point: config, database, migrations, listen, job worker (ROLE=all, the default; ROLE=api
+ * leaves jobs to `npm run worker`; ROLE=worker runs src/worker.ts instead), graceful shutdown. Nothing else.
+ */
 async function main() {
   let config: ReturnType<typeof loadConfig>;
   try {
@@ -18,6 +21,7 @@ async function main() {
     throw err;
   }
 
+  if (config.role === 'worker') return runWorker(config);
   const secrets = await resolveJwtSecret(config);
   const database = await resolveDatabase(config, (msg) => console.log(`[embedded-postgres] ${msg}`));
   await runMigrations(database.url);
@@ -26,23 +30,27 @@ async function main() {
   await app.services.adminAccounts.bootstrap(config.admin, app.log); // ADMIN_EMAIL/ADMIN_PASSWORD, only while no admin exists
 
   // SIGTERM (orchestrator): drain, then close. SIGINT (Ctrl-C): close at once. Either way the process
-  // exits within drain + 10 s even if a request or the database hangs.
-  closeWithGrace({ delay: config.shutdownDrainMs + 10_000 }, async ({ signal, err }) => {
-    if (err) app.log.error({ err }, 'shutting down after an error');
-    else app.log.info(`${signal} received, shutting down`);
-    if (signal === 'SIGTERM' && config.shutdownDrainMs > 0) {
-      app.startDraining(); // /readyz 503 and Connection: close while the load balancer lets go
-      await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
-    }
-    await app.close(); // stops accepting, waits for in-flight requests, then closes the pool
-    await database.stop(); // the embedded PostgreSQL, last (a no-op for DATABASE_URL)
-  });
+  // exits within drain + job shutdown + 10 s even if a request, a job or the database hangs.
+  closeWithGrace(
+    { delay: config.shutdownDrainMs + config.jobs.shutdownTimeoutMs + 10_000 },
+    async ({ signal, err }) => {
+      if (err) app.log.error({ err }, 'shutting down after an error');
+      else app.log.info(`${signal} received, shutting down`);
+      if (signal === 'SIGTERM' && config.shutdownDrainMs > 0) {
+        app.startDraining(); // /readyz 503 and Connection: close while the load balancer lets go
+        await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
+      }
+      await app.close(); // stops accepting, waits for in-flight requests and running jobs, then closes the pool
+      await database.stop(); // the embedded PostgreSQL, last (a no-op for DATABASE_URL)
+    },
+  );
 
   await app.listen({ port: config.port, host: config.host });
+  if (config.role === 'all') await app.jobRunner.start();
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const base = `http://${shown}:${app.server.address() && typeof app.server.address() === 'object' ? (app.server.address() as { port: number }).port : config.port}`;
   app.log.info(
-    `Helpdesk API ready: ${base}/api/v1  docs: ${base}/docs  (database: ${database.embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'DATABASE_URL'})`,
+    `Helpdesk API ready: ${base}/api/v1  docs: ${base}/docs  (database: ${database.embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'DATABASE_URL'}; jobs: ${config.role === 'all' ? 'worker in this process' : 'ROLE=api, run `npm run worker`'})`,
   );
 }
 

@@ -13,11 +13,16 @@ import { createAuthRepository } from './modules/auth/auth.repository.js';
 import { createAuthService } from './modules/auth/auth.service.js';
 import { createPasswordHasher } from './modules/auth/password.js';
 import { createActorDirectory, createTokenSigner } from './modules/auth/token-signer.js';
+import { createChangesRepository } from './modules/changes/changes.repository.js';
+import { createChangesService } from './modules/changes/changes.service.js';
 import { createCommentsRepository } from './modules/comments/comments.repository.js';
 import { createCommentService } from './modules/comments/comments.service.js';
 import { createHealthRepository } from './modules/health/health.repository.js';
 import { createIdempotencyRepository } from './modules/idempotency/idempotency.repository.js';
 import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
+import { createJobsRepository } from './modules/jobs/jobs.repository.js';
+import { createJobsService } from './modules/jobs/jobs.service.js';
+import { corePurges, maintenanceJobs } from './modules/jobs/maintenance.js';
 import { createReportsRepository } from './modules/reports/reports.repository.js';
 import { createReportsService } from './modules/reports/reports.service.js';
 import { createTeamsRepository } from './modules/teams/teams.repository.js';
@@ -39,6 +44,8 @@ export type ServicesConfig = Pick<
   | 'passwordMinLength'
   | 'loginRateLimitPerAccount'
   | 'reportTimezone'
+  | 'jobs'
+  | 'changes'
 > & { jwtSecret: string };
 
 export interface ServiceOverrides {
@@ -71,6 +78,16 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     actors,
   });
   const health = createHealthRepository({ db });
+  // Durable jobs: enqueue() in the caller's transaction; each module registers its kinds and schedules here.
+  const jobs = createJobsService({ db, jobs: createJobsRepository() });
+  // Change events (outbox): written beside the audit event of every ticket, comment and attachment change.
+  const changesRepo = createChangesRepository();
+  const changes = createChangesService({
+    db,
+    changes: changesRepo,
+    clock,
+    retentionDays: config.changes.retentionDays,
+  });
   const idempotency = createIdempotencyService({ db, keys: createIdempotencyRepository(), clock });
 
   const tickets = createTicketService({
@@ -78,6 +95,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     tickets: ticketsRepo,
     users: usersRepo,
     audit,
+    changes,
     cursor: cursorFor('tickets'),
     clock,
   });
@@ -87,17 +105,20 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     ticketsRepo,
     comments: createCommentsRepository(),
     audit,
+    changes,
     cursor: cursorFor('comments'),
     clock,
   });
   // Bytes in the blob store under DATA_DIR/uploads, rows in PostgreSQL.
   const attachmentLimits = { maxFileBytes: config.uploadMaxBytes, maxFiles: 5 };
+  const uploads = createLocalDiskStore(path.join(config.dataDir, 'uploads'));
   const attachments = createAttachmentService({
     db,
     attachments: createAttachmentsRepository(),
     tickets,
     audit,
-    store: createLocalDiskStore(path.join(config.dataDir, 'uploads')),
+    changes,
+    store: uploads,
     limits: attachmentLimits,
   });
   const auditQueries = createAuditQueryService({ db, audit: auditRepo, tickets, cursor: cursorFor('audit') });
@@ -137,6 +158,15 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     clock,
     timezone: config.reportTimezone,
   });
+  const maintenance = maintenanceJobs({
+    db,
+    store: uploads,
+    purges: corePurges(config.jobs),
+    orphanGraceMinutes: config.jobs.orphanGraceMinutes,
+    now: () => clock.now(),
+  });
+  jobs.register(maintenance.definitions, maintenance.schedules);
+
   const adminAccounts = createAdminAccounts({
     db,
     users: usersRepo,
@@ -151,6 +181,9 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     audit,
     actors,
     health,
+    jobs,
+    changes,
+    changesRepo,
     idempotency,
     tickets,
     comments,

@@ -504,11 +504,106 @@ function newTicketView() {
   show(form);
 }
 
+// ---- live updates: the change stream (Server-Sent Events) ----
+// EventSource cannot send an Authorization header, so each connection uses a single-use stream token.
+// The last event id is kept so a reconnect (new token) resumes exactly where the old stream stopped.
+const live = {
+  source: null,
+  lastEventId: null,
+  timer: null,
+  starting: false,
+  retries: 0,
+  async start() {
+    this.stop();
+    if (!session.get() || this.starting) return;
+    this.starting = true;
+    try {
+      const {
+        data: { token },
+      } = await api('/changes/stream-tokens', { method: 'POST' });
+      const url = new URL(`${API}/changes/stream`);
+      url.searchParams.set('token', token);
+      if (this.lastEventId) url.searchParams.set('after', this.lastEventId);
+      const source = new EventSource(url);
+      this.source = source;
+      const onChange = (e) => {
+        this.lastEventId = e.lastEventId || this.lastEventId;
+        this.retries = 0;
+        onLiveChange(JSON.parse(e.data));
+      };
+      for (const type of LIVE_TYPES) source.addEventListener(type, onChange);
+      source.addEventListener('open', () => {
+        document.body.dataset.live = 'on';
+      });
+      // The server ends a stream with a reason (session ended, slow consumer, shutting down); the browser's
+      // own reconnect would reuse a spent token, so a new stream is opened instead.
+      source.addEventListener('close', () => this.again());
+      source.onerror = () => {
+        if (source.readyState === EventSource.CLOSED) this.again();
+      };
+    } catch {
+      this.again();
+    } finally {
+      this.starting = false;
+    }
+  },
+  again() {
+    this.stop();
+    if (!session.get()) return;
+    const delay = Math.min(1000 * 2 ** this.retries++, 30_000);
+    this.timer = setTimeout(() => this.start(), delay);
+  },
+  stop() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.source?.close();
+    this.source = null;
+    document.body.dataset.live = 'off';
+  },
+};
+const LIVE_TYPES = [
+  'ticket.created',
+  'ticket.updated',
+  'ticket.status_changed',
+  'ticket.assigned',
+  'ticket.deleted',
+  'ticket.restored',
+  'comment.created',
+  'attachment.created',
+];
+
+let liveRefresh = null;
+/** A change arrived: refresh the list, or the open ticket when it is the one that changed. */
+function onLiveChange(event) {
+  // The page already shows what its own user just did.
+  if (event.actor?.id === session.get()?.user?.id) return;
+  const shown = () => {
+    const [path] = location.hash.replace(/^#/, '').split('?');
+    return { path, open: /^\/tickets\/(\d+)$/.exec(path ?? '') };
+  };
+  const { path, open } = shown();
+  if (path === '/new' || (open && Number(open[1]) !== event.ticketId)) return;
+  clearTimeout(liveRefresh);
+  liveRefresh = setTimeout(() => {
+    // Never throw away what the user is typing: say what happened instead.
+    const typing = [...document.querySelectorAll('#view textarea, #view input[type=text]')].some(
+      (el) => el.value && el.closest('[data-testid=filters]') === null,
+    );
+    if (shown().path !== path) return;
+    if (typing) flash(`Ticket #${event.ticketId} was just changed by ${event.actor?.name ?? 'someone'}.`);
+    else route();
+  }, 250);
+}
+
 // ---- router ----
 async function route() {
   const [path, qs] = location.hash.replace(/^#/, '').split('?');
   const s = session.get();
-  if (!s) return loginView();
+  if (!s) {
+    live.stop();
+    return loginView();
+  }
+  if (!live.source && !live.timer && !live.starting) live.start();
   nav.hidden = false;
   document.getElementById('whoami').textContent = `${s.user.name} · ${s.user.role}`;
   const m = /^\/tickets\/(\d+)$/.exec(path ?? '');
@@ -529,6 +624,8 @@ document.getElementById('logout').addEventListener('click', async () => {
     );
   }
   session.set(null);
+  live.stop();
+  live.lastEventId = null;
   flash('');
   location.hash = '#/login';
 });

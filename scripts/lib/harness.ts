@@ -9,8 +9,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../src/lib/free-port.js';
 import { tempDatabase as createTempDatabase, type TempDatabase } from '../../test/helpers/temp-database.js';
+import { freePort } from './free-port.js';
 
 export { freePort };
 

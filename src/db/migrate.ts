@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
+import { migrateQueue } from '../modules/jobs/job-runner.js';
 
 /** migrations/ lives at the project root, both for src/ (tsx) and dist/src/ (built) layouts. */
 export function findMigrationsFolder(): string {
@@ -20,7 +21,7 @@ export function findMigrationsFolder(): string {
 const MIGRATION_LOCK_KEY = 727_274_001;
 
 /**
- * Applies pending migrations. A session-level advisory lock makes concurrent starts of several
+ * Applies pending migrations (ours, then the job queue library's). A session-level advisory lock makes concurrent starts of several
  * instances safe: one migrates, the others wait and then find nothing to do.
  */
 export async function runMigrations(url: string): Promise<void> {
@@ -30,6 +31,7 @@ export async function runMigrations(url: string): Promise<void> {
     await client.query('SET client_min_messages = warning');
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     await migrate(drizzle({ client }), { migrationsFolder: findMigrationsFolder() });
+    await migrateQueue(url); // the job queue's own schema (graphile_worker), versioned by the library
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
     await client.end();

@@ -32,6 +32,8 @@ export const PUBLIC_ROUTES: readonly string[] = [
   'POST /api/v1/auth/register',
   'POST /api/v1/auth/login',
   'POST /api/v1/auth/refresh',
+  // Authenticates itself: a bearer header, or a single-use ?token= for EventSource (src/modules/changes).
+  'GET /api/v1/changes/stream',
 ];
 
 export function isPublicRoute(method: string, url: string | undefined): boolean {
@@ -53,7 +55,10 @@ export interface AuthOptions {
  * of a user who has since been deactivated (seen within the actor cache's lifetime). Tokens are
  * signed by modules/auth/token-signer.ts with the same settings.
  */
-export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Promise<void> {
+export async function registerAuth(
+  app: FastifyInstance,
+  opts: AuthOptions,
+): Promise<{ verifyAccessToken(token: string): Promise<Actor> }> {
   await app.register(fastifyJwt, {
     secret: opts.secret,
     sign: { algorithm: 'HS256', iss: JWT_ISSUER, aud: JWT_AUDIENCE, expiresIn: opts.accessTokenTtl },
@@ -67,12 +72,17 @@ export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Pro
     if (!header || !/^Bearer\s+\S+$/i.test(header)) {
       throw new UnauthenticatedError('Send an access token: Authorization: Bearer <accessToken>.');
     }
+    return verifyAccessToken(header.replace(/^Bearer\s+/i, ''));
+  }
+
+  /** The check every bearer token goes through; also used by a live stream to re-check its token. */
+  async function verifyAccessToken(token: string): Promise<Actor> {
     let payload: FastifyRequest['user'];
     try {
-      payload = await request.jwtVerify<FastifyRequest['user']>();
+      payload = app.jwt.verify<FastifyRequest['user']>(token);
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED') {
+      if (code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED' || code === 'FAST_JWT_EXPIRED') {
         throw new UnauthenticatedError('The access token has expired; refresh it.', 'TOKEN_EXPIRED');
       }
       throw new UnauthenticatedError('The access token is invalid.');
@@ -96,4 +106,5 @@ export async function registerAuth(app: FastifyInstance, opts: AuthOptions): Pro
     if (isPublicRoute(request.method, request.routeOptions.url)) return;
     request.ctx.actor = await authenticate(request);
   });
+  return { verifyAccessToken };
 }

@@ -135,7 +135,9 @@ export async function registerDocs(app: FastifyInstance, version: string) {
         { name: 'audit', description: 'The audit trail' },
         { name: 'webhooks', description: 'Signed, retried deliveries of change events to other systems' },
         { name: 'reports', description: 'Support figures and CSV export' },
+        { name: 'changes', description: 'Change feed and live stream (Server-Sent Events)' },
         { name: 'health', description: 'Liveness, readiness and metrics' },
+        { name: 'jobs', description: 'Background jobs' },
       ],
       components: {
         securitySchemes: {

@@ -18,6 +18,14 @@ export function loggerOptions(config: Pick<Config, 'logLevel' | 'env'>): Fastify
       ],
       censor: '[redacted]',
     },
+    // The path only: a query string can carry a secret (GET /changes/stream?token=…) and is never logged.
+    serializers: {
+      req: (req: { method: string; url: string; id: string; ip?: string }) => ({
+        method: req.method,
+        url: req.url.split('?', 1)[0],
+        remoteAddress: req.ip,
+      }),
+    },
     ...(config.env === 'development'
       ? {
           transport: {

@@ -16,6 +16,7 @@ function sameToken(given: string, expected: string): boolean {
  * - http_request_duration_seconds{method,route,status_code}: histogram of every answered request, by route
  *   template (never the raw URL, so ids do not explode the label set);
  * - db_pool_connections{state="total|idle|waiting"} and db_pool_max: the pg pool;
+ * - jobs_*: the job queue (src/modules/jobs/jobs.metrics.ts);
  * - the process metrics of prom-client (CPU, memory, event-loop lag, GC, handles), prefixed process_/nodejs_.
  * With METRICS_TOKEN set the endpoint requires `Authorization: Bearer <METRICS_TOKEN>`.
  * One registry per app instance, so several apps in one process (tests) do not collide.
@@ -24,9 +25,12 @@ export async function registerMetrics(
   app: FastifyInstance,
   config: Pick<Config, 'metricsToken' | 'db'>,
   pool: pg.Pool,
+  /** More metrics from modules (e.g. the job queue), registered on this app's registry. */
+  extra: ReadonlyArray<(registry: Registry) => void> = [],
 ) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  for (const add of extra) add(registry);
 
   const duration = new Histogram({
     name: 'http_request_duration_seconds',

@@ -19,3 +19,13 @@ export function setNextLink(request: FastifyRequest, reply: FastifyReply, nextCu
   params.set('cursor', nextCursor);
   reply.header('link', `<${path}?${params.toString()}>; rel="next"`);
 }
+
+/** A keyset page as the reply: its `Link` header set, the page itself as the body. */
+export function sendPage<P extends { nextCursor: string | null }>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  page: P,
+): P {
+  setNextLink(request, reply, page.nextCursor);
+  return page;
+}

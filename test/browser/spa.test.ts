@@ -2,7 +2,8 @@
 /**
  * Browser test (npm run test:browser): a real Chromium drives the example SPA, served from its own origin,
  * against a live API server (node src/server.ts on a fresh database) — login, create ticket, list with
- * filters and paging, ticket view with comments and status buttons — then opens /docs.
+ * filters and paging, ticket view with comments and status buttons, live updates from the change stream —
+ * then opens /docs.
  * Screenshots go to artifacts/screenshots/.
  *
  * Needs Debian's chromium (apt-get install chromium) or CHROMIUM_PATH; never downloads a browser.
@@ -295,6 +296,55 @@ test('an agent filters and pages the list, takes the ticket and moves it with th
   // The requester never sees the internal note.
   const comments = await call('GET', `/tickets/${ticketId}/comments`, requester);
   assert.ok(comments.data.every((c: { visibility: string }) => c.visibility === 'public'));
+});
+
+test('changes made elsewhere show up live: the list and the open ticket refresh by themselves', async () => {
+  const { context, page, apiCalls } = await newPage();
+  await spaLogin(page, spaOrigin, AGENT);
+  await page.waitForSelector('[data-testid=ticket-table], [data-testid=no-tickets]');
+  await page.waitForFunction(() => document.body.dataset.live === 'on').catch(failWith(page, 'live-on'));
+
+  // A ticket opened by someone else appears at the top of the list (newest activity first) without a reload.
+  const requester = await login(REQUESTER.email, REQUESTER.password);
+  const title = `Live ${run} ${randomBytes(2).toString('hex')}`;
+  const created = await call('POST', '/tickets', requester, { title, description: 'Seen live?' });
+  await page
+    .waitForFunction(
+      (t) =>
+        Array.from(document.querySelectorAll('[data-testid=ticket-title]')).some((e) => e.textContent === t),
+      title,
+    )
+    .catch(failWith(page, 'live-list'));
+
+  // The open ticket follows a status change and a reply made by another agent.
+  await page.click(`[data-testid=ticket-row-${created.id}] a[href="#/tickets/${created.id}"] >> nth=0`);
+  await page.waitForSelector('[data-testid=ticket-heading]');
+  assert.equal(await page.textContent('[data-testid=ticket-view] [data-testid=ticket-status]'), 'new');
+  const admin = await login(ADMIN.email, ADMIN.password);
+  const other = await call('POST', '/users', admin, {
+    email: `agent2-${run}@example.test`,
+    name: 'Otto Other',
+    role: 'agent',
+    password: PASSWORD,
+  });
+  await call('PATCH', `/tickets/${created.id}`, admin, { assigneeId: other.id });
+  await page
+    .waitForFunction(
+      () =>
+        document.querySelector('[data-testid=ticket-view] [data-testid=ticket-status]')?.textContent ===
+        'open',
+    )
+    .catch(failWith(page, 'live-ticket'));
+  await call('POST', `/tickets/${created.id}/comments`, admin, { body: 'Answered from another desk.' });
+  await page
+    .waitForFunction(() =>
+      document.querySelector('[data-testid=comments]')?.textContent?.includes('another desk'),
+    )
+    .catch(failWith(page, 'live-comment'));
+  // One stream, opened with a single-use token (EventSource cannot send the bearer header).
+  assert.ok(apiCalls.includes('POST /api/v1/changes/stream-tokens 201'), apiCalls.join('\n'));
+  await page.screenshot({ path: path.join(SHOTS, 'spa-live-update.png'), fullPage: true });
+  await context.close();
 });
 
 test('the SPA on an origin CORS does not allow cannot read the API', async () => {

@@ -7,9 +7,9 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp } from '../helpers/app.js';
+import { docx, elf, type FilePart, multipart, pdf, png } from '../helpers/attachments-fixtures.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
 import { expectProblem } from '../helpers/http.js';
-import { docx, elf, type FilePart, multipart, pdf, png } from './attachments-fixtures.js';
 
 const MAX = 64 * 1024;
 

@@ -5,6 +5,7 @@ import { JWT_AUDIENCE, JWT_ISSUER } from '../../src/modules/auth/token-signer.js
 import { createTestApp } from '../helpers/app.js';
 import { createUser, DEFAULT_PASSWORD } from '../helpers/factory.js';
 import { expectProblem } from '../helpers/http.js';
+import { auditEvents } from '../helpers/tickets.js';
 
 const STRONG = 'violet tractor sings at dawn';
 
@@ -21,17 +22,6 @@ function forgeJwt(header: object, payload: object, secret?: string) {
   const body = `${b64url(header)}.${b64url(payload)}`;
   const sig = secret ? createHmac('sha256', secret).update(body).digest('base64url') : '';
   return `${body}.${sig}`;
-}
-
-async function auditRows(app: FastifyInstance, where: string, params: unknown[]) {
-  const { rows } = await app.db.$client.query(
-    `SELECT action, actor_id, actor_role, entity_type, entity_id, trace_id, ip, user_agent, changes, metadata
-       FROM audit_events WHERE ${where} ORDER BY seq`,
-    params,
-  );
-  return rows as Array<
-    Record<string, unknown> & { metadata: Record<string, unknown>; changes: Record<string, unknown> }
-  >;
 }
 
 describe('auth: register, login, tokens', () => {
@@ -60,7 +50,7 @@ describe('auth: register, login, tokens', () => {
       createdAt: expect.any(String),
     });
     expect(JSON.stringify(user)).not.toMatch(/argon2|hash|password/i);
-    const audit = await auditRows(app, "action = 'user.created' AND entity_id = $1", [user.id]);
+    const audit = await auditEvents(app, { action: 'user.created', entityId: user.id });
     expect(audit).toHaveLength(1);
     expect(audit[0]!.actor_id).toBe(user.id);
     expect(JSON.stringify(audit[0])).not.toContain(STRONG);
@@ -142,7 +132,7 @@ describe('auth: register, login, tokens', () => {
     expect(me.statusCode).toBe(200);
     expect(me.json().id).toBe(u.id);
 
-    const [event] = await auditRows(app, "action = 'auth.login' AND trace_id = $1", ['login-trace-1']);
+    const [event] = await auditEvents(app, { action: 'auth.login', traceId: 'login-trace-1' });
     expect(event).toMatchObject({
       actor_id: u.id,
       actor_role: 'agent',
@@ -198,9 +188,7 @@ describe('auth: register, login, tokens', () => {
     const u = await createUser(app);
     const secretGuess = `guess-${randomUUID()}`;
     await login(u.email, secretGuess, { 'x-request-id': `failed-${u.id}` });
-    const [event] = await auditRows(app, "action = 'auth.login_failed' AND trace_id = $1", [
-      `failed-${u.id}`,
-    ]);
+    const [event] = await auditEvents(app, { action: 'auth.login_failed', traceId: `failed-${u.id}` });
     expect(event).toMatchObject({ entity_id: u.id, actor_id: null, ip: '127.0.0.1' });
     expect(event!.metadata).toMatchObject({ reason: 'wrong_password', email: u.email.toLowerCase() });
     expect(JSON.stringify(event)).not.toContain(secretGuess);
@@ -335,9 +323,10 @@ describe('auth: register, login, tokens', () => {
       expectProblem(reuse, 401, 'UNAUTHENTICATED');
       // The legitimate-looking newest token of the family is dead too.
       expectProblem(await refresh(second.refreshToken), 401, 'UNAUTHENTICATED');
-      const [event] = await auditRows(app, "action = 'auth.refresh_reuse_detected' AND trace_id = $1", [
-        `reuse-${u.id}`,
-      ]);
+      const [event] = await auditEvents(app, {
+        action: 'auth.refresh_reuse_detected',
+        traceId: `reuse-${u.id}`,
+      });
       expect(event).toMatchObject({ entity_type: 'user', entity_id: u.id, actor_id: u.id, ip: '127.0.0.1' });
       expect(event!.metadata).toMatchObject({ revokedTokens: 2 });
       // Another session (another login) of the same user is not affected.
@@ -370,7 +359,7 @@ describe('auth: register, login, tokens', () => {
       expect(res.statusCode).toBe(204);
       expect(res.body).toBe('');
       expectProblem(await refresh(pair.refreshToken), 401, 'UNAUTHENTICATED');
-      const [event] = await auditRows(app, "action = 'auth.logout' AND trace_id = $1", [`logout-${u.id}`]);
+      const [event] = await auditEvents(app, { action: 'auth.logout', traceId: `logout-${u.id}` });
       expect(event).toMatchObject({ actor_id: u.id, entity_id: u.id });
       expect(event!.metadata).toMatchObject({ revokedTokens: 1 });
     });
@@ -411,7 +400,7 @@ describe('auth: register, login, tokens', () => {
         const res = await patchMe(u.auth, { name: `Renamed ${role}` });
         expect(res.statusCode).toBe(200);
         expect(res.json()).toMatchObject({ id: u.id, name: `Renamed ${role}`, role });
-        const [event] = await auditRows(app, "action = 'user.updated' AND entity_id = $1", [u.id]);
+        const [event] = await auditEvents(app, { action: 'user.updated', entityId: u.id });
         expect(event!.changes).toEqual({ name: [u.name, `Renamed ${role}`] });
       }
     });
@@ -460,9 +449,10 @@ describe('auth: register, login, tokens', () => {
       }
       expectProblem(await login(u.email, u.password), 401, 'INVALID_CREDENTIALS');
       expect((await login(u.email, STRONG)).statusCode).toBe(200);
-      const [event] = await auditRows(app, "action = 'user.password_changed' AND trace_id = $1", [
-        `pwchange-${u.id}`,
-      ]);
+      const [event] = await auditEvents(app, {
+        action: 'user.password_changed',
+        traceId: `pwchange-${u.id}`,
+      });
       expect(event).toMatchObject({ actor_id: u.id, entity_id: u.id, ip: '127.0.0.1' });
       expect(event!.metadata).toMatchObject({ revokedRefreshTokens: 2 });
       expect(JSON.stringify(event)).not.toContain(STRONG);

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
+import { createTicket } from '../helpers/tickets.js';
 
 let app: FastifyInstance;
 let requester: TestUser;
@@ -20,16 +21,6 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
-async function newTicket(title = 'Comment me') {
-  const res = await app.inject({
-    method: 'POST',
-    url: '/api/v1/tickets',
-    headers: requester.auth,
-    payload: { title, description: 'Body' },
-  });
-  return res.json() as { id: number };
-}
-
 function comment(user: TestUser, id: number, body: string, visibility?: 'public' | 'internal') {
   return app.inject({
     method: 'POST',
@@ -43,7 +34,7 @@ const get = (user: TestUser, url: string) => app.inject({ method: 'GET', url, he
 
 describe('comments', () => {
   it('public reply by requester and agent; first agent reply sets firstResponseAt', async () => {
-    const { id } = await newTicket();
+    const { id } = await createTicket(app, requester, { title: 'Comment me', description: 'Body' });
     const r1 = await comment(requester, id, 'Any news?');
     expect(r1.statusCode).toBe(201);
     expect(r1.json()).toMatchObject({
@@ -64,14 +55,17 @@ describe('comments', () => {
   });
 
   it('requester cannot write internal notes (403) nor comment on others’ tickets (404)', async () => {
-    const { id } = await newTicket();
+    const { id } = await createTicket(app, requester, { title: 'Comment me', description: 'Body' });
     const res = await comment(requester, id, 'secret', 'internal');
     expect(res.statusCode).toBe(403);
     expect((await comment(other, id, 'hi')).statusCode).toBe(404);
   });
 
   it('internal notes are invisible to the requester: list, ticket, search; visible to staff', async () => {
-    const { id } = await newTicket('Quarterly report export');
+    const { id } = await createTicket(app, requester, {
+      title: 'Quarterly report export',
+      description: 'Body',
+    });
     await comment(agent, id, 'Customer uses xylophonequark macro, escalate', 'internal');
     await comment(agent, id, 'Please try the export again, dolphinvortex mode');
 
@@ -99,7 +93,7 @@ describe('comments', () => {
 
   it("requester's public reply reopens a pending or solved ticket", async () => {
     for (const status of ['pending', 'solved'] as const) {
-      const { id } = await newTicket();
+      const { id } = await createTicket(app, requester, { title: 'Comment me', description: 'Body' });
       await app.inject({
         method: 'PATCH',
         url: `/api/v1/tickets/${id}`,
@@ -117,7 +111,7 @@ describe('comments', () => {
   });
 
   it('comments on closed or cancelled tickets → 409 TICKET_CLOSED', async () => {
-    const { id } = await newTicket();
+    const { id } = await createTicket(app, requester, { title: 'Comment me', description: 'Body' });
     await app.inject({
       method: 'PATCH',
       url: `/api/v1/tickets/${id}`,
@@ -132,7 +126,7 @@ describe('comments', () => {
   });
 
   it('comment pages are oldest first and walk every comment once', async () => {
-    const { id } = await newTicket();
+    const { id } = await createTicket(app, requester, { title: 'Comment me', description: 'Body' });
     for (let i = 0; i < 7; i++) await comment(agent, id, `c${i}`, i % 3 === 0 ? 'internal' : 'public');
     const walk = async (user: TestUser) => {
       const seen: string[] = [];
@@ -151,8 +145,8 @@ describe('comments', () => {
   });
 
   it('a comment cursor from another ticket is refused (422)', async () => {
-    const a = await newTicket();
-    const b = await newTicket();
+    const a = await createTicket(app, requester, { title: 'Comment me', description: 'Body' });
+    const b = await createTicket(app, requester, { title: 'Comment me', description: 'Body' });
     await comment(agent, a.id, 'one');
     await comment(agent, a.id, 'two');
     const page = (await get(agent, `/api/v1/tickets/${a.id}/comments?limit=1`)).json();

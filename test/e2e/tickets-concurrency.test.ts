@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
+import { createTicket } from '../helpers/tickets.js';
 
 let app: FastifyInstance;
 let requester: TestUser;
@@ -16,19 +17,13 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
-async function newTicket() {
-  const res = await app.inject({
-    method: 'POST',
-    url: '/api/v1/tickets',
-    headers: agent.auth,
-    payload: { title: 'Concurrency', description: 'Race me', requesterId: requester.id },
-  });
-  return res.json() as { id: number; version: number };
-}
-
 describe('ETag / If-Match', () => {
   it('GET and PATCH answer the version as ETag; matching If-Match applies', async () => {
-    const t = await newTicket();
+    const t = await createTicket(app, agent, {
+      title: 'Concurrency',
+      description: 'Race me',
+      requesterId: requester.id,
+    });
     const get = await app.inject({ method: 'GET', url: `/api/v1/tickets/${t.id}`, headers: agent.auth });
     expect(get.headers.etag).toBe('"1"');
     const res = await app.inject({
@@ -43,7 +38,11 @@ describe('ETag / If-Match', () => {
   });
 
   it('stale If-Match → 412 VERSION_MISMATCH and nothing changes (no audit event either)', async () => {
-    const t = await newTicket();
+    const t = await createTicket(app, agent, {
+      title: 'Concurrency',
+      description: 'Race me',
+      requesterId: requester.id,
+    });
     await app.inject({
       method: 'PATCH',
       url: `/api/v1/tickets/${t.id}`,
@@ -69,7 +68,11 @@ describe('ETag / If-Match', () => {
   });
 
   it('parallel PATCHes with the same If-Match: exactly one wins, the others get 412', async () => {
-    const t = await newTicket();
+    const t = await createTicket(app, agent, {
+      title: 'Concurrency',
+      description: 'Race me',
+      requesterId: requester.id,
+    });
     const results = await Promise.all(
       ['low', 'high', 'urgent', 'normal', 'high'].map((priority, i) =>
         app.inject({
@@ -87,7 +90,11 @@ describe('ETag / If-Match', () => {
 
 describe('parallel PATCHes never lose an update', () => {
   it('10 concurrent PATCHes setting different fields all land; version counts every one', async () => {
-    const t = await newTicket();
+    const t = await createTicket(app, agent, {
+      title: 'Concurrency',
+      description: 'Race me',
+      requesterId: requester.id,
+    });
     // Each request writes its own values: every write must be applied in turn (one version and one audit
     // event each) and the final state is the last writer's.
     const tagsOf = (i: number) => [`t${i}`];
@@ -122,7 +129,11 @@ describe('parallel PATCHes never lose an update', () => {
   });
 
   it('parallel PATCHes of different fields keep all of them (no read-modify-write loss)', async () => {
-    const t = await newTicket();
+    const t = await createTicket(app, agent, {
+      title: 'Concurrency',
+      description: 'Race me',
+      requesterId: requester.id,
+    });
     const changes = [
       { priority: 'urgent' },
       { type: 'incident' },

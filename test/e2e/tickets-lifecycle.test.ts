@@ -4,6 +4,7 @@ import type { TicketStatus } from '../../src/db/schema/index.js';
 import { createTestApp } from '../helpers/app.js';
 import { CONTRACT_TRANSITIONS } from '../helpers/contract-lifecycle.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
+import { createTicket, patchTicket } from '../helpers/tickets.js';
 
 let app: FastifyInstance;
 let requester: TestUser;
@@ -22,23 +23,9 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
-async function newTicket() {
-  const res = await app.inject({
-    method: 'POST',
-    url: '/api/v1/tickets',
-    headers: requester.auth,
-    payload: { title: 'Lifecycle', description: 'Walk it' },
-  });
-  return res.json() as { id: number };
-}
-
-function patch(user: TestUser, id: number, payload: Record<string, unknown>) {
-  return app.inject({ method: 'PATCH', url: `/api/v1/tickets/${id}`, headers: user.auth, payload });
-}
-
 /** Drives a fresh ticket (assigned to `agent`) into `status` as admin. */
 async function ticketIn(status: TicketStatus): Promise<number> {
-  const { id } = await newTicket();
+  const { id } = await createTicket(app, requester, { title: 'Lifecycle', description: 'Walk it' });
   if (status === 'new') return id;
   const paths: Record<Exclude<TicketStatus, 'new'>, TicketStatus[]> = {
     open: [],
@@ -48,9 +35,9 @@ async function ticketIn(status: TicketStatus): Promise<number> {
     closed: ['solved', 'closed'],
     cancelled: ['cancelled'],
   };
-  expect((await patch(admin, id, { assigneeId: agent.id })).json().status).toBe('open');
+  expect((await patchTicket(app, admin, id, { assigneeId: agent.id })).json().status).toBe('open');
   for (const s of paths[status]) {
-    const r = await patch(admin, id, { status: s });
+    const r = await patchTicket(app, admin, id, { status: s });
     expect(r.statusCode, r.body).toBe(200);
   }
   return id;
@@ -69,7 +56,7 @@ describe('every forbidden transition answers 409 and changes nothing (admin)', (
         await app.inject({ method: 'GET', url: `/api/v1/tickets/${id}`, headers: admin.auth })
       ).json();
       for (const to of forbidden) {
-        const res = await patch(admin, id, { status: to });
+        const res = await patchTicket(app, admin, id, { status: to });
         expect(res.statusCode, `${from} → ${to}`).toBe(409);
         const code = from === 'closed' || from === 'cancelled' ? 'TICKET_CLOSED' : 'INVALID_TRANSITION';
         expect(res.json().code).toBe(code);
@@ -92,7 +79,7 @@ describe('allowed transitions (admin) with server-set timestamps', () => {
         // new → solved needs an assignee: assign in the same PATCH (assignment applies first).
         const body =
           from === 'new' && to === 'solved' ? { status: to, assigneeId: agent.id } : { status: to };
-        const res = await patch(admin, id, body);
+        const res = await patchTicket(app, admin, id, body);
         expect(res.statusCode, res.body).toBe(200);
         const t = res.json();
         expect(t.status).toBe(to);
@@ -104,23 +91,23 @@ describe('allowed transitions (admin) with server-set timestamps', () => {
   }
 
   it('solving without an assignee → 409 INVALID_TRANSITION; assign + solve in one PATCH works', async () => {
-    const { id } = await newTicket();
-    const res = await patch(admin, id, { status: 'solved' });
+    const { id } = await createTicket(app, requester, { title: 'Lifecycle', description: 'Walk it' });
+    const res = await patchTicket(app, admin, id, { status: 'solved' });
     expect(res.statusCode).toBe(409);
     expect(res.json().code).toBe('INVALID_TRANSITION');
-    const both = await patch(agent, id, { status: 'solved', assigneeId: agent.id });
+    const both = await patchTicket(app, agent, id, { status: 'solved', assigneeId: agent.id });
     expect(both.statusCode).toBe(200);
     expect(both.json()).toMatchObject({ status: 'solved', assignee: { id: agent.id } });
   });
 
   it('unassigning a solved ticket → 409', async () => {
     const id = await ticketIn('solved');
-    expect((await patch(admin, id, { assigneeId: null })).statusCode).toBe(409);
+    expect((await patchTicket(app, admin, id, { assigneeId: null })).statusCode).toBe(409);
   });
 
   it('closed tickets refuse every change, including title, with 409 TICKET_CLOSED', async () => {
     const id = await ticketIn('closed');
-    const res = await patch(admin, id, { title: 'renamed' });
+    const res = await patchTicket(app, admin, id, { title: 'renamed' });
     expect(res.statusCode).toBe(409);
     expect(res.json().code).toBe('TICKET_CLOSED');
   });
@@ -128,21 +115,21 @@ describe('allowed transitions (admin) with server-set timestamps', () => {
 
 describe('role rules for status changes', () => {
   it('requester cancels own new/open ticket, cannot solve or put on hold (403)', async () => {
-    const a = await newTicket();
-    expect((await patch(requester, a.id, { status: 'on_hold' })).statusCode).toBe(403);
-    const cancel = await patch(requester, a.id, { status: 'cancelled' });
+    const a = await createTicket(app, requester, { title: 'Lifecycle', description: 'Walk it' });
+    expect((await patchTicket(app, requester, a.id, { status: 'on_hold' })).statusCode).toBe(403);
+    const cancel = await patchTicket(app, requester, a.id, { status: 'cancelled' });
     expect(cancel.statusCode).toBe(200);
     expect(cancel.json().allowedTransitions).toEqual([]);
     const b = await ticketIn('open');
-    expect((await patch(requester, b, { status: 'cancelled' })).json().status).toBe('cancelled');
+    expect((await patchTicket(app, requester, b, { status: 'cancelled' })).json().status).toBe('cancelled');
   });
 
   it('requester reopens own solved ticket, cannot close it', async () => {
     const id = await ticketIn('solved');
     const view = await app.inject({ method: 'GET', url: `/api/v1/tickets/${id}`, headers: requester.auth });
     expect(view.json().allowedTransitions).toEqual(['open']);
-    expect((await patch(requester, id, { status: 'closed' })).statusCode).toBe(403);
-    const reopen = await patch(requester, id, { status: 'open' });
+    expect((await patchTicket(app, requester, id, { status: 'closed' })).statusCode).toBe(403);
+    const reopen = await patchTicket(app, requester, id, { status: 'open' });
     expect(reopen.json()).toMatchObject({ status: 'open', solvedAt: null });
   });
 
@@ -150,11 +137,14 @@ describe('role rules for status changes', () => {
     const id = await ticketIn('open'); // assigned to agent
     const other = await app.inject({ method: 'GET', url: `/api/v1/tickets/${id}`, headers: agent2.auth });
     expect(other.json().allowedTransitions).toEqual([]);
-    const res = await patch(agent2, id, { status: 'pending' });
+    const res = await patchTicket(app, agent2, id, { status: 'pending' });
     expect(res.statusCode).toBe(403);
-    expect((await patch(agent, id, { status: 'pending' })).json().status).toBe('pending');
-    const { id: unassigned } = await newTicket();
-    expect((await patch(agent2, unassigned, { status: 'on_hold' })).json().status).toBe('on_hold');
+    expect((await patchTicket(app, agent, id, { status: 'pending' })).json().status).toBe('pending');
+    const { id: unassigned } = await createTicket(app, requester, {
+      title: 'Lifecycle',
+      description: 'Walk it',
+    });
+    expect((await patchTicket(app, agent2, unassigned, { status: 'on_hold' })).json().status).toBe('on_hold');
   });
 
   it('a denied status change is audited as access.denied', async () => {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
+import { createTicket, patchTicket } from '../helpers/tickets.js';
 
 let app: FastifyInstance;
 let requester: TestUser;
@@ -21,31 +22,6 @@ beforeAll(async () => {
   ]);
 });
 afterAll(() => app.close());
-
-async function newTicket(user: TestUser, body: Record<string, unknown> = {}) {
-  const res = await app.inject({
-    method: 'POST',
-    url: '/api/v1/tickets',
-    headers: user.auth,
-    payload: { title: 'Printer on fire', description: 'It smokes.', ...body },
-  });
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json();
-}
-
-function patch(
-  user: TestUser,
-  id: number,
-  payload: Record<string, unknown>,
-  headers: Record<string, string> = {},
-) {
-  return app.inject({
-    method: 'PATCH',
-    url: `/api/v1/tickets/${id}`,
-    headers: { ...user.auth, ...headers },
-    payload,
-  });
-}
 
 describe('create and read', () => {
   it('requester creates a ticket for self with defaults, Location, ETag and allowedTransitions', async () => {
@@ -87,7 +63,7 @@ describe('create and read', () => {
   });
 
   it('agent creates on behalf of a requester, with tags and team refused for requesters', async () => {
-    const t = await newTicket(agent, { requesterId: requester.id, tags: ['VPN', 'vpn', 'network'] });
+    const t = await createTicket(app, agent, { requesterId: requester.id, tags: ['VPN', 'vpn', 'network'] });
     expect(t.requester.id).toBe(requester.id);
     expect(t.tags).toEqual(['vpn', 'network']);
     expect(t.allowedTransitions).toEqual(['open', 'pending', 'on_hold', 'cancelled']);
@@ -114,7 +90,11 @@ describe('create and read', () => {
       'INSERT INTO teams (name) VALUES ($1) RETURNING id',
       [`Desk ${Math.random()}`],
     );
-    const t = await newTicket(admin, { requesterId: requester.id, teamId: rows[0]!.id, priority: 'urgent' });
+    const t = await createTicket(app, admin, {
+      requesterId: requester.id,
+      teamId: rows[0]!.id,
+      priority: 'urgent',
+    });
     expect(t).toMatchObject({ requester: { id: requester.id }, teamId: rows[0]!.id, priority: 'urgent' });
     // The requester sees it as their own.
     const own = await app.inject({ method: 'GET', url: `/api/v1/tickets/${t.id}`, headers: requester.auth });
@@ -160,10 +140,10 @@ describe('create and read', () => {
   });
 
   it('BOLA: another requester gets 404 on read, patch, comments, comment post and events', async () => {
-    const t = await newTicket(requester);
+    const t = await createTicket(app, requester);
     const probes = [
       app.inject({ method: 'GET', url: `/api/v1/tickets/${t.id}`, headers: other.auth }),
-      patch(other, t.id, { title: 'mine now' }),
+      patchTicket(app, other, t.id, { title: 'mine now' }),
       app.inject({ method: 'GET', url: `/api/v1/tickets/${t.id}/comments`, headers: other.auth }),
       app.inject({
         method: 'POST',
@@ -203,13 +183,15 @@ describe('create and read', () => {
 
 describe('field permissions on PATCH', () => {
   it('requester edits title/description of own new ticket, not after it opened', async () => {
-    const t = await newTicket(requester);
-    const ok = await patch(requester, t.id, { title: 'Printer really on fire' });
+    const t = await createTicket(app, requester);
+    const ok = await patchTicket(app, requester, t.id, { title: 'Printer really on fire' });
     expect(ok.statusCode).toBe(200);
     expect(ok.json()).toMatchObject({ title: 'Printer really on fire', version: 2 });
     expect(ok.headers.etag).toBe('"2"');
-    await patch(agent, t.id, { assigneeId: agent.id }).then((r) => expect(r.json().status).toBe('open'));
-    const late = await patch(requester, t.id, { description: 'more' });
+    await patchTicket(app, agent, t.id, { assigneeId: agent.id }).then((r) =>
+      expect(r.json().status).toBe('open'),
+    );
+    const late = await patchTicket(app, requester, t.id, { description: 'more' });
     expect(late.statusCode).toBe(403);
   });
 
@@ -220,8 +202,8 @@ describe('field permissions on PATCH', () => {
     ['teamId', null],
     ['assigneeId', null],
   ])('requester setting %s → 403, nothing changed', async (field, value) => {
-    const t = await newTicket(requester);
-    const res = await patch(requester, t.id, { [field]: value });
+    const t = await createTicket(app, requester);
+    const res = await patchTicket(app, requester, t.id, { [field]: value });
     expect(res.statusCode).toBe(403);
     const after = await app.inject({
       method: 'GET',
@@ -232,20 +214,24 @@ describe('field permissions on PATCH', () => {
   });
 
   it('agent may take a ticket or unassign self, not assign others', async () => {
-    const t = await newTicket(requester);
-    expect((await patch(agent, t.id, { assigneeId: agent2.id })).statusCode).toBe(403);
-    const take = await patch(agent, t.id, { assigneeId: agent.id });
+    const t = await createTicket(app, requester);
+    expect((await patchTicket(app, agent, t.id, { assigneeId: agent2.id })).statusCode).toBe(403);
+    const take = await patchTicket(app, agent, t.id, { assigneeId: agent.id });
     expect(take.json()).toMatchObject({ assignee: { id: agent.id, name: 'Alan Agent' }, status: 'open' });
-    expect((await patch(agent2, t.id, { assigneeId: null })).statusCode).toBe(403);
-    const drop = await patch(agent, t.id, { assigneeId: null });
+    expect((await patchTicket(app, agent2, t.id, { assigneeId: null })).statusCode).toBe(403);
+    const drop = await patchTicket(app, agent, t.id, { assigneeId: null });
     expect(drop.statusCode).toBe(200);
     expect(drop.json().assignee).toBeNull();
   });
 
   it('admin assigns anyone staff; a requester as assignee → 422', async () => {
-    const t = await newTicket(requester);
-    expect((await patch(admin, t.id, { assigneeId: other.id })).statusCode).toBe(422);
-    const res = await patch(admin, t.id, { assigneeId: agent2.id, priority: 'urgent', tags: ['Billing'] });
+    const t = await createTicket(app, requester);
+    expect((await patchTicket(app, admin, t.id, { assigneeId: other.id })).statusCode).toBe(422);
+    const res = await patchTicket(app, admin, t.id, {
+      assigneeId: agent2.id,
+      priority: 'urgent',
+      tags: ['Billing'],
+    });
     expect(res.json()).toMatchObject({
       assignee: { id: agent2.id },
       status: 'open',
@@ -255,7 +241,7 @@ describe('field permissions on PATCH', () => {
   });
 
   it('empty PATCH → 422', async () => {
-    const t = await newTicket(requester);
-    expect((await patch(agent, t.id, {})).statusCode).toBe(422);
+    const t = await createTicket(app, requester);
+    expect((await patchTicket(app, agent, t.id, {})).statusCode).toBe(422);
   });
 });

@@ -8,9 +8,9 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { freePort } from '../../scripts/lib/free-port.js';
 import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 import { runMigrations } from '../../src/db/migrate.js';
-import { freePort } from '../../src/lib/free-port.js';
 import { JWT_AUDIENCE, JWT_ISSUER } from '../../src/modules/auth/token-signer.js';
 
 export { freePort };

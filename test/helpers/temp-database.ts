@@ -3,8 +3,8 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { freePort } from '../../scripts/lib/free-port.js';
 import { startEmbeddedPostgres } from '../../src/db/embedded.js';
-import { freePort } from '../../src/lib/free-port.js';
 
 export interface TempDatabase {
   url: string;

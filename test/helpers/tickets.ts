@@ -37,26 +37,35 @@ export function patchTicket(
 
 export interface AuditEventRow {
   action: string;
+  actor_id: string | null;
+  actor_role: string | null;
   entity_type: string;
   entity_id: string | null;
-  actor_id: string | null;
-  trace_id: string;
-  changes: Record<string, [unknown, unknown]> | null;
+  trace_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  changes: Record<string, [unknown, unknown]>;
   metadata: Record<string, unknown>;
 }
 
-/** Audit rows in insertion order, of one request (traceId) or one entity. */
+/** Audit rows straight from the table, in insertion order, matching every filter given. */
 export async function auditEvents(
   app: FastifyInstance,
-  where: { traceId: string } | { entityType: string; entityId: string | number },
+  where: { action?: string; traceId?: string; entityType?: string; entityId?: string | number },
 ): Promise<AuditEventRow[]> {
-  const [clause, params] =
-    'traceId' in where
-      ? ['trace_id = $1', [where.traceId]]
-      : ['entity_type = $1 AND entity_id = $2', [where.entityType, String(where.entityId)]];
+  const columns = { action: 'action', traceId: 'trace_id', entityType: 'entity_type', entityId: 'entity_id' };
+  const clauses: string[] = [];
+  const params: string[] = [];
+  for (const [key, column] of Object.entries(columns)) {
+    const value = where[key as keyof typeof where];
+    if (value === undefined) continue;
+    params.push(String(value));
+    clauses.push(`${column} = $${params.length}`);
+  }
+  if (clauses.length === 0) throw new Error('auditEvents needs a filter');
   const { rows } = await app.db.$client.query<AuditEventRow>(
-    `SELECT action, entity_type, entity_id, actor_id, trace_id, changes, metadata
-       FROM audit_events WHERE ${clause} ORDER BY seq`,
+    `SELECT action, actor_id, actor_role, entity_type, entity_id, trace_id, ip, user_agent, changes, metadata
+       FROM audit_events WHERE ${clauses.join(' AND ')} ORDER BY seq`,
     params,
   );
   return rows;

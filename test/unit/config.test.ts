@@ -37,6 +37,22 @@ describe('config', () => {
     expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40) }).host).toBe('0.0.0.0');
   });
 
+  it('runs API and worker in one process by default; ROLE picks api or worker, nothing else', () => {
+    expect(loadConfig({}).role).toBe('all');
+    expect(loadConfig({ ROLE: 'api' }).role).toBe('api');
+    expect(loadConfig({ ROLE: 'worker' }).role).toBe('worker');
+    expect(problemsOf({ ROLE: 'scheduler' })[0]).toMatch(/^ROLE: /);
+    expect(loadConfig({}).jobs).toEqual({
+      concurrency: 8,
+      pollIntervalMs: 1000,
+      batchSize: 100,
+      shutdownTimeoutMs: 10_000,
+      retentionDays: 14,
+      orphanGraceMinutes: 60,
+    });
+    expect(problemsOf({ JOBS_CONCURRENCY: '0' })[0]).toMatch(/^JOBS_CONCURRENCY: /);
+  });
+
   it('names every bad variable at once', () => {
     const problems = problemsOf({
       PORT: 'eighty',

@@ -9,7 +9,7 @@ import {
   TEXT_CSV,
   TEXT_PLAIN,
 } from '../../src/lib/content-sniff.js';
-import { docx, elf, pdf, png, zip } from '../e2e/attachments-fixtures.js';
+import { docx, elf, pdf, png, zip } from '../helpers/attachments-fixtures.js';
 
 /** Streams the bytes through an inspector in chunks of `chunkSize`, then sniffs. */
 async function sniff(bytes: Buffer, chunkSize = 7) {

@@ -38,4 +38,9 @@ export interface BlobStore {
   open(key: string): Promise<{ stream: Readable; size: number }>;
   /** Idempotent: deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Every blob with its last-modified time, including leftovers of interrupted writes; the orphan sweep
+   * (a maintenance job) deletes those no attachment row names once they are older than a grace period.
+   */
+  list?(): AsyncIterable<{ key: string; modifiedAt: Date }>;
 }

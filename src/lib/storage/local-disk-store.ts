@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -8,6 +8,17 @@ import { BlobNotFoundError, type BlobStore, BlobTooLargeError, type StoredBlob }
 
 // Keys are ours: "<2 hex>/<uuid>". Anything else is refused before it can touch a path.
 const KEY = /^[0-9a-f]{2}\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+// A write interrupted by a crash leaves tmp/<uuid>.part; list() reports it so the orphan sweep removes it.
+const PARTIAL = /^tmp\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.part$/;
+
+async function entries(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
 
 /** Counts and hashes bytes as they pass; fails the pipeline as soon as the limit is crossed. */
 class MeteringStream extends Transform {
@@ -84,8 +95,22 @@ export function createLocalDiskStore(root: string): BlobStore & { root: string }
     },
 
     async delete(key) {
-      if (!KEY.test(key)) return;
+      if (!KEY.test(key) && !PARTIAL.test(key)) return;
       await rm(path.join(root, key), { force: true });
+    },
+
+    async *list() {
+      for (const dir of await entries(root)) {
+        for (const name of await entries(path.join(root, dir))) {
+          const key = `${dir}/${name}`;
+          if (!KEY.test(key) && !PARTIAL.test(key)) continue;
+          try {
+            yield { key, modifiedAt: (await stat(path.join(root, key))).mtime };
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // removed meanwhile
+          }
+        }
+      }
     },
   };
 }

@@ -21,6 +21,7 @@ import {
 import type { AuditService } from '../audit/audit.service.js';
 import type { Actor, AuthedContext } from '../auth/actor.js';
 import { canSeeInternal, canViewTicket } from '../auth/permissions.js';
+import type { ChangeRecorder } from '../changes/changes.service.js';
 import type { TicketService } from '../tickets/tickets.service.js';
 import type { AttachmentsRepository, AttachmentTicket } from './attachments.repository.js';
 import { type AttachmentDto, toAttachmentDto } from './attachments.schemas.js';
@@ -49,6 +50,7 @@ export interface AttachmentServiceDeps {
   attachments: AttachmentsRepository;
   tickets: Pick<TicketService, 'lockTicketForWrite' | 'checkTicketWritable'>;
   audit: AuditService;
+  changes: ChangeRecorder;
   store: BlobStore;
   limits: AttachmentLimits;
 }
@@ -85,6 +87,7 @@ export function createAttachmentService({
   attachments,
   tickets,
   audit,
+  changes,
   store,
   limits,
 }: AttachmentServiceDeps) {
@@ -177,7 +180,8 @@ export function createAttachmentService({
         const rows = await db.transaction(async (tx) => {
           // FOR SHARE: a concurrent close waits for these files to commit, or they see the ticket closed.
           await tickets.lockTicketForWrite(ctx, tx, ticketId, ATTACH);
-          if (commentId !== undefined) await assertCommentUsable(tx, ctx, ticketId, commentId);
+          const onComment =
+            commentId === undefined ? null : await assertCommentUsable(tx, ctx, ticketId, commentId);
           const inserted = await attachments.insertMany(
             tx,
             pending.map((f) => ({
@@ -205,6 +209,12 @@ export function createAttachmentService({
                 size: row.size,
                 sha256: row.sha256,
               },
+            });
+            await changes.record(tx, ctx, {
+              type: 'attachment.created',
+              ticketId,
+              data: { attachment: toAttachmentDto(row) },
+              staffOnly: onComment?.visibility === 'internal',
             });
           }
           return inserted;
@@ -265,6 +275,7 @@ export function createAttachmentService({
     // Only the author attaches files to a comment: nobody can make a file look like someone else's.
     if (!comment || comment.ticketId !== ticketId || comment.authorId !== ctx.actor.id) throw invalid();
     if (comment.visibility === 'internal' && !canSeeInternal(ctx.actor)) throw invalid();
+    return comment;
   }
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AUTHED_PROBLEMS, problemResponses } from '../../http/problem.js';
-import { authed, setNextLink } from '../../http/reply.js';
+import { authed, sendPage } from '../../http/reply.js';
 import { ticketIdParams } from '../tickets/tickets.schemas.js';
 import type { AuditQueryService } from './audit-query.service.js';
 
@@ -48,9 +48,11 @@ whose \`changes\` hold every changed field. Requesters → 403.`,
       },
     },
     async (request, reply) => {
-      const page = await auditQueries.ticketTimeline(authed(request), request.params.id, request.query);
-      setNextLink(request, reply, page.nextCursor);
-      return page;
+      return sendPage(
+        request,
+        reply,
+        await auditQueries.ticketTimeline(authed(request), request.params.id, request.query),
+      );
     },
   );
 
@@ -77,13 +79,15 @@ whose \`changes\` hold every changed field. Requesters → 403.`,
     },
     async (request, reply) => {
       const { limit, cursor, from, to, ...filters } = request.query;
-      const page = await auditQueries.list(
-        authed(request),
-        { ...filters, from: from ? new Date(from) : undefined, to: to ? new Date(to) : undefined },
-        { limit, cursor },
+      return sendPage(
+        request,
+        reply,
+        await auditQueries.list(
+          authed(request),
+          { ...filters, from: from ? new Date(from) : undefined, to: to ? new Date(to) : undefined },
+          { limit, cursor },
+        ),
       );
-      setNextLink(request, reply, page.nextCursor);
-      return page;
     },
   );
 };

@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { emailSchema, nameSchema, newPasswordSchema, userSchema } from '../users/users.schemas.js';
+import {
+  emailSchema,
+  nameSchema,
+  newPasswordSchema,
+  USER_EXAMPLE,
+  userSchema,
+} from '../users/users.schemas.js';
 
 /** Strict: a `role` (or any other unknown field) is refused with 422, never ignored. */
 export const registerBody = z
@@ -56,13 +62,6 @@ export const tokenPairSchema = z
       refreshToken: 'rt_2YkVn6b0yq3kqQ0w9x7m1Zb8cH4tLrUe',
       tokenType: 'Bearer',
       expiresIn: 900,
-      user: {
-        id: '0b6f1c1e-6a3e-4d8e-9a52-3c1f2d4b5a60',
-        email: 'rita@example.com',
-        name: 'Rita Requester',
-        role: 'requester',
-        active: true,
-        createdAt: '2026-11-22T10:00:00.000Z',
-      },
+      user: USER_EXAMPLE,
     },
   });

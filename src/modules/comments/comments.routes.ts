@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { withIdempotency } from '../../http/idempotency.js';
 import { AUTHED_PROBLEMS, problemResponses } from '../../http/problem.js';
-import { authed, setNextLink } from '../../http/reply.js';
+import { authed, sendPage } from '../../http/reply.js';
 import { idempotencyHeaders, ticketIdParams } from '../tickets/tickets.schemas.js';
 import {
   type CommentDto,
@@ -31,9 +31,7 @@ Keyset-paginated: pass \`nextCursor\` as \`cursor\` (also in \`Link: <…>; rel=
       },
     },
     async (request, reply) => {
-      const page = await comments.list(authed(request), request.params.id, request.query);
-      setNextLink(request, reply, page.nextCursor);
-      return page;
+      return sendPage(request, reply, await comments.list(authed(request), request.params.id, request.query));
     },
   );
 

@@ -7,6 +7,7 @@ import { keysetPage } from '../../lib/keyset.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { AuthedContext } from '../auth/actor.js';
 import { AccessDeniedError, assertCan, canSeeInternal } from '../auth/permissions.js';
+import type { ChangeRecorder } from '../changes/changes.service.js';
 import type { Remember } from '../idempotency/idempotency.service.js';
 import { setsFirstResponse, statusAfterComment, statusSideEffects } from '../tickets/ticket-lifecycle.js';
 import { ticketAuditAction } from '../tickets/ticket-patch.js';
@@ -17,10 +18,11 @@ import type { CommentDto, CreateCommentInput, ListCommentsQuery } from './commen
 
 export interface CommentServiceDeps {
   db: Database;
-  tickets: Pick<TicketService, 'getVisibleTicket' | 'lockTicketForWrite'>;
-  ticketsRepo: Pick<TicketsRepository, 'appendPublicCommentText' | 'update'>;
+  tickets: Pick<TicketService, 'getVisibleTicket' | 'lockTicketForWrite' | 'toDto'>;
+  ticketsRepo: Pick<TicketsRepository, 'appendPublicCommentText' | 'update' | 'findView'>;
   comments: CommentsRepository;
   audit: AuditService;
+  changes: ChangeRecorder;
   cursor: CursorCodec;
   clock: Clock;
 }
@@ -34,7 +36,7 @@ export function commentNotFound(id: string): NotFoundError {
 }
 
 export function createCommentService(deps: CommentServiceDeps) {
-  const { db, tickets, ticketsRepo, comments, audit, cursor, clock } = deps;
+  const { db, tickets, ticketsRepo, comments, audit, changes: changeFeed, cursor, clock } = deps;
 
   async function toDtos(ex: Executor, rows: CommentView[]): Promise<CommentDto[]> {
     const files = await comments.attachmentsFor(
@@ -131,6 +133,13 @@ export function createCommentService(deps: CommentServiceDeps) {
           changes: { visibility: [null, row.visibility] },
           metadata: { ticketId: String(ticketId), visibility: row.visibility, length: row.body.length },
         });
+        const [dto] = await toDtos(tx, [{ ...row, authorName: actor.name, authorRole: actor.role }]);
+        await changeFeed.record(tx, ctx, {
+          type: 'comment.created',
+          ticketId,
+          data: { comment: dto },
+          staffOnly: row.visibility === 'internal',
+        });
 
         if (input.visibility === 'public') {
           await ticketsRepo.appendPublicCommentText(tx, ticketId, row.body);
@@ -152,10 +161,15 @@ export function createCommentService(deps: CommentServiceDeps) {
               changes,
               metadata: { ticketId: String(ticketId), version: ticket.version + 1, commentId: row.id },
             });
+            const view = tickets.toDto((await ticketsRepo.findView(tx, ticketId))!, actor);
+            await changeFeed.record(tx, ctx, {
+              type: ticketAuditAction(changes),
+              ticketId,
+              data: { ticket: view },
+            });
           }
         }
 
-        const [dto] = await toDtos(tx, [{ ...row, authorName: actor.name, authorRole: actor.role }]);
         await remember(tx, dto!);
         return dto!;
       });

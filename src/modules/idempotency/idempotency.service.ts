@@ -66,7 +66,6 @@ export function createIdempotencyService({
   async function claim(
     req: IdempotencyRequest,
   ): Promise<{ claimed: true } | { claimed: false; stored: string }> {
-    if (Math.random() < 0.01) void purgeExpired().catch(() => {});
     for (let attempt = 0; attempt < 3; attempt++) {
       const now = clock.now();
       const claimed = await keys.tryClaim(db, req, {
@@ -89,7 +88,7 @@ export function createIdempotencyService({
     throw inProgress();
   }
 
-  /** Removes keys past their 24 h retention (also done opportunistically by claims). */
+  /** Removes keys past their 24 h retention (the maintenance.purge job does it every 10 minutes). */
   async function purgeExpired(): Promise<number> {
     return keys.deleteExpired(db, clock.now());
   }

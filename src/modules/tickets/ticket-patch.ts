@@ -108,7 +108,9 @@ export function planTicketPatch(
  * The audit action of a ticket change. One event per changed ticket per request: the most specific
  * action wins (status_changed > assigned > updated) and `changes` holds every field that changed.
  */
-export function ticketAuditAction(changes: FieldChanges): string {
+export function ticketAuditAction(
+  changes: FieldChanges,
+): 'ticket.status_changed' | 'ticket.assigned' | 'ticket.updated' {
   if ('status' in changes) return 'ticket.status_changed';
   if ('assigneeId' in changes) return 'ticket.assigned';
   return 'ticket.updated';

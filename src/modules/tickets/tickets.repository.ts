@@ -12,6 +12,7 @@ import {
   tickets,
   users,
 } from '../../db/schema/index.js';
+import type { TicketPatchSet } from './ticket-patch.js';
 
 /** A ticket row without its search vectors, with the people it names. */
 export type TicketView = Omit<TicketRow, 'search' | 'commentSearch'> & {
@@ -25,23 +26,8 @@ export type TicketState = Omit<TicketRow, 'search' | 'commentSearch'>;
 
 const { search: _search, commentSearch: _commentSearch, ...stateColumns } = getTableColumns(tickets);
 
-export type TicketUpdate = Partial<
-  Pick<
-    TicketRow,
-    | 'title'
-    | 'description'
-    | 'priority'
-    | 'type'
-    | 'tags'
-    | 'teamId'
-    | 'status'
-    | 'assigneeId'
-    | 'solvedAt'
-    | 'closedAt'
-    | 'firstResponseAt'
-    | 'deletedAt'
-  >
->;
+/** What a write may set: a planned ticket change, plus the columns comments and deletion move. */
+export type TicketUpdate = TicketPatchSet & Partial<Pick<TicketRow, 'firstResponseAt' | 'deletedAt'>>;
 
 export interface TicketFilters {
   status?: TicketStatus[];

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { etagOf, expectedVersionOf } from '../../http/conditional.js';
 import { withIdempotency } from '../../http/idempotency.js';
 import { AUTHED_PROBLEMS, problemResponses } from '../../http/problem.js';
-import { authed, setNextLink } from '../../http/reply.js';
+import { authed, sendPage } from '../../http/reply.js';
 import {
   createTicketBody,
   idempotencyHeaders,
@@ -43,9 +43,7 @@ costs grow with the number of matches: prefer a date order for very common words
       },
     },
     async (request, reply) => {
-      const page = await tickets.list(authed(request), request.query);
-      setNextLink(request, reply, page.nextCursor);
-      return page;
+      return sendPage(request, reply, await tickets.list(authed(request), request.query));
     },
   );
 

@@ -13,6 +13,7 @@ import {
   isStaff,
   ruleFor,
 } from '../auth/permissions.js';
+import type { ChangeRecorder } from '../changes/changes.service.js';
 import type { Remember } from '../idempotency/idempotency.service.js';
 import type { UsersRepository } from '../users/users.repository.js';
 import { createTicketGate, type ExpectedVersion, ticketNotFound } from './ticket-gate.js';
@@ -39,12 +40,13 @@ export interface TicketServiceDeps {
   tickets: TicketsRepository;
   users: Pick<UsersRepository, 'findById'>;
   audit: AuditService;
+  changes: ChangeRecorder;
   cursor: CursorCodec;
   clock: Clock;
 }
 
 export function createTicketService(deps: TicketServiceDeps) {
-  const { db, tickets, users, audit, cursor, clock } = deps;
+  const { db, tickets, users, audit, changes: changeFeed, cursor, clock } = deps;
   const gate = createTicketGate(tickets);
 
   function toDto(view: TicketView, actor: Pick<Actor, 'id' | 'role'>): TicketDto {
@@ -231,6 +233,7 @@ export function createTicketService(deps: TicketServiceDeps) {
           metadata: { ticketId: String(id) },
         });
         const dto = toDto(view, actor);
+        await changeFeed.record(tx, ctx, { type: 'ticket.created', ticketId: id, data: { ticket: dto } });
         await remember(tx, dto);
         return dto;
       });
@@ -278,7 +281,15 @@ export function createTicketService(deps: TicketServiceDeps) {
             metadata: { ticketId: String(id), version: row.version + 1 },
           });
         }
-        return toDto((await tickets.findView(tx, id))!, actor);
+        const dto = toDto((await tickets.findView(tx, id))!, actor);
+        if (Object.keys(plan.changes).length > 0) {
+          await changeFeed.record(tx, ctx, {
+            type: ticketAuditAction(plan.changes),
+            ticketId: id,
+            data: { ticket: dto },
+          });
+        }
+        return dto;
       });
     },
 
@@ -296,6 +307,8 @@ export function createTicketService(deps: TicketServiceDeps) {
           changes: { deletedAt: [null, now] },
           metadata: { ticketId: String(id), version: row.version + 1 },
         });
+        const ticket = toDto((await tickets.findView(tx, id))!, ctx.actor);
+        await changeFeed.record(tx, ctx, { type: 'ticket.deleted', ticketId: id, data: { ticket } });
       });
     },
 
@@ -314,7 +327,9 @@ export function createTicketService(deps: TicketServiceDeps) {
           changes: { deletedAt: [row.deletedAt, null] },
           metadata: { ticketId: String(id), version: row.version + 1 },
         });
-        return toDto((await tickets.findView(tx, id))!, ctx.actor);
+        const ticket = toDto((await tickets.findView(tx, id))!, ctx.actor);
+        await changeFeed.record(tx, ctx, { type: 'ticket.restored', ticketId: id, data: { ticket } });
+        return ticket;
       });
     },
   };

@@ -4,6 +4,16 @@ import type { UserRow } from '../../db/schema/index.js';
 export const roleSchema = z.enum(['requester', 'agent', 'admin']).describe('requester | agent | admin');
 
 /** The public shape of a user: never the password hash. */
+/** The example user of the API documents (the User schema and responses that embed one). */
+export const USER_EXAMPLE = {
+  id: '0b6f1c1e-6a3e-4d8e-9a52-3c1f2d4b5a60',
+  email: 'rita@example.com',
+  name: 'Rita Requester',
+  role: 'requester',
+  active: true,
+  createdAt: '2026-11-22T10:00:00.000Z',
+} as const;
+
 export const userSchema = z
   .object({
     id: z.uuid(),
@@ -13,17 +23,7 @@ export const userSchema = z
     active: z.boolean(),
     createdAt: z.date(),
   })
-  .meta({
-    id: 'User',
-    example: {
-      id: '0b6f1c1e-6a3e-4d8e-9a52-3c1f2d4b5a60',
-      email: 'rita@example.com',
-      name: 'Rita Requester',
-      role: 'requester',
-      active: true,
-      createdAt: '2026-11-22T10:00:00.000Z',
-    },
-  });
+  .meta({ id: 'User', example: USER_EXAMPLE });
 export type UserDto = z.infer<typeof userSchema>;
 
 export function toUserDto(row: UserRow): UserDto {

@@ -1,0 +1,212 @@
+import type { FastifyBaseLogger } from 'fastify';
+import pg from 'pg';
+import type { Database } from '../../db/client.js';
+import type { LiveStream } from './change-stream.js';
+import { type ChangesRepository, comparePositions, type Position, positionOf } from './changes.repository.js';
+import { toChangeEvent } from './changes.service.js';
+
+const CHANNEL = 'change_events';
+const BATCH = 1000;
+
+export interface ChangeHubOptions {
+  db: Database;
+  changes: ChangesRepository;
+  /** For the dedicated LISTEN connection (outside the pool: a pooled client would be handed to others). */
+  databaseUrl: string;
+  log: FastifyBaseLogger;
+  heartbeatMs: number;
+  authCheckMs: number;
+  streamsPerUser: number;
+  /** Safety net while streams are open: a poll even without a notification (lost during a reconnect). */
+  fallbackPollMs?: number;
+}
+
+/**
+ * One per process: fans committed change events out to this instance's open streams. Commits on any
+ * instance reach it through PostgreSQL LISTEN/NOTIFY (the insert trigger notifies with the transaction
+ * id); it then reads the feed once for all streams and offers each event to each live stream, which
+ * applies its caller's view. Started with the first stream; the listener reconnects and re-subscribes
+ * after a lost connection, then polls so nothing committed meanwhile is missed.
+ */
+export class ChangeHub {
+  readonly streams = new Set<LiveStream>();
+  private readonly perUser = new Map<string, number>();
+  private position: Position | null = null;
+  private client: pg.Client | null = null;
+  private starting: Promise<void> | null = null;
+  private stopped = false;
+  private polling = false;
+  private pollAgain = false;
+  /** The newest transaction id a notification announced; polls retry until it has been served. */
+  private announced = 0n;
+  private retryMs = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private reconnectDelay = 100;
+
+  constructor(private readonly opts: ChangeHubOptions) {}
+
+  /** Where live delivery stands (null before the first start). */
+  get current(): Position | null {
+    return this.position;
+  }
+
+  /** Connects the listener and learns the feed's head; idempotent. */
+  start(): Promise<void> {
+    if (!this.starting) {
+      this.starting = (async () => {
+        await this.listen();
+        this.position = await this.opts.changes.head(this.opts.db);
+        const fallback = this.opts.fallbackPollMs ?? 2000;
+        this.timers.push(
+          setInterval(() => {
+            for (const s of this.streams) if (s.live) s.heartbeat();
+          }, this.opts.heartbeatMs),
+          setInterval(() => {
+            for (const s of this.streams) void s.recheck();
+          }, this.opts.authCheckMs),
+          setInterval(() => {
+            if (this.streams.size > 0) this.poll();
+          }, fallback),
+        );
+        for (const t of this.timers) t.unref();
+      })().catch((err) => {
+        this.starting = null;
+        throw err;
+      });
+    }
+    return this.starting;
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.opts.databaseUrl,
+      application_name: 'helpdesk-changes-listener',
+      keepAlive: true,
+    });
+    client.on('notification', (msg) => {
+      if (msg.channel !== CHANNEL) return;
+      if (msg.payload && /^\d+$/.test(msg.payload)) {
+        const xid = BigInt(msg.payload);
+        if (xid > this.announced) this.announced = xid;
+      }
+      this.poll();
+    });
+    client.on('error', (err) => {
+      this.opts.log.warn({ err }, 'change listener connection lost; reconnecting');
+      this.reconnect(client);
+    });
+    client.on('end', () => this.reconnect(client));
+    await client.connect();
+    await client.query(`LISTEN ${CHANNEL}`);
+    this.client = client;
+    this.reconnectDelay = 100;
+  }
+
+  private reconnect(dead: pg.Client): void {
+    if (this.stopped || this.client !== dead) return;
+    this.client = null;
+    dead.removeAllListeners('end');
+    dead.end().catch(() => {});
+    const attempt = () => {
+      if (this.stopped) return;
+      this.listen()
+        .then(() => {
+          this.opts.log.info('change listener re-subscribed');
+          this.poll(); // whatever committed while we were away
+        })
+        .catch((err) => {
+          this.opts.log.warn({ err }, 'change listener reconnect failed');
+          this.reconnectDelay = Math.min(this.reconnectDelay * 2, 5000);
+          setTimeout(attempt, this.reconnectDelay).unref();
+        });
+    };
+    setTimeout(attempt, this.reconnectDelay).unref();
+  }
+
+  /** Reads what committed since the last poll (one query for all streams) and offers it to them. */
+  poll(): void {
+    if (this.polling) {
+      this.pollAgain = true;
+      return;
+    }
+    if (!this.position || this.stopped) return;
+    this.polling = true;
+    this.pollOnce()
+      .catch((err) => this.opts.log.warn({ err }, 'change fan-out poll failed'))
+      .finally(() => {
+        this.polling = false;
+        if (this.pollAgain) {
+          this.pollAgain = false;
+          this.poll();
+        } else if (this.position && BigInt(this.position.xid) <= this.announced) {
+          // An announced transaction is still behind the horizon (an older one is running): look again soon.
+          this.retryMs = Math.min(this.retryMs ? this.retryMs * 2 : 20, 500);
+          if (!this.retryTimer) {
+            this.retryTimer = setTimeout(() => {
+              this.retryTimer = null;
+              this.poll();
+            }, this.retryMs);
+            this.retryTimer.unref();
+          }
+        } else {
+          this.retryMs = 0;
+        }
+      });
+  }
+
+  private async pollOnce(): Promise<void> {
+    for (;;) {
+      const { rows, horizon } = await this.opts.changes.listAfter(this.opts.db, {
+        after: this.position!,
+        limit: BATCH,
+      });
+      for (const row of rows) {
+        const position = positionOf(row);
+        this.position = position;
+        const event = toChangeEvent(row);
+        for (const stream of this.streams) stream.offer(event, position);
+      }
+      if (rows.length < BATCH) {
+        if (comparePositions(horizon, this.position!) > 0) this.position = horizon;
+        return;
+      }
+    }
+  }
+
+  /** Counts a stream against its user's limit; false when the user already has the maximum open. */
+  reserve(userId: string): boolean {
+    const n = this.perUser.get(userId) ?? 0;
+    if (n >= this.opts.streamsPerUser) return false;
+    this.perUser.set(userId, n + 1);
+    return true;
+  }
+
+  release(userId: string): void {
+    const n = (this.perUser.get(userId) ?? 1) - 1;
+    if (n <= 0) this.perUser.delete(userId);
+    else this.perUser.set(userId, n);
+  }
+
+  add(stream: LiveStream): void {
+    this.streams.add(stream);
+  }
+
+  remove(stream: LiveStream): void {
+    this.streams.delete(stream);
+  }
+
+  /** Closes every stream (with a reason) and the listener. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    for (const s of [...this.streams]) s.close('server shutting down');
+    const client = this.client;
+    this.client = null;
+    if (client) {
+      client.removeAllListeners('end');
+      await client.end().catch(() => {});
+    }
+  }
+}

@@ -1,0 +1,101 @@
+import type { ServerResponse } from 'node:http';
+import type { Actor } from '../auth/actor.js';
+import { comparePositions, type Position } from './changes.repository.js';
+import {
+  type ChangeEvent,
+  type ChangeEventDto,
+  type ChangeFilters,
+  matchesFilters,
+  viewFor,
+} from './changes.service.js';
+
+export type CloseReason = 'session ended' | 'slow consumer' | 'server shutting down' | 'error';
+
+export interface LiveStreamOptions {
+  /** Bytes that may wait for the client; past it the stream is closed ('slow consumer'). */
+  bufferBytes: number;
+  /** Resolves false (or rejects) once the stream's credentials would be refused. */
+  stillAuthorized(): Promise<boolean>;
+  onClose(stream: LiveStream, reason: CloseReason | 'client gone'): void;
+}
+
+/**
+ * One open SSE response. It first catches up from its cursor through the feed (the caller's view), then
+ * goes live: the hub hands it every new event in feed order and it keeps those after its cursor that
+ * its caller may see. Writes are bounded: a client that stops reading is cut off instead of growing
+ * server memory.
+ */
+export class LiveStream {
+  live = false;
+  closed = false;
+  private checking = false;
+
+  constructor(
+    readonly res: ServerResponse,
+    readonly actor: Actor,
+    readonly filters: ChangeFilters,
+    public cursor: Position,
+    private readonly opts: LiveStreamOptions,
+  ) {
+    res.on('close', () => this.finish('client gone'));
+  }
+
+  private write(chunk: string): void {
+    if (this.closed) return;
+    this.res.write(chunk);
+    if (this.res.writableLength > this.opts.bufferBytes) this.close('slow consumer');
+  }
+
+  send(event: ChangeEventDto): void {
+    this.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+  }
+
+  /** A live event from the hub: kept when it is new to this stream, matches its filters and is visible. */
+  offer(event: ChangeEvent, position: Position): void {
+    if (!this.live || this.closed || comparePositions(position, this.cursor) <= 0) return;
+    this.cursor = position;
+    if (!matchesFilters(event, this.filters)) return;
+    const view = viewFor(this.actor, event);
+    if (view) this.send(view);
+  }
+
+  heartbeat(): void {
+    this.write(': heartbeat\n\n');
+  }
+
+  /** Re-checks the credentials; closes the stream when they would be refused now. */
+  async recheck(): Promise<void> {
+    if (this.checking || this.closed) return;
+    this.checking = true;
+    try {
+      if (!(await this.opts.stillAuthorized())) this.close('session ended');
+    } catch {
+      this.close('session ended');
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  /** Ends the stream with a last `close` event naming the reason (EventSource clients see it before the end). */
+  close(reason: CloseReason): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.res.end(`event: close\ndata: ${JSON.stringify({ reason })}\n\n`);
+    } catch {
+      // the socket is already gone
+    }
+    // A client that reads nothing would keep the socket (and its buffer) forever.
+    setTimeout(() => this.res.destroy(), 1000).unref();
+    this.finish(reason);
+  }
+
+  private finished = false;
+
+  private finish(reason: CloseReason | 'client gone'): void {
+    this.closed = true;
+    if (this.finished) return;
+    this.finished = true;
+    this.opts.onClose(this, reason);
+  }
+}

@@ -1,0 +1,178 @@
+import { and, eq, gt, inArray, lt, type SQL, sql } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import {
+  type ChangeEventRow,
+  changeEvents,
+  changeFeedHorizon,
+  changeStreamTokens,
+  tickets,
+} from '../../db/schema/index.js';
+
+/**
+ * A place in the feed: (transaction id, event id). Events are served in that order.
+ *
+ * Why (xid, id) and the snapshot horizon, not the id alone: ids are handed out when a row is inserted,
+ * but rows become visible when their transaction commits, so id 7 can commit after id 8 has been read.
+ * A reader that resumed "after 8" would never see 7 (the classic outbox gap). Every row stores its
+ * writer's transaction id; a read serves only rows whose xid is below pg_snapshot_xmin() — the oldest
+ * transaction still running, so every transaction below it has ended and can add nothing more. Any row
+ * that appears later belongs to a transaction at or above that horizon, hence sorts after everything
+ * already served: resuming from any cursor neither skips nor repeats.
+ *
+ * Why not a single sequencer (one lock or counter row taken by every writer until commit): it would
+ * serialize every ticket, comment and upload write in the whole application. Here writers never wait for
+ * each other; the price is that a long-running write transaction delays delivery (never loses it) until
+ * it ends — bounded by the statement and idle-in-transaction timeouts.
+ */
+export interface Position {
+  xid: string;
+  id: number;
+}
+
+export const FEED_START: Position = { xid: '0', id: 0 };
+
+export function comparePositions(a: Position, b: Position): number {
+  const ax = BigInt(a.xid);
+  const bx = BigInt(b.xid);
+  if (ax !== bx) return ax < bx ? -1 : 1;
+  return a.id === b.id ? 0 : a.id < b.id ? -1 : 1;
+}
+
+export function positionOf(row: Pick<ChangeEventRow, 'xid' | 'id'>): Position {
+  return { xid: row.xid, id: row.id };
+}
+
+export interface FeedQuery {
+  after: Position;
+  types?: readonly string[];
+  ticketId?: number;
+  /** Requesters: only events of tickets they requested and never staff-only ones (pre-filter only). */
+  requesterId?: string;
+  limit: number;
+}
+
+export interface NewChangeEvent {
+  type: string;
+  ticketId: number | null;
+  staffOnly: boolean;
+  actorId: string | null;
+  actorName: string | null;
+  actorRole: ChangeEventRow['actorRole'];
+  traceId: string | null;
+  data: Record<string, unknown>;
+}
+
+export function createChangesRepository() {
+  const horizonXmin = sql`pg_snapshot_xmin(pg_current_snapshot())`;
+
+  return {
+    /** One INSERT; the ticket's requester is copied in the same statement (no extra round trip). */
+    async insert(ex: Executor, event: NewChangeEvent): Promise<ChangeEventRow> {
+      const [row] = await ex
+        .insert(changeEvents)
+        .values({
+          ...event,
+          requesterId:
+            event.ticketId === null
+              ? null
+              : sql`(SELECT ${tickets.requesterId} FROM ${tickets} WHERE ${tickets.id} = ${event.ticketId})`,
+        })
+        .returning();
+      return row!;
+    },
+
+    /**
+     * Committed events after a position, in feed order, only below the snapshot horizon (see Position).
+     * Also returns that horizon: when fewer than `limit` rows come back, every matching event before
+     * (horizon, 0) has been read, so a reader may move its cursor there.
+     */
+    async listAfter(ex: Executor, q: FeedQuery): Promise<{ rows: ChangeEventRow[]; horizon: Position }> {
+      const where: SQL[] = [
+        sql`(${changeEvents.xid}, ${changeEvents.id}) > (${q.after.xid}::xid8, ${q.after.id}::bigint)`,
+        sql`${changeEvents.xid} < ${horizonXmin}`,
+      ];
+      if (q.types?.length) where.push(inArray(changeEvents.type, [...q.types]));
+      if (q.ticketId !== undefined) where.push(eq(changeEvents.ticketId, q.ticketId));
+      if (q.requesterId !== undefined) {
+        where.push(eq(changeEvents.requesterId, q.requesterId), eq(changeEvents.staffOnly, false));
+      }
+      const rows = await ex
+        .select({ row: changeEvents, horizon: sql<string>`${horizonXmin}::text` })
+        .from(changeEvents)
+        .where(and(...where))
+        .orderBy(changeEvents.xid, changeEvents.id)
+        .limit(q.limit);
+      const horizon =
+        rows[0]?.horizon ??
+        (await ex.execute<{ h: string }>(sql`SELECT ${horizonXmin}::text AS h`)).rows[0]!.h;
+      return { rows: rows.map((r) => r.row), horizon: { xid: horizon, id: 0 } };
+    },
+
+    /** The current end of the feed: everything before it is readable now, everything after is to come. */
+    async head(ex: Executor): Promise<Position> {
+      const { rows } = await ex.execute<{ h: string }>(sql`SELECT ${horizonXmin}::text AS h`);
+      return { xid: rows[0]!.h, id: 0 };
+    },
+
+    /** The newest pruned position, or null when nothing was ever pruned. */
+    async prunedUpTo(ex: Executor): Promise<Position | null> {
+      const [row] = await ex
+        .select({ xid: changeFeedHorizon.xid, id: changeFeedHorizon.eventId })
+        .from(changeFeedHorizon)
+        .where(eq(changeFeedHorizon.id, 1));
+      return row ?? null;
+    },
+
+    /**
+     * Deletes events older than `before` (oldest first in feed order, one batch) and remembers the newest
+     * deleted position: a cursor before it may have missed deleted events and gets 410, never a silent hole.
+     */
+    async prune(ex: Executor, before: Date, batch = 5000): Promise<number> {
+      const { rows } = await ex.execute<{ n: number }>(sql`
+        WITH doomed AS (
+          SELECT ${changeEvents.id} AS id, ${changeEvents.xid} AS xid FROM ${changeEvents}
+          WHERE ${changeEvents.occurredAt} < ${before.toISOString()}::timestamptz
+            AND ${changeEvents.xid} < ${horizonXmin}
+          ORDER BY ${changeEvents.xid}, ${changeEvents.id}
+          LIMIT ${batch}
+        ), last AS (
+          SELECT xid, id FROM doomed ORDER BY xid DESC, id DESC LIMIT 1
+        ), mark AS (
+          INSERT INTO ${changeFeedHorizon} (id, xid, event_id, pruned_at)
+          SELECT 1, xid, id, now() FROM last
+          ON CONFLICT (id) DO UPDATE SET xid = EXCLUDED.xid, event_id = EXCLUDED.event_id, pruned_at = now()
+            WHERE (${changeFeedHorizon}.xid, ${changeFeedHorizon.eventId}) < (EXCLUDED.xid, EXCLUDED.event_id)
+        ), gone AS (
+          DELETE FROM ${changeEvents} WHERE ${changeEvents.id} IN (SELECT id FROM doomed) RETURNING 1
+        )
+        SELECT count(*)::int AS n FROM gone`);
+      return rows[0]?.n ?? 0;
+    },
+
+    async insertStreamToken(
+      ex: Executor,
+      token: { tokenHash: string; userId: string; expiresAt: Date; accessTokenSealed: string },
+    ): Promise<void> {
+      await ex.insert(changeStreamTokens).values(token);
+    },
+
+    /** Takes a token out (single use): at most one caller, on any instance, gets the row. */
+    async consumeStreamToken(ex: Executor, tokenHash: string, now: Date) {
+      const [row] = await ex
+        .delete(changeStreamTokens)
+        .where(and(eq(changeStreamTokens.tokenHash, tokenHash), gt(changeStreamTokens.expiresAt, now)))
+        .returning();
+      return row ?? null;
+    },
+
+    async deleteExpiredStreamTokens(ex: Executor, now: Date): Promise<number> {
+      const rows = await ex
+        .delete(changeStreamTokens)
+        .where(lt(changeStreamTokens.expiresAt, now))
+        .returning({ h: changeStreamTokens.tokenHash });
+      return rows.length;
+    },
+  };
+}
+
+export type ChangesRepository = ReturnType<typeof createChangesRepository>;

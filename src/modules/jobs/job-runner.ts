@@ -1,0 +1,313 @@
+import {
+  type JobHelpers,
+  parseCronItems,
+  Logger as QueueLogger,
+  type Runner,
+  run,
+  runMigrations as runQueueMigrations,
+  type TaskList,
+} from 'graphile-worker';
+import pg from 'pg';
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  type JobContext,
+  type JobDefinition,
+  type JobSchedule,
+  type Logger,
+  PermanentJobError,
+} from './job-definition.js';
+import { QUEUE_SCHEMA } from './jobs.repository.js';
+
+export interface JobRunnerOptions {
+  databaseUrl: string;
+  /** Read at start(): the kinds and schedules the composition root registered (JobsService). */
+  registry: { definitions(): readonly JobDefinition[]; schedules(): readonly JobSchedule[] };
+  concurrency: number;
+  pollIntervalMs: number;
+  /** > 1: fetch this many jobs per query into a local queue (throughput for many short jobs). */
+  batchSize?: number;
+  /** stop(): running jobs get this long to finish; then they are handed back to the queue (retried later). */
+  shutdownTimeoutMs: number;
+  log: Logger;
+}
+
+export interface JobRunner {
+  /** `schedules: false` runs jobs but enqueues no recurring work (tests that share a database). */
+  start(opts?: { schedules?: boolean }): Promise<void>;
+  /** Stops taking jobs, lets running ones finish (bounded), closes its connections. Idempotent. */
+  stop(): Promise<void>;
+  readonly running: boolean;
+}
+
+const MAX_ERROR_CHARS = 2000;
+const MAX_RESULT_BYTES = 64 * 1024;
+const EVERY_KEY = (kind: string) => `every:${kind}`;
+
+/** graphile-worker's own log lines, at the application's logger; its per-job chatter only at debug. */
+function queueLogger(log: Logger): QueueLogger {
+  return new QueueLogger((scope) => (level, message, meta) => {
+    const fields = { queue: { ...scope }, ...(meta?.error ? { err: meta.error } : {}) };
+    if (level === 'error') log.error(fields, message);
+    else if (level === 'warning') log.warn(fields, message);
+    else log.debug(fields, message);
+  });
+}
+
+/** Installs or upgrades the queue's own tables and functions (schema graphile_worker); safe to run concurrently. */
+export async function migrateQueue(databaseUrl: string): Promise<void> {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2, application_name: 'helpdesk-migrate' });
+  // Errors surface through the migration's own queries; these only keep a dropped idle client from crashing us.
+  pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
+  try {
+    await runQueueMigrations({ pgPool: pool, schema: QUEUE_SCHEMA, logger: new QueueLogger(() => () => {}) });
+  } finally {
+    await pool.end();
+  }
+}
+
+function errorMessage(err: unknown): string {
+  const message = err instanceof Error ? err.message || err.name : String(err);
+  return message.slice(0, MAX_ERROR_CHARS);
+}
+
+function isPermanent(err: unknown): boolean {
+  return err instanceof PermanentJobError || (err instanceof Error && err.name === 'PermanentJobError');
+}
+
+/** The handler's return value as JSON, or null when it is absent, not JSON or too large to keep. */
+function resultJson(result: unknown, log: Logger): string {
+  try {
+    const json = JSON.stringify(result ?? null) ?? 'null';
+    if (Buffer.byteLength(json) <= MAX_RESULT_BYTES) return json;
+    log.warn({ bytes: Buffer.byteLength(json) }, 'job result too large to keep; stored as null');
+  } catch {
+    log.warn('job result is not JSON; stored as null');
+  }
+  return 'null';
+}
+
+/**
+ * The worker: graphile-worker's runner (LISTEN/NOTIFY for new jobs, SKIP LOCKED claims so a job runs on one
+ * worker at a time across every process, its cron for recurring work) around our job definitions.
+ * Each run goes through one wrapper that keeps job_records in step:
+ * - tracked jobs (enqueued with createdBy/track, or that reported progress) are marked running, then
+ *   succeeded with their result;
+ * - a job that fails for good (PermanentJobError, or its last attempt) is recorded failed with its error and
+ *   then handed back to the queue as done, so the queue table holds only work still to do;
+ * - any other error is rethrown: the queue retries it after e^attempt seconds.
+ */
+export function createJobRunner(opts: JobRunnerOptions): JobRunner {
+  const every = new Map<string, JobSchedule>();
+  let pool: pg.Pool | undefined;
+  let runner: Runner | undefined;
+
+  async function query(text: string, values: unknown[]): Promise<void> {
+    await pool!.query(text, values);
+  }
+
+  function wrap(def: JobDefinition) {
+    return async (payload: unknown, helpers: JobHelpers): Promise<void> => {
+      const job = helpers.job;
+      const id = String(job.id);
+      const attempt = job.attempts;
+      const maxAttempts = job.max_attempts;
+      const log = opts.log.child({ jobId: id, kind: def.kind, attempt });
+      let tracked = Boolean((job.flags as Record<string, boolean> | null)?.tracked);
+      const schedule = every.get(def.kind);
+      const recurring = schedule !== undefined && job.key === EVERY_KEY(def.kind);
+
+      if (recurring) {
+        // Next run first: a crash in this one must not end the schedule. The locked job gives up its key.
+        await query(
+          `SELECT ${QUEUE_SCHEMA}.add_job($1::text, $2::json, run_at => now() + make_interval(secs => $3),
+             max_attempts => 1, job_key => $4::text, job_key_mode => 'replace')`,
+          [def.kind, JSON.stringify(schedule.payload ?? {}), schedule.everySeconds, EVERY_KEY(def.kind)],
+        );
+      }
+      if (tracked) {
+        await query(
+          `UPDATE job_records SET state = 'running', attempts = $2, updated_at = now() WHERE id = $1`,
+          [id, attempt],
+        );
+      }
+      const ctx: JobContext = {
+        jobId: id,
+        attempt,
+        maxAttempts,
+        log,
+        signal: helpers.abortSignal,
+        async progress(done, total) {
+          tracked = true;
+          await query(
+            `INSERT INTO job_records (id, kind, state, attempts, progress_done, progress_total, created_at)
+             VALUES ($1, $2, 'running', $3, $4, $5, $6)
+             ON CONFLICT (id) DO UPDATE SET progress_done = excluded.progress_done,
+               progress_total = excluded.progress_total, updated_at = now()`,
+            [
+              id,
+              def.kind,
+              attempt,
+              Math.max(0, Math.trunc(done)),
+              Math.max(0, Math.trunc(total)),
+              job.created_at,
+            ],
+          );
+        },
+      };
+
+      let result: unknown;
+      try {
+        result = await def.handler(payload, ctx);
+      } catch (err) {
+        const final = isPermanent(err) || attempt >= maxAttempts || recurring;
+        const message = errorMessage(err);
+        if (!final) {
+          log.warn({ err }, 'job failed; it will be retried');
+          if (tracked) {
+            await query(
+              `UPDATE job_records SET state = 'queued', error = $2, updated_at = now() WHERE id = $1`,
+              [id, message],
+            );
+          }
+          throw err;
+        }
+        log.error({ err }, 'job failed for good');
+        await query(
+          `INSERT INTO job_records (id, kind, state, attempts, error, created_at, finished_at)
+           VALUES ($1, $2, 'failed', $3, $4, $5, now())
+           ON CONFLICT (id) DO UPDATE SET state = 'failed', attempts = excluded.attempts, error = excluded.error,
+             finished_at = now(), updated_at = now()`,
+          [id, def.kind, attempt, message, job.created_at],
+        );
+        return; // the outcome is kept in job_records; the queue can forget the job
+      }
+      if (tracked) {
+        await query(
+          `UPDATE job_records SET state = 'succeeded', result = $2::jsonb, error = NULL, finished_at = now(),
+             updated_at = now() WHERE id = $1`,
+          [id, resultJson(result, log)],
+        );
+      }
+    };
+  }
+
+  return {
+    get running() {
+      return runner !== undefined;
+    },
+
+    async start({ schedules: withSchedules = true } = {}) {
+      if (runner) return;
+      const definitions = opts.registry.definitions();
+      const byKind = new Map(definitions.map((d) => [d.kind, d]));
+      const schedules = withSchedules ? opts.registry.schedules() : [];
+      const cron: JobSchedule[] = [];
+      every.clear();
+      for (const s of schedules) {
+        if (!byKind.has(s.kind)) throw new Error(`schedule for "${s.kind}" has no job definition`);
+        if (s.everySeconds !== undefined) {
+          if (!(s.everySeconds > 0))
+            throw new Error(`schedule for "${s.kind}": everySeconds must be positive`);
+          every.set(s.kind, s);
+        } else cron.push(s);
+      }
+      pool = new pg.Pool({
+        connectionString: opts.databaseUrl,
+        // The queue holds one connection for LISTEN; each running job may need one for its records.
+        max: opts.concurrency + 2,
+        application_name: 'helpdesk-worker',
+      });
+      pool.on('error', (err) => opts.log.warn({ err }, 'idle worker database connection lost'));
+      pool.on('connect', (client) =>
+        client.on('error', (err) => opts.log.warn({ err }, 'worker connection lost')),
+      );
+
+      const taskList: TaskList = {};
+      for (const def of definitions) taskList[def.kind] = wrap(def);
+      for (const [kind, s] of every) {
+        // Seeds the recurring job once; afterwards each run enqueues the next (see wrap()).
+        await pool.query(
+          `SELECT ${QUEUE_SCHEMA}.add_job($1::text, $2::json, max_attempts => 1, job_key => $3::text,
+             job_key_mode => 'unsafe_dedupe')`,
+          [kind, JSON.stringify(s.payload ?? {}), EVERY_KEY(kind)],
+        );
+      }
+      try {
+        runner = await run({
+          pgPool: pool,
+          schema: QUEUE_SCHEMA,
+          concurrency: opts.concurrency,
+          pollInterval: opts.pollIntervalMs,
+          noHandleSignals: true,
+          gracefulShutdownAbortTimeout: Math.floor(opts.shutdownTimeoutMs * 0.8),
+          logger: queueLogger(opts.log),
+          // Completions and failures go through the library's batcher, which its shutdown flushes (unbatched
+          // they are fire-and-forget: a stopping process could leave a finished job locked). 0 ms: no added latency.
+          preset: {
+            worker: {
+              completeJobBatchDelay: 0,
+              failJobBatchDelay: 0,
+              ...((opts.batchSize ?? 0) > 1 ? { localQueue: { size: opts.batchSize! } } : {}),
+            },
+          },
+          taskList,
+          parsedCronItems: parseCronItems(
+            cron.map((s) => ({
+              task: s.kind,
+              match: s.cron!,
+              identifier: s.kind,
+              payload: s.payload,
+              // A tick missed while no worker ran is not made up; a tick not yet run is replaced by the next.
+              options: {
+                backfillPeriod: 0,
+                jobKey: `cron:${s.kind}`,
+                jobKeyMode: 'replace' as const,
+                maxAttempts: byKind.get(s.kind)?.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+              },
+            })),
+          ),
+        });
+      } catch (err) {
+        await pool.end().catch(() => {});
+        pool = undefined;
+        throw err;
+      }
+      opts.log.info(
+        { kinds: definitions.length, schedules: schedules.length, concurrency: opts.concurrency },
+        'job worker started',
+      );
+    },
+
+    async stop() {
+      const r = runner;
+      const p = pool;
+      runner = undefined;
+      if (!r) return;
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), opts.shutdownTimeoutMs);
+      });
+      const outcome = await Promise.race([
+        r.stop().then(
+          () => 'stopped' as const,
+          () => 'stopped' as const,
+        ),
+        timedOut,
+      ]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        // Jobs still running are marked failed in the queue (retried after backoff): none is lost or left locked.
+        opts.log.warn(
+          { timeoutMs: opts.shutdownTimeoutMs },
+          'jobs still running at shutdown; handing them back',
+        );
+        await r.kill('shutdown timeout').catch((err) => opts.log.error({ err }, 'forced worker stop failed'));
+      }
+      // Only now: the jobs that just finished wrote their records through this pool.
+      if (pool === p) pool = undefined;
+      await p?.end().catch((err) => opts.log.warn({ err }, 'closing the worker pool failed'));
+      opts.log.info('job worker stopped');
+    },
+  };
+}
