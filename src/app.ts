@@ -31,6 +31,7 @@ import { reportsRoutes } from './modules/reports/reports.routes.js';
 import { teamsRoutes } from './modules/teams/teams.routes.js';
 import { ticketsRoutes } from './modules/tickets/tickets.routes.js';
 import { usersRoutes } from './modules/users/users.routes.js';
+import { webhookRoutes } from './modules/webhooks/webhooks.routes.js';
 import { createServices, type ServiceOverrides, type Services } from './services.js';
 
 export { loggerOptions } from './http/logger.js';
@@ -105,7 +106,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     app.log.warn({ err }, 'idle database connection lost'),
   );
   const { db } = dbHandle;
-  const services = createServices(config, db, overrides);
+  const services = createServices(config, db, { log: app.log, ...overrides });
   app.decorate('config', config);
   app.decorate('db', db);
   app.decorate('services', services);
@@ -123,6 +124,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   app.decorate('jobRunner', jobRunner);
   app.addHook('onClose', async () => {
     await jobRunner.stop();
+    services.outbound.close();
     await dbHandle.close();
   });
   registerAccessDeniedAudit(app, services.audit, db);
@@ -161,6 +163,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await app.register(auditRoutes, { prefix: '/api/v1', auditQueries: services.auditQueries });
   await app.register(reportsRoutes, { prefix: '/api/v1', reports: services.reports });
   await app.register(jobsRoutes, { prefix: '/api/v1', jobs: services.jobs });
+  await app.register(webhookRoutes, { prefix: '/api/v1', webhooks: services.webhooks });
   // Live stream fan-out: one LISTEN connection per process, started by the first stream.
   const hub = new ChangeHub({
     db,

@@ -62,7 +62,7 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
 
   async function attempt(deliveryId: string): Promise<void> {
     const delivery = await webhooks.findDelivery(db, deliveryId);
-    if (!delivery || delivery.status !== 'pending') return;
+    if (delivery?.status !== 'pending') return;
     const hook = await webhooks.findById(db, delivery.webhookId);
     if (!hook) return; // deleted with its deliveries
     const startedAt = clock.now();
