@@ -36,6 +36,7 @@ import { slaRoutes } from './modules/sla/sla.routes.js';
 import { teamsRoutes } from './modules/teams/teams.routes.js';
 import { ticketsRoutes } from './modules/tickets/tickets.routes.js';
 import { usersRoutes } from './modules/users/users.routes.js';
+import { webhookRoutes } from './modules/webhooks/webhooks.routes.js';
 import { createServices, type ServiceOverrides, type Services } from './services.js';
 
 export { loggerOptions } from './http/logger.js';
@@ -133,6 +134,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   app.addHook('onClose', async () => {
     await jobRunner.stop();
     services.mail.close();
+    services.outbound.close();
     await dbHandle.close();
   });
   registerAccessDeniedAudit(app, services.audit, db);
@@ -184,6 +186,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await app.register(reportsRoutes, { prefix: '/api/v1', reports: services.reports });
   await app.register(slaRoutes, { prefix: '/api/v1', sla: services.sla });
   await app.register(jobsRoutes, { prefix: '/api/v1', jobs: services.jobs });
+  await app.register(webhookRoutes, { prefix: '/api/v1', webhooks: services.webhooks });
   // Live stream fan-out: one LISTEN connection per process, started by the first stream.
   const hub = new ChangeHub({
     db,

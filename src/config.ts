@@ -157,6 +157,15 @@ const envSchema = z
     ),
     PASSWORD_RESET_RATE_LIMIT_PER_ACCOUNT: int(3, 1),
     PASSWORD_RESET_RATE_LIMIT_PER_IP: int(20, 1),
+    WEBHOOK_RETRY_SCHEDULE: z
+      .string()
+      .regex(
+        /^\s*\d{1,6}[smh]\s*(,\s*\d{1,6}[smh]\s*)*$/,
+        'must be a comma list of durations like 5s,5m,30m,2h',
+      )
+      .default('5s,5m,30m,2h,5h,10h,10h'),
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool(false),
+    WEBHOOK_TIMEOUT_MS: int(10_000, 100, 60_000),
     REPORT_TIMEZONE: z
       .string()
       .default('UTC')
@@ -265,6 +274,12 @@ export interface Config {
     publicAppUrl: string;
   };
   passwordReset: { perAccountPer15Min: number; perIpPer15Min: number };
+  webhooks: {
+    /** Retry schedule, e.g. `5s,5m,30m,2h` (parsed by the webhooks module). */
+    retrySchedule: string;
+    allowPrivateNetworks: boolean;
+    timeoutMs: number;
+  };
   /** IANA timezone the reports count days in. */
   reportTimezone: string;
   /** What this process runs: the API and the job worker (all), the API only, or the worker only. */
@@ -411,6 +426,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = environmentWithDotEnv()):
     passwordReset: {
       perAccountPer15Min: e.PASSWORD_RESET_RATE_LIMIT_PER_ACCOUNT,
       perIpPer15Min: e.PASSWORD_RESET_RATE_LIMIT_PER_IP,
+    },
+    webhooks: {
+      retrySchedule: e.WEBHOOK_RETRY_SCHEDULE,
+      allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
     },
     reportTimezone: e.REPORT_TIMEZONE,
     role: e.ROLE,

@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import type { Database } from './db/client.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { createCursorCodec } from './lib/cursor.js';
+import { createOutboundClient } from './lib/outbound-http.js';
 import { createBlobStore } from './lib/storage/index.js';
 import { createAttachmentsRepository } from './modules/attachments/attachments.repository.js';
 import { createAttachmentService } from './modules/attachments/attachments.service.js';
@@ -44,6 +45,10 @@ import { createTicketService } from './modules/tickets/tickets.service.js';
 import { createAdminAccounts } from './modules/users/admin-bootstrap.js';
 import { createUsersRepository } from './modules/users/users.repository.js';
 import { createUsersService } from './modules/users/users.service.js';
+import { createSecretBox } from './modules/webhooks/webhook-secrets.js';
+import { createWebhookDelivery, parseRetrySchedule } from './modules/webhooks/webhooks.jobs.js';
+import { createWebhooksRepository } from './modules/webhooks/webhooks.repository.js';
+import { createWebhooksService } from './modules/webhooks/webhooks.service.js';
 
 /** The settings the services read (all from config.ts; nothing here reads the environment). */
 export type ServicesConfig = Pick<
@@ -62,11 +67,21 @@ export type ServicesConfig = Pick<
   | 'uploadQuota'
   | 'mail'
   | 'passwordReset'
+  | 'webhooks'
+  | 'isProduction'
 > & { jwtSecret: string };
+
+/** The slice of a logger the services write to (pino's, or a silent one for the command-line tools). */
+export interface ServicesLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+const silentLog: ServicesLogger = { info() {}, warn() {} };
 
 export interface ServiceOverrides {
   clock?: Clock;
-  /** Where services that work outside a request (mail transport) log; silent when absent. */
+  /** Where services that work outside a request (mail transport, webhook deliveries) log; silent when absent. */
   log?: FastifyBaseLogger;
   /** Tests replace the audit writer to prove a failed audit write rolls the change back. */
   audit?: AuditService;
@@ -243,6 +258,48 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
       perAccountPer15Min: config.passwordReset.perAccountPer15Min,
     },
   });
+  // Webhooks: deliveries of change events to other systems, each a job run by the worker. The outbound client
+  // refuses private targets at connect time unless WEBHOOK_ALLOW_PRIVATE_NETWORKS; close() it on shutdown.
+  const webhooksRepo = createWebhooksRepository();
+  const webhookSecrets = createSecretBox(config.jwtSecret);
+  const outbound = createOutboundClient({
+    allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
+    timeoutMs: config.webhooks.timeoutMs,
+  });
+  const webhooks = createWebhooksService({
+    db,
+    webhooks: webhooksRepo,
+    audit,
+    jobs,
+    secrets: webhookSecrets,
+    cursor: cursorFor('webhooks'),
+    clock,
+    allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
+    requireHttps: config.isProduction,
+  });
+  const webhookDelivery = createWebhookDelivery({
+    db,
+    webhooks: webhooksRepo,
+    jobs,
+    secrets: webhookSecrets,
+    outbound,
+    clock,
+    retrySchedule: parseRetrySchedule(config.webhooks.retrySchedule),
+    log: overrides.log ?? silentLog,
+  });
+  jobs.register(webhookDelivery.jobs());
+  // Receivers get the contract's ChangeEvent as staff see it (internal notes included), nothing internal.
+  changes.onRecorded((ex, e) =>
+    webhookDelivery.onRecorded(ex, {
+      id: e.id,
+      type: e.type,
+      occurredAt: e.occurredAt,
+      ticketId: e.ticketId,
+      actor: e.actor,
+      data: e.data,
+    }),
+  );
+
   const adminAccounts = createAdminAccounts({
     db,
     users: usersRepo,
@@ -274,6 +331,9 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     sla,
     mail,
     passwordReset,
+    webhooks,
+    webhookDelivery,
+    outbound,
     adminAccounts,
   };
 }

@@ -169,6 +169,7 @@ export async function registerDocs(app: FastifyInstance, version: string) {
         { name: 'users', description: 'User management' },
         { name: 'teams', description: 'Teams of agents' },
         { name: 'audit', description: 'The audit trail' },
+        { name: 'webhooks', description: 'Signed, retried deliveries of change events to other systems' },
         { name: 'reports', description: 'Support figures and CSV export' },
         { name: 'changes', description: 'Change feed and live stream (Server-Sent Events)' },
         { name: 'sla', description: 'SLA policies: response and resolution targets in business time' },

@@ -44,6 +44,8 @@ export const PERMISSIONS = {
   // audit
   'audit.readTicketTimeline': { requester: 'never', agent: 'any', admin: 'any' },
   'audit.readAll': { requester: 'never', agent: 'never', admin: 'any' },
+  // integrations
+  'webhook.manage': { requester: 'never', agent: 'never', admin: 'any' },
   // reports
   'report.read': { requester: 'never', agent: 'any', admin: 'any' },
   'ticket.export': { requester: 'never', agent: 'never', admin: 'any' },

@@ -60,6 +60,8 @@ export interface EnqueueOptions {
   createdBy?: string;
   /** Keep a record of the job's outcome (GET /jobs/{id} after it succeeded); costs a row per job. */
   track?: boolean;
+  /** Jobs of one named queue run one at a time, in order (e.g. every delivery to one webhook). */
+  queue?: string;
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 10;

@@ -26,6 +26,8 @@ interface AddJobInput {
   /** Also write a job_records row (same statement, same transaction). */
   track: boolean;
   createdBy: string | null;
+  /** A named queue: its jobs run one at a time. */
+  queue?: string | null;
 }
 
 function toDate(v: unknown): Date {
@@ -43,6 +45,7 @@ export function createJobsRepository() {
         run_at => ${job.runAt?.toISOString() ?? null}::timestamptz,
         max_attempts => ${job.maxAttempts}::int,
         job_key => ${job.jobKey}::text,
+        queue_name => ${job.queue ?? null}::text,
         flags => ${job.track ? sql`array['tracked']` : sql`null`}::text[])`;
       const query = job.track
         ? sql`WITH j AS (SELECT id, created_at FROM ${addJob})

@@ -62,6 +62,7 @@ export function createJobsService({ db, jobs }: { db: Database; jobs: JobsReposi
         jobKey: opts.jobKey ?? null,
         track: opts.track === true || opts.createdBy !== undefined,
         createdBy: opts.createdBy ?? null,
+        queue: opts.queue ?? null,
       });
     },
 

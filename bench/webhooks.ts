@@ -1,0 +1,217 @@
+/**
+ * `npm run bench:webhooks`: what webhooks cost the API, on loopback, bounded and self-stopping.
+ *  1. write throughput of POST /tickets with no webhook (baseline);
+ *  2. the same with 3 webhooks on `ticket.created`: one fast receiver, one slow (BENCH_SLOW_MS per answer),
+ *     one failing (500, retried on WEBHOOK_RETRY_SCHEDULE=1s,1s,1s, then failed);
+ *  3. more tickets until BENCH_EVENTS events went to the webhooks, then the time until every delivery is
+ *     settled (succeeded, or failed after its retries), per webhook, capped at BENCH_DRAIN_CAP_S.
+ * The server is one process (API + worker, JOBS_CONCURRENCY workers); the receivers run in this process.
+ * Database: a throwaway one on TEST_DATABASE_URL's server (or embedded). Results: bench/results/webhooks-*.json.
+ * Options (env): BENCH_EVENTS (10000), BENCH_WRITE_SECONDS (10), BENCH_CONNECTIONS (10), BENCH_SLOW_MS (50),
+ * BENCH_DRAIN_CAP_S (300).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { tempDatabase } from '../test/helpers/temp-database.js';
+import { freePort, killChildren, type Server, startServer } from './proc.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const env = (k: string, d: string) => process.env[k] ?? d;
+const EVENTS = Number(env('BENCH_EVENTS', '10000'));
+const WRITE_SECONDS = Number(env('BENCH_WRITE_SECONDS', '10'));
+const CONNECTIONS = Number(env('BENCH_CONNECTIONS', '10'));
+const SLOW_MS = Number(env('BENCH_SLOW_MS', '50'));
+const DRAIN_CAP_S = Number(env('BENCH_DRAIN_CAP_S', '300'));
+const ADMIN = { email: 'bench-admin@example.test', password: 'bench-admin-password-2026' };
+
+const log = (m: string) => console.log(`[bench:webhooks ${new Date().toISOString().slice(11, 19)}] ${m}`);
+
+async function call(base: string, method: string, url: string, token?: string, body?: unknown) {
+  const res = await fetch(`${base}/api/v1${url}`, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${url} → ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** A loopback receiver answering `status` after `delayMs`; counts what it got. */
+async function receiver(status: number, delayMs = 0) {
+  let received = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received++;
+      const answer = () => res.writeHead(status, { 'content-type': 'text/plain' }).end('ok');
+      if (delayMs > 0) setTimeout(answer, delayMs);
+      else answer();
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    received: () => received,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+function writes(base: string, token: string, opts: { duration?: number; amount?: number }) {
+  return new Promise<{ rps: number; ok: number; p99Ms: number }>((resolve, reject) => {
+    autocannon(
+      {
+        url: `${base}/api/v1/tickets`,
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ title: 'Printer on fire', description: 'It is on fire.' }),
+        connections: CONNECTIONS,
+        ...opts,
+      },
+      (err, r) => {
+        if (err) return reject(err);
+        if (r.non2xx > 0) log(`${r.non2xx} non-2xx answers`);
+        resolve({ rps: Math.round(r.requests.average), ok: r['2xx'], p99Ms: r.latency.p99 });
+      },
+    );
+  });
+}
+
+async function main() {
+  const results: Record<string, unknown> = {
+    at: new Date().toISOString(),
+    cpus: os.cpus().length,
+    settings: { EVENTS, WRITE_SECONDS, CONNECTIONS, SLOW_MS, retrySchedule: '1s,1s,1s' },
+  };
+  const db = await tempDatabase('helpdesk_bench_webhooks');
+  const receivers = await Promise.all([receiver(200), receiver(200, SLOW_MS), receiver(500)]);
+  let server: Server | undefined;
+  const client = new pg.Client({ connectionString: db.url });
+  try {
+    const port = await freePort();
+    server = await startServer({
+      name: 'webhooks',
+      script: '--import',
+      args: ['tsx', path.join(ROOT, 'src/server.ts')],
+      port,
+      readyPath: '/readyz',
+      logFile: path.join(os.tmpdir(), 'bench-webhooks.log'),
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        // development: webhooks to http:// on loopback (production takes https only).
+        NODE_ENV: 'development',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        DATABASE_URL: db.url,
+        DATA_DIR: path.join(os.tmpdir(), `bench-webhooks-${process.pid}`),
+        JWT_SECRET: randomBytes(48).toString('base64url'),
+        ACCESS_TOKEN_TTL: '3600',
+        LOG_LEVEL: 'warn',
+        ADMIN_EMAIL: ADMIN.email,
+        ADMIN_PASSWORD: ADMIN.password,
+        RATE_LIMIT_MAX: '1000000000',
+        LOGIN_RATE_LIMIT_PER_IP: '1000000000',
+        LOGIN_RATE_LIMIT_PER_ACCOUNT: '1000000000',
+        OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+        WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+        WEBHOOK_RETRY_SCHEDULE: '1s,1s,1s',
+      },
+    });
+    const base = server.baseUrl;
+    const token = (await call(base, 'POST', '/auth/login', undefined, ADMIN)).accessToken as string;
+
+    results.writesWithoutWebhooks = await writes(base, token, { duration: WRITE_SECONDS });
+    log(`POST /tickets without webhooks: ${JSON.stringify(results.writesWithoutWebhooks)}`);
+
+    const hooks: Array<{ id: string }> = [];
+    for (const r of receivers)
+      hooks.push(await call(base, 'POST', '/webhooks', token, { url: r.url, events: ['ticket.created'] }));
+    const [fast, slow, failing] = hooks.map((h) => h.id);
+    await client.connect();
+    const tickets = async () => Number((await client.query('SELECT count(*) AS n FROM tickets')).rows[0].n);
+    const ticketsBefore = await tickets();
+
+    const during = await writes(base, token, { duration: WRITE_SECONDS });
+    results.writesWithWebhooks = during;
+    log(`POST /tickets with 3 webhooks (fast, ${SLOW_MS} ms, failing): ${JSON.stringify(during)}`);
+    if (during.ok < EVENTS) await writes(base, token, { amount: EVENTS - during.ok });
+    const writesEnded = Date.now();
+    // Every ticket created since the webhooks exist is one ticket.created event for each of them.
+    const events = (await tickets()) - ticketsBefore;
+    log(`${events} ticket.created events sent to 3 webhooks; draining`);
+
+    const settledAt: Record<string, number | null> = { fast: null, slow: null, failing: null };
+    const counts = async () => {
+      const { rows } = await client.query<{
+        webhook_id: string;
+        status: string;
+        n: string;
+        attempts: string;
+      }>(
+        `SELECT webhook_id, status, count(*) AS n, sum(attempts) AS attempts
+           FROM webhook_deliveries GROUP BY 1, 2`,
+      );
+      const get = (id: string | undefined, status: string) =>
+        Number(rows.find((r) => r.webhook_id === id && r.status === status)?.n ?? 0);
+      return {
+        fastSucceeded: get(fast, 'succeeded'),
+        slowSucceeded: get(slow, 'succeeded'),
+        failingFailed: get(failing, 'failed'),
+      };
+    };
+    let last = await counts();
+    const deadline = writesEnded + DRAIN_CAP_S * 1000;
+    while (Date.now() < deadline) {
+      last = await counts();
+      const t = Math.round((Date.now() - writesEnded) / 100) / 10;
+      if (settledAt.fast === null && last.fastSucceeded >= events) settledAt.fast = t;
+      if (settledAt.slow === null && last.slowSucceeded >= events) settledAt.slow = t;
+      if (settledAt.failing === null && last.failingFailed >= events) settledAt.failing = t;
+      if (Object.values(settledAt).every((v) => v !== null)) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    results.events = events;
+    results.drain = {
+      secondsAfterLastWrite: settledAt,
+      settledWithinCap: last,
+      receivedRequests: {
+        fast: receivers[0]!.received(),
+        slow: receivers[1]!.received(),
+        failing: receivers[2]!.received(),
+      },
+      capSeconds: DRAIN_CAP_S,
+    };
+    log(`drain: ${JSON.stringify(results.drain)}`);
+  } finally {
+    await server?.stop().catch(() => {});
+    killChildren();
+    await client.end().catch(() => {});
+    await Promise.all(receivers.map((r) => r.close()));
+    await db.drop().catch(() => {});
+  }
+  await mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
+  const file = path.join(ROOT, 'bench/results', `webhooks-${Date.now()}.json`);
+  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(JSON.stringify(results, null, 2));
+  log(`written to ${path.relative(ROOT, file)}`);
+}
+
+main().catch((err) => {
+  killChildren();
+  console.error(err);
+  process.exit(1);
+});

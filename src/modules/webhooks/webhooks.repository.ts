@@ -1,0 +1,119 @@
+import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import {
+  type WebhookDeliveryRow,
+  type WebhookRow,
+  webhookDeliveries,
+  webhooks,
+} from '../../db/schema/index.js';
+
+export interface Keyset {
+  createdAt: Date;
+  id: string;
+}
+
+export function createWebhooksRepository() {
+  return {
+    async insert(ex: Executor, values: typeof webhooks.$inferInsert): Promise<WebhookRow> {
+      const [row] = await ex.insert(webhooks).values(values).returning();
+      return row!;
+    },
+    async findById(ex: Executor, id: string, opts: { lock?: boolean } = {}): Promise<WebhookRow | undefined> {
+      const q = ex.select().from(webhooks).where(eq(webhooks.id, id)).limit(1);
+      const [row] = opts.lock ? await q.for('update') : await q;
+      return row;
+    },
+    /** Newest first. */
+    async list(ex: Executor, limit: number, after?: Keyset): Promise<WebhookRow[]> {
+      return ex
+        .select()
+        .from(webhooks)
+        .where(
+          after
+            ? or(
+                lt(webhooks.createdAt, after.createdAt),
+                and(eq(webhooks.createdAt, after.createdAt), lt(webhooks.id, after.id)),
+              )
+            : undefined,
+        )
+        .orderBy(desc(webhooks.createdAt), desc(webhooks.id))
+        .limit(limit);
+    },
+    async update(
+      ex: Executor,
+      id: string,
+      set: Partial<typeof webhooks.$inferInsert>,
+      now: Date,
+    ): Promise<WebhookRow> {
+      const [row] = await ex
+        .update(webhooks)
+        .set({ ...set, updatedAt: now })
+        .where(eq(webhooks.id, id))
+        .returning();
+      return row!;
+    },
+    async remove(ex: Executor, id: string): Promise<void> {
+      await ex.delete(webhooks).where(eq(webhooks.id, id));
+    },
+    /** Does any active webhook want this event type? (Cheap: asked inside every change's transaction.) */
+    async anyActiveFor(ex: Executor, eventType: string): Promise<boolean> {
+      const rows = await ex
+        .select({ id: webhooks.id })
+        .from(webhooks)
+        .where(and(eq(webhooks.active, true), sql`${webhooks.events} && ARRAY['*', ${eventType}]::text[]`))
+        .limit(1);
+      return rows.length > 0;
+    },
+    async activeFor(ex: Executor, eventType: string): Promise<Pick<WebhookRow, 'id'>[]> {
+      return ex
+        .select({ id: webhooks.id })
+        .from(webhooks)
+        .where(and(eq(webhooks.active, true), sql`${webhooks.events} && ARRAY['*', ${eventType}]::text[]`));
+    },
+
+    /** One delivery per (webhook, event); returns undefined when it already exists. */
+    async insertDelivery(
+      ex: Executor,
+      values: typeof webhookDeliveries.$inferInsert,
+    ): Promise<WebhookDeliveryRow | undefined> {
+      const [row] = await ex.insert(webhookDeliveries).values(values).onConflictDoNothing().returning();
+      return row;
+    },
+    async findDelivery(ex: Executor, id: string, opts: { lock?: boolean } = {}) {
+      const q = ex.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, id)).limit(1);
+      const [row] = opts.lock ? await q.for('update') : await q;
+      return row;
+    },
+    async listDeliveries(ex: Executor, webhookId: string, limit: number, after?: Keyset) {
+      return ex
+        .select()
+        .from(webhookDeliveries)
+        .where(
+          and(
+            eq(webhookDeliveries.webhookId, webhookId),
+            after
+              ? or(
+                  lt(webhookDeliveries.createdAt, after.createdAt),
+                  and(eq(webhookDeliveries.createdAt, after.createdAt), lt(webhookDeliveries.id, after.id)),
+                )
+              : undefined,
+          ),
+        )
+        .orderBy(desc(webhookDeliveries.createdAt), desc(webhookDeliveries.id))
+        .limit(limit);
+    },
+    async updateDelivery(
+      ex: Executor,
+      id: string,
+      set: Partial<typeof webhookDeliveries.$inferInsert>,
+      now: Date,
+    ): Promise<void> {
+      await ex
+        .update(webhookDeliveries)
+        .set({ ...set, updatedAt: now })
+        .where(eq(webhookDeliveries.id, id));
+    },
+  };
+}
+
+export type WebhooksRepository = ReturnType<typeof createWebhooksRepository>;
