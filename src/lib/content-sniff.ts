@@ -27,9 +27,10 @@ export const ALLOWED_BINARY_TYPES: ReadonlySet<string> = new Set([
   'application/vnd.oasis.opendocument.text',
   'application/vnd.oasis.opendocument.spreadsheet',
   'application/vnd.oasis.opendocument.presentation',
-  // Legacy Office (.doc/.xls/.ppt, detected as application/x-cfb) is NOT accepted: its macros cannot be
-  // told apart reliably (Excel 4.0 macros live inside the Workbook stream, not in a stream of their own),
-  // and every Office version since 2007 saves OOXML. Outlook .msg files stay accepted.
+  // Legacy Office (.doc/.xls/.ppt and Outlook .msg: one Compound File Binary container, detected as
+  // application/x-cfb) is NOT accepted: macros in it cannot be ruled out reliably (Excel 4.0 macros live
+  // inside the Workbook stream, not in a stream of their own; a .msg embeds such files), and every Office
+  // version since 2007 saves OOXML. Outlook data files (.pst) are a different format.
   'application/vnd.ms-outlook',
   // archives
   'application/zip',

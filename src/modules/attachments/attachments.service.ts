@@ -121,7 +121,7 @@ export function createAttachmentService({
       throw new UnsupportedMediaTypeError(
         `"${filename}" is not an accepted file type. Accepted: images (PNG, JPEG, GIF, WebP, BMP, TIFF, HEIC, AVIF), ` +
           'PDF, plain text/CSV/logs (UTF-8), office documents without macros (Word, Excel, PowerPoint as .docx/.xlsx/.pptx, ' +
-          'OpenDocument, RTF) and ZIP. Legacy .doc/.xls/.ppt files are refused: save them as .docx/.xlsx/.pptx or PDF. ' +
+          'OpenDocument, RTF) and ZIP. Legacy .doc/.xls/.ppt/.msg files are refused: save them as .docx/.xlsx/.pptx, PDF or .eml. ' +
           'The type is decided from the content, not from the name.',
       );
     }
