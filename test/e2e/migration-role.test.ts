@@ -39,6 +39,8 @@ describe('separate migration (owner) and runtime roles', () => {
     // What server start-up does with DATABASE_MIGRATION_URL=ownerUrl and DATABASE_URL=runtimeUrl.
     await runMigrations(ownerUrl, runtimeUrl);
     app = await createTestApp({ DATABASE_URL: runtimeUrl, DATABASE_MIGRATION_URL: ownerUrl });
+    // The job worker runs as the runtime role too (the queue library checks its schema on start).
+    await app.jobRunner.start({ schedules: false });
   });
 
   afterAll(async () => {
