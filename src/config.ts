@@ -73,6 +73,13 @@ const envSchema = z
         .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
         .optional(),
     ),
+    DATABASE_MIGRATION_URL: z.preprocess(
+      emptyAsUndefined,
+      z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+        .optional(),
+    ),
     DATA_DIR: z.string().min(1).default('./data'),
     EMBEDDED_PG_PORT: int(54329, 1024, 65535),
     JWT_SECRET: z.preprocess(emptyAsUndefined, z.string().optional()),
@@ -201,6 +208,13 @@ const envSchema = z
     if (env.STORAGE === 's3' && env.S3_BUCKET === undefined) {
       ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'is required when STORAGE=s3' });
     }
+    if (env.DATABASE_MIGRATION_URL !== undefined && env.DATABASE_URL === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DATABASE_MIGRATION_URL'],
+        message: 'needs DATABASE_URL too (the embedded database has one role)',
+      });
+    }
     if ((env.ADMIN_EMAIL === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
       ctx.addIssue({
         code: 'custom',
@@ -218,6 +232,8 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string | undefined;
+  /** Migrations run with this URL (the tables' owner); the app with databaseUrl. Defaults to databaseUrl. */
+  databaseMigrationUrl: string | undefined;
   dataDir: string;
   embeddedPgPort: number;
   /** Undefined only until resolveJwtSecret() has run (development without JWT_SECRET). */
@@ -368,6 +384,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = environmentWithDotEnv()):
     port: e.PORT,
     host: e.HOST ?? (e.NODE_ENV === 'production' ? '0.0.0.0' : '127.0.0.1'),
     databaseUrl: e.DATABASE_URL,
+    databaseMigrationUrl: e.DATABASE_MIGRATION_URL ?? e.DATABASE_URL,
     dataDir: path.resolve(e.DATA_DIR),
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     jwtSecret: e.JWT_SECRET,

@@ -48,7 +48,7 @@ export async function runCreateAdmin(
   const database = await resolveDatabase(config);
   const handle = createDb(database.url, config.db);
   try {
-    await runMigrations(database.url);
+    await runMigrations(database.migrationUrl, database.url);
     const { adminAccounts } = createServices(config, handle.db);
     await adminAccounts.create(
       { email: values.email, password, name: values.name },

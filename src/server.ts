@@ -24,7 +24,7 @@ async function main() {
   if (config.role === 'worker') return runWorker(config);
   const secrets = await resolveJwtSecret(config);
   const database = await resolveDatabase(config, (msg) => console.log(`[embedded-postgres] ${msg}`));
-  await runMigrations(database.url);
+  await runMigrations(database.migrationUrl, database.url);
 
   const app = await buildApp({ ...secrets, databaseUrl: database.url }, { logger: loggerOptions(config) });
   await app.services.adminAccounts.bootstrap(config.admin, app.log); // ADMIN_EMAIL/ADMIN_PASSWORD, only while no admin exists

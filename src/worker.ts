@@ -19,7 +19,7 @@ export async function runWorker(
 ): Promise<void> {
   const secrets = await resolveJwtSecret(config);
   const database = await resolveDatabase(config, (msg) => console.log(`[embedded-postgres] ${msg}`));
-  await runMigrations(database.url);
+  await runMigrations(database.migrationUrl, database.url);
   const app = await buildApp({ ...secrets, databaseUrl: database.url }, { logger: loggerOptions(config) });
   if (database.embedded) {
     app.log.warn(

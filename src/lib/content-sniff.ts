@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
 import { fileTypeFromBuffer } from 'file-type';
+import { inspectZipForMacros, type ZipSource } from './office-macros.js';
 
 /**
  * What an upload may be, decided from its bytes (magic numbers via file-type, or "valid UTF-8 text
@@ -26,8 +27,10 @@ export const ALLOWED_BINARY_TYPES: ReadonlySet<string> = new Set([
   'application/vnd.oasis.opendocument.text',
   'application/vnd.oasis.opendocument.spreadsheet',
   'application/vnd.oasis.opendocument.presentation',
-  // legacy Office (.doc/.xls/.ppt/.msg): one container format, file-type cannot tell them apart
-  'application/x-cfb',
+  // Legacy Office (.doc/.xls/.ppt and Outlook .msg: one Compound File Binary container, detected as
+  // application/x-cfb) is NOT accepted: macros in it cannot be ruled out reliably (Excel 4.0 macros live
+  // inside the Workbook stream, not in a stream of their own; a .msg embeds such files), and every Office
+  // version since 2007 saves OOXML. Outlook data files (.pst) are a different format.
   'application/vnd.ms-outlook',
   // archives
   'application/zip',
@@ -41,6 +44,17 @@ export const TEXT_CSV = 'text/csv; charset=utf-8';
 
 /** Bytes kept from the start of a file for detection (zip-based formats need their first entries). */
 export const SNIFF_SAMPLE_BYTES = 64 * 1024;
+/** Bytes kept from the end of a file: a zip's central directory (its list of entries) lives there. */
+export const TAIL_BYTES = 1024 * 1024;
+
+/** Detected types that are zip packages, whose entries are checked for macros. */
+function isZipPackage(mime: string): boolean {
+  return (
+    mime === 'application/zip' ||
+    mime.startsWith('application/vnd.openxmlformats-officedocument.') ||
+    mime.startsWith('application/vnd.oasis.opendocument.')
+  );
+}
 
 /**
  * A pass-through stream that watches the bytes on their way to storage: keeps the first
@@ -50,6 +64,9 @@ export const SNIFF_SAMPLE_BYTES = 64 * 1024;
 export class ContentInspector extends Transform {
   private head: Buffer[] = [];
   private headBytes = 0;
+  private tail: Buffer[] = [];
+  private tailBytes = 0;
+  private size = 0;
   private carry: Buffer = Buffer.alloc(0);
   private text = true;
 
@@ -59,6 +76,10 @@ export class ContentInspector extends Transform {
       this.head.push(Buffer.from(take));
       this.headBytes += take.length;
     }
+    this.size += chunk.length;
+    this.tail.push(chunk);
+    this.tailBytes += chunk.length;
+    while (this.tailBytes - this.tail[0]!.length >= TAIL_BYTES) this.tailBytes -= this.tail.shift()!.length;
     if (this.text) this.checkText(chunk);
     done(null, chunk);
   }
@@ -76,8 +97,14 @@ export class ContentInspector extends Transform {
   }
 
   /** Call once the stream has finished. */
-  result(): { sample: Buffer; isText: boolean } {
-    return { sample: Buffer.concat(this.head), isText: this.text && this.carry.length === 0 };
+  result(): { sample: Buffer; isText: boolean; size: number; tail: Buffer } {
+    const tail = Buffer.concat(this.tail);
+    return {
+      sample: Buffer.concat(this.head),
+      isText: this.text && this.carry.length === 0,
+      size: this.size,
+      tail: tail.subarray(Math.max(0, tail.length - TAIL_BYTES)),
+    };
   }
 }
 
@@ -104,10 +131,21 @@ export interface SniffedType {
 /**
  * Decides the type from the content: a recognised allowed binary format, else text when the whole file
  * was UTF-8 without NULs (CSV when it looks like a table), else null — not allowed.
+ * Zip packages (ZIP, OOXML, OpenDocument) are accepted only when `zip` is given and the archive's
+ * central directory shows no macros (a VBA project, macro sheets, a macro-enabled content type).
  */
-export async function sniffContentType(sample: Buffer, isText: boolean): Promise<SniffedType | null> {
+export async function sniffContentType(
+  sample: Buffer,
+  isText: boolean,
+  zip?: Omit<ZipSource, 'head'>,
+): Promise<SniffedType | null> {
   const detected = sample.length > 0 ? await fileTypeFromBuffer(sample) : undefined;
   if (detected && ALLOWED_BINARY_TYPES.has(detected.mime)) {
+    if (isZipPackage(detected.mime)) {
+      if (!zip) return null;
+      const odf = detected.mime.startsWith('application/vnd.oasis.opendocument.');
+      if ((await inspectZipForMacros({ ...zip, head: sample }, { odf })) !== 'clean') return null;
+    }
     return { contentType: detected.mime, ext: detected.ext };
   }
   if (detected && !TEXTUAL_DETECTIONS.has(detected.mime)) return null;

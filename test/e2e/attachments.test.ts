@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp } from '../helpers/app.js';
-import { docx, elf, type FilePart, multipart, pdf, png } from '../helpers/attachments-fixtures.js';
+import { cfb, docm, docx, elf, type FilePart, multipart, pdf, png } from '../helpers/attachments-fixtures.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
 import { expectProblem } from '../helpers/http.js';
 
@@ -155,6 +155,16 @@ describe('attachments', () => {
       { filename: 'cat.png', content: elf(), contentType: 'image/png' },
     ]);
     expectProblem(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expect(await filesUnder(uploads)).toEqual(before);
+  });
+
+  it('Office files with macros and legacy .doc/.xls are refused with 415 and not kept', async () => {
+    const id = await ticket(requester);
+    const before = await filesUnder(uploads);
+    for (const content of [docm(), docm({ contentType: 'plain' }), cfb()]) {
+      const res = await upload(requester, id, [{ filename: 'report.docx', content }]);
+      expectProblem(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
+    }
     expect(await filesUnder(uploads)).toEqual(before);
   });
 

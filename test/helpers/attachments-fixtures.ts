@@ -117,3 +117,35 @@ export function multipart(
     headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
   };
 }
+
+const CONTENT_TYPES_NS = 'http://schemas.openxmlformats.org/package/2006/content-types';
+
+/**
+ * A macro-enabled Word package (.docm): a VBA project part and the macro-enabled main content type.
+ * `padding` bytes of a first entry push everything else past the start of the file.
+ */
+export function docm(
+  opts: { padding?: number; vbaPart?: boolean; contentType?: 'macro' | 'plain' } = {},
+): Buffer {
+  const main =
+    opts.contentType === 'plain'
+      ? 'application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml'
+      : 'application/vnd.ms-word.document.macroEnabled.main+xml';
+  const entries: Record<string, string | Buffer> = {};
+  if (opts.padding) entries['word/media/image1.png'] = randomBytes(opts.padding);
+  entries['[Content_Types].xml'] =
+    `<?xml version="1.0" encoding="UTF-8"?><Types xmlns="${CONTENT_TYPES_NS}">` +
+    '<Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/>'.repeat(
+      opts.vbaPart === false ? 0 : 1,
+    ) +
+    `<Override PartName="/word/document.xml" ContentType="${main}"/></Types>`;
+  entries['word/document.xml'] = '<w:document/>';
+  if (opts.vbaPart !== false) entries['word/vbaProject.bin'] = randomBytes(512);
+  return zip(entries);
+}
+
+/** The start of a Compound File Binary (legacy .doc/.xls/.ppt) header followed by zeros. */
+export function cfb(bytes = 4096): Buffer {
+  const header = Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]);
+  return Buffer.concat([header, Buffer.alloc(bytes - header.length)]);
+}

@@ -116,6 +116,19 @@ describe('config', () => {
     expect(problemsOf({ ADMIN_EMAIL: 'a@b.co' })[0]).toMatch(/^ADMIN_PASSWORD/);
   });
 
+  it('runs migrations with DATABASE_MIGRATION_URL, defaulting to DATABASE_URL', () => {
+    const app = 'postgres://app@db/helpdesk';
+    const ownerUrl = 'postgres://owner@db/helpdesk';
+    expect(loadConfig({ DATABASE_URL: app }).databaseMigrationUrl).toBe(app);
+    expect(loadConfig({ DATABASE_URL: app, DATABASE_MIGRATION_URL: ownerUrl }).databaseMigrationUrl).toBe(
+      ownerUrl,
+    );
+    expect(loadConfig({}).databaseMigrationUrl).toBeUndefined();
+    expect(problemsOf({ DATABASE_MIGRATION_URL: ownerUrl })[0]).toMatch(
+      /^DATABASE_MIGRATION_URL: needs DATABASE_URL/,
+    );
+  });
+
   it('parses lists and proxies', () => {
     const c = loadConfig({ CORS_ORIGINS: 'http://a.test, http://b.test', TRUST_PROXY: '1' });
     expect(c.corsOrigins).toEqual(['http://a.test', 'http://b.test']);

@@ -9,10 +9,10 @@ import {
   TEXT_CSV,
   TEXT_PLAIN,
 } from '../../src/lib/content-sniff.js';
-import { docx, elf, pdf, png, zip } from '../helpers/attachments-fixtures.js';
+import { cfb, docm, docx, elf, pdf, png, zip } from '../helpers/attachments-fixtures.js';
 
 /** Streams the bytes through an inspector in chunks of `chunkSize`, then sniffs. */
-async function sniff(bytes: Buffer, chunkSize = 7) {
+async function sniff(bytes: Buffer, chunkSize = 7, reopen?: () => Promise<Readable>) {
   const chunks: Buffer[] = [];
   for (let i = 0; i < bytes.length; i += chunkSize) chunks.push(bytes.subarray(i, i + chunkSize));
   const inspector = new ContentInspector();
@@ -21,8 +21,9 @@ async function sniff(bytes: Buffer, chunkSize = 7) {
       // drain
     }
   });
-  const { sample, isText } = inspector.result();
-  return sniffContentType(sample, isText);
+  const { sample, isText, size, tail } = inspector.result();
+  expect(size).toBe(bytes.length);
+  return sniffContentType(sample, isText, { size, tail, reopen });
 }
 
 describe('content sniffing', () => {
@@ -68,5 +69,69 @@ describe('content sniffing', () => {
     expect(completeUtf8Prefix(euro)).toBe(3);
     expect(completeUtf8Prefix(euro.subarray(0, 2))).toBe(0);
     expect(completeUtf8Prefix(Buffer.concat([Buffer.from('a'), euro.subarray(0, 1)]))).toBe(1);
+  });
+
+  describe('Office macros', () => {
+    const WORD = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
+
+    it('refuses a .docm whose first entry is larger than the detection sample', async () => {
+      const file = docm({ padding: 200 * 1024 });
+      expect(await sniff(file, 64 * 1024)).toBeNull();
+    });
+
+    it('refuses a package that declares a macro-enabled content type, even without a vbaProject.bin', async () => {
+      const file = docm({ padding: 200 * 1024, vbaPart: false });
+      expect(await sniff(file, 64 * 1024)).toBeNull();
+    });
+
+    it('refuses a .docx that carries a VBA project part under a plain content type', async () => {
+      expect(await sniff(docm({ contentType: 'plain' }))).toBeNull();
+    });
+
+    it('accepts the same packages without macros, large or small', async () => {
+      expect((await sniff(docm({ contentType: 'plain', vbaPart: false })))?.contentType).toBe(WORD);
+      const big = docm({ padding: 200 * 1024, contentType: 'plain', vbaPart: false });
+      expect((await sniff(big, 64 * 1024))?.contentType).toBe('application/zip');
+    });
+
+    it('reads a [Content_Types].xml between the kept head and tail from the stored file', async () => {
+      // 1.2 MiB of padding before and after: the part sits outside both the head sample and the tail.
+      const file = zip({
+        'a.bin': Buffer.alloc(1200 * 1024, 1),
+        '[Content_Types].xml':
+          '<Types><Override ContentType="application/vnd.ms-excel.sheet.macroEnabled.main+xml"/></Types>',
+        'b.bin': Buffer.alloc(1200 * 1024, 2),
+      });
+      const reopen = async () => Readable.from([file.subarray(0, 1000), file.subarray(1000)]);
+      expect(await sniff(file, 64 * 1024, reopen)).toBeNull();
+      const clean = zip({
+        'a.bin': Buffer.alloc(1200 * 1024, 1),
+        '[Content_Types].xml': '<Types><Override ContentType="application/xml"/></Types>',
+        'b.bin': Buffer.alloc(1200 * 1024, 2),
+      });
+      const reopenClean = async () => Readable.from([clean]);
+      expect((await sniff(clean, 64 * 1024, reopenClean))?.contentType).toBe('application/zip');
+      // Without a way to read the middle, the part cannot be checked and the file is refused.
+      expect(await sniff(clean, 64 * 1024)).toBeNull();
+    });
+
+    it('refuses OpenDocument files with Basic macros', async () => {
+      const odt = zip({
+        mimetype: 'application/vnd.oasis.opendocument.text',
+        'content.xml': '<office:document-content/>',
+        'Basic/Standard/Module1.xml': '<script:module/>',
+      });
+      expect(await sniff(odt)).toBeNull();
+    });
+
+    it('refuses a zip whose central directory is damaged', async () => {
+      const file = zip({ 'a.txt': 'hello' });
+      file.writeUInt32LE(0xdeadbeef, file.length - 22 + 16); // central directory offset
+      expect(await sniff(file)).toBeNull();
+    });
+
+    it('refuses legacy Compound File Binary documents (.doc/.xls/.ppt)', async () => {
+      expect(await sniff(cfb())).toBeNull();
+    });
   });
 });

@@ -19,6 +19,8 @@ export interface StagedBlob {
   commit(): Promise<string>;
   /** Removes the staged copy; never touches a committed blob. Idempotent. */
   discard(): Promise<void>;
+  /** Reads the staged bytes again (content checks that need more than the first and last bytes). */
+  open(): Promise<Readable>;
 }
 
 /** Thrown by put() when the source is longer than maxBytes; nothing is left behind. */

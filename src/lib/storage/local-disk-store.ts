@@ -64,6 +64,9 @@ export function createLocalDiskStore(root: string): BlobStore & { root: string }
       return {
         size: meter.size,
         sha256,
+        async open() {
+          return createReadStream(tmpPath);
+        },
         async commit() {
           const key = contentKey(sha256);
           const finalPath = path.join(root, key);

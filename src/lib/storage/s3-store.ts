@@ -132,6 +132,14 @@ export function createS3Store(opts: S3StoreOptions): BlobStore & { client: S3Cli
       return {
         size,
         sha256,
+        async open() {
+          try {
+            const res = await client.send(new GetObjectCommand({ Bucket, Key: tmpKey }));
+            return res.Body as Readable;
+          } catch (err) {
+            throw unavailable(err);
+          }
+        },
         async commit() {
           const key = contentKey(sha256);
           if (settled) return key;

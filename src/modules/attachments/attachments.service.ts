@@ -116,12 +116,17 @@ export function createAttachmentService({
     const file: PendingFile = { blob, filename, contentType: '' };
     pending.push(file);
     if (part.truncated()) throw tooLarge();
-    const { sample, isText } = inspector.result();
-    const sniffed = await sniffContentType(sample, isText);
+    const { sample, isText, size, tail } = inspector.result();
+    const sniffed = await sniffContentType(sample, isText, {
+      size,
+      tail,
+      reopen: () => blob.open(),
+    });
     if (!sniffed) {
       throw new UnsupportedMediaTypeError(
         `"${filename}" is not an accepted file type. Accepted: images (PNG, JPEG, GIF, WebP, BMP, TIFF, HEIC, AVIF), ` +
-          'PDF, plain text/CSV/logs (UTF-8), office documents (Word, Excel, PowerPoint, OpenDocument, RTF) and ZIP. ' +
+          'PDF, plain text/CSV/logs (UTF-8), office documents without macros (Word, Excel, PowerPoint as .docx/.xlsx/.pptx, ' +
+          'OpenDocument, RTF) and ZIP. Legacy .doc/.xls/.ppt/.msg files are refused: save them as .docx/.xlsx/.pptx, PDF or .eml. ' +
           'The type is decided from the content, not from the name.',
       );
     }
