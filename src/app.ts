@@ -22,6 +22,7 @@ import { ChangeHub } from './modules/changes/change-hub.js';
 import { changesRoutes } from './modules/changes/changes.routes.js';
 import type { ChangesService } from './modules/changes/changes.service.js';
 import { commentsRoutes } from './modules/comments/comments.routes.js';
+import { draftsRoutes } from './modules/drafts/drafts.routes.js';
 import { healthRoutes } from './modules/health/health.routes.js';
 import { createJobRunner, type JobRunner } from './modules/jobs/job-runner.js';
 import { registerJobMetrics } from './modules/jobs/jobs.metrics.js';
@@ -158,6 +159,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   });
   await app.register(ticketsRoutes, { prefix: '/api/v1', tickets: services.tickets });
   await app.register(commentsRoutes, { prefix: '/api/v1', comments: services.comments });
+  await app.register(draftsRoutes, { prefix: '/api/v1', drafts: services.drafts });
   await app.register(auditRoutes, { prefix: '/api/v1', auditQueries: services.auditQueries });
   await app.register(reportsRoutes, { prefix: '/api/v1', reports: services.reports });
   await app.register(jobsRoutes, { prefix: '/api/v1', jobs: services.jobs });

@@ -17,6 +17,8 @@ import { createChangesRepository } from './modules/changes/changes.repository.js
 import { createChangesService } from './modules/changes/changes.service.js';
 import { createCommentsRepository } from './modules/comments/comments.repository.js';
 import { createCommentService } from './modules/comments/comments.service.js';
+import { createDraftsRepository } from './modules/drafts/drafts.repository.js';
+import { createDraftService } from './modules/drafts/drafts.service.js';
 import { createHealthRepository } from './modules/health/health.repository.js';
 import { createIdempotencyRepository } from './modules/idempotency/idempotency.repository.js';
 import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
@@ -109,6 +111,18 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     cursor: cursorFor('comments'),
     clock,
   });
+  // Drafts: proposals applied at approval through the ticket and comment services' own transactional code.
+  const drafts = createDraftService({
+    db,
+    drafts: createDraftsRepository(),
+    tickets,
+    ticketsRepo,
+    comments,
+    audit,
+    changes,
+    cursor: cursorFor('drafts'),
+    clock,
+  });
   // Bytes in the blob store under DATA_DIR/uploads, rows in PostgreSQL.
   const attachmentLimits = { maxFileBytes: config.uploadMaxBytes, maxFiles: 5 };
   const uploads = createLocalDiskStore(path.join(config.dataDir, 'uploads'));
@@ -187,6 +201,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     idempotency,
     tickets,
     comments,
+    drafts,
     attachments,
     attachmentLimits,
     auditQueries,

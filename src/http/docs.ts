@@ -135,6 +135,7 @@ export async function registerDocs(app: FastifyInstance, version: string) {
         { name: 'audit', description: 'The audit trail' },
         { name: 'reports', description: 'Support figures and CSV export' },
         { name: 'changes', description: 'Change feed and live stream (Server-Sent Events)' },
+        { name: 'drafts', description: 'Proposed replies and changes that a person approves' },
         { name: 'health', description: 'Liveness, readiness and metrics' },
         { name: 'jobs', description: 'Background jobs' },
       ],

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  type AnyPgColumn,
   check,
   customType,
   index,
@@ -68,6 +69,8 @@ export const tickets = pgTable(
     closedAt: ts(),
     /** Soft delete: set → invisible to everyone but an admin restoring it. */
     deletedAt: ts(),
+    /** Set when this ticket was merged into another one (and closed). */
+    mergedIntoId: integer().references((): AnyPgColumn => tickets.id),
     /**
      * Text of PUBLIC comments only, appended by the comment service in the comment's transaction.
      * Internal notes never enter it (nor `search`).

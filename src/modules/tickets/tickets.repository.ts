@@ -40,6 +40,7 @@ export type TicketUpdate = Partial<
     | 'closedAt'
     | 'firstResponseAt'
     | 'deletedAt'
+    | 'mergedIntoId'
   >
 >;
 
@@ -91,6 +92,7 @@ const viewColumns = {
   solvedAt: tickets.solvedAt,
   closedAt: tickets.closedAt,
   deletedAt: tickets.deletedAt,
+  mergedIntoId: tickets.mergedIntoId,
   requesterName: users.name,
   requesterEmail: users.email,
   assigneeName: assignee.name,

@@ -40,6 +40,7 @@ const TICKET_EXAMPLE = {
   solvedAt: null,
   closedAt: null,
   deletedAt: null,
+  mergedIntoId: null,
   allowedTransitions: ['pending', 'on_hold', 'solved', 'cancelled'],
 };
 
@@ -65,6 +66,13 @@ export const ticketSchema = z
       .date()
       .nullable()
       .describe('Set on a soft-deleted ticket; only admins can read one (to restore it)'),
+    mergedIntoId: z
+      .number()
+      .int()
+      .nullable()
+      .describe(
+        'Set when this ticket was merged into another (it is closed; its conversation shows on that one)',
+      ),
     allowedTransitions: z
       .array(statusEnum)
       .describe('The statuses the caller may move this ticket to now (draw buttons from this)'),
