@@ -30,6 +30,7 @@ import { jobsRoutes } from './modules/jobs/jobs.routes.js';
 import type { JobsService } from './modules/jobs/jobs.service.js';
 import { reportsRoutes } from './modules/reports/reports.routes.js';
 import { teamsRoutes } from './modules/teams/teams.routes.js';
+import { ticketMergeRoutes } from './modules/tickets/ticket-merge.routes.js';
 import { ticketsRoutes } from './modules/tickets/tickets.routes.js';
 import { usersRoutes } from './modules/users/users.routes.js';
 import { createServices, type ServiceOverrides, type Services } from './services.js';
@@ -159,6 +160,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   });
   await app.register(ticketsRoutes, { prefix: '/api/v1', tickets: services.tickets });
   await app.register(commentsRoutes, { prefix: '/api/v1', comments: services.comments });
+  await app.register(ticketMergeRoutes, { prefix: '/api/v1', merge: services.merge });
   await app.register(draftsRoutes, { prefix: '/api/v1', drafts: services.drafts });
   await app.register(auditRoutes, { prefix: '/api/v1', auditQueries: services.auditQueries });
   await app.register(reportsRoutes, { prefix: '/api/v1', reports: services.reports });

@@ -29,6 +29,7 @@ import { createReportsRepository } from './modules/reports/reports.repository.js
 import { createReportsService } from './modules/reports/reports.service.js';
 import { createTeamsRepository } from './modules/teams/teams.repository.js';
 import { createTeamsService } from './modules/teams/teams.service.js';
+import { createTicketMergeService } from './modules/tickets/ticket-merge.service.js';
 import { createTicketsRepository } from './modules/tickets/tickets.repository.js';
 import { createTicketService } from './modules/tickets/tickets.service.js';
 import { createAdminAccounts } from './modules/users/admin-bootstrap.js';
@@ -111,6 +112,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     cursor: cursorFor('comments'),
     clock,
   });
+  const merge = createTicketMergeService({ db, tickets, ticketsRepo, audit, changes, clock });
   // Drafts: proposals applied at approval through the ticket and comment services' own transactional code.
   const drafts = createDraftService({
     db,
@@ -202,6 +204,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     tickets,
     comments,
     drafts,
+    merge,
     attachments,
     attachmentLimits,
     auditQueries,

@@ -170,6 +170,27 @@ export function createTicketsRepository() {
         .where(eq(tickets.id, id));
     },
 
+    /**
+     * Moves every comment and attachment of `sourceId` to `targetId`, and the source's public-comment search
+     * text with them. Returns how many of each moved.
+     */
+    async moveConversation(
+      ex: Executor,
+      sourceId: number,
+      targetId: number,
+    ): Promise<{ comments: number; attachments: number }> {
+      const c = await ex.execute(
+        sql`UPDATE comments SET ticket_id = ${targetId} WHERE ticket_id = ${sourceId}`,
+      );
+      const a = await ex.execute(
+        sql`UPDATE attachments SET ticket_id = ${targetId} WHERE ticket_id = ${sourceId}`,
+      );
+      await ex.execute(sql`UPDATE tickets t SET comment_search = t.comment_search || s.comment_search
+        FROM tickets s WHERE t.id = ${targetId} AND s.id = ${sourceId}`);
+      await ex.update(tickets).set({ commentSearch: sql`''::tsvector` }).where(eq(tickets.id, sourceId));
+      return { comments: c.rowCount ?? 0, attachments: a.rowCount ?? 0 };
+    },
+
     async teamExists(ex: Executor, id: string): Promise<boolean> {
       const [row] = await ex.select({ id: teams.id }).from(teams).where(eq(teams.id, id)).limit(1);
       return row !== undefined;
