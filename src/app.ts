@@ -18,6 +18,7 @@ import { registerDraining } from './http/shutdown.js';
 import { attachmentsRoutes } from './modules/attachments/attachments.routes.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
+import { bulkRoutes } from './modules/bulk/bulk.routes.js';
 import { ChangeHub } from './modules/changes/change-hub.js';
 import { changesRoutes } from './modules/changes/changes.routes.js';
 import type { ChangesService } from './modules/changes/changes.service.js';
@@ -160,6 +161,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   });
   await app.register(ticketsRoutes, { prefix: '/api/v1', tickets: services.tickets });
   await app.register(commentsRoutes, { prefix: '/api/v1', comments: services.comments });
+  await app.register(bulkRoutes, { prefix: '/api/v1', bulk: services.bulk });
   await app.register(ticketMergeRoutes, { prefix: '/api/v1', merge: services.merge });
   await app.register(draftsRoutes, { prefix: '/api/v1', drafts: services.drafts });
   await app.register(auditRoutes, { prefix: '/api/v1', auditQueries: services.auditQueries });

@@ -13,6 +13,7 @@ import { createAuthRepository } from './modules/auth/auth.repository.js';
 import { createAuthService } from './modules/auth/auth.service.js';
 import { createPasswordHasher } from './modules/auth/password.js';
 import { createActorDirectory, createTokenSigner } from './modules/auth/token-signer.js';
+import { createBulkService } from './modules/bulk/bulk.service.js';
 import { createChangesRepository } from './modules/changes/changes.repository.js';
 import { createChangesService } from './modules/changes/changes.service.js';
 import { createCommentsRepository } from './modules/comments/comments.repository.js';
@@ -113,6 +114,18 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     clock,
   });
   const merge = createTicketMergeService({ db, tickets, ticketsRepo, audit, changes, clock });
+  // Bulk changes: previewed, then run as a tracked job through the same PATCH code, one ticket per transaction.
+  const bulk = createBulkService({
+    db,
+    tickets,
+    ticketsRepo,
+    users: usersRepo,
+    audit,
+    jobs,
+    clock,
+    secret: config.jwtSecret,
+  });
+  jobs.register(bulk.definitions);
   // Drafts: proposals applied at approval through the ticket and comment services' own transactional code.
   const drafts = createDraftService({
     db,
@@ -205,6 +218,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     comments,
     drafts,
     merge,
+    bulk,
     attachments,
     attachmentLimits,
     auditQueries,

@@ -42,3 +42,26 @@ export const drafts = pgTable(
   ],
 );
 export type DraftRow = typeof drafts.$inferSelect;
+
+/**
+ * A bulk change previewed by a dry run: the resolved ticket ids (the filter's snapshot), the changes and
+ * the hash of the request, kept for the confirmation token (which names this row). Executing claims the
+ * row once (`usedAt`): a token runs at most one job.
+ */
+export const bulkRuns = pgTable(
+  'bulk_runs',
+  {
+    id: uuid().primaryKey().defaultRandom(),
+    actorId: uuid()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    ticketIds: integer().array().notNull(),
+    changes: jsonb().$type<Record<string, unknown>>().notNull(),
+    requestHash: text().notNull(),
+    createdAt: ts().notNull().defaultNow(),
+    expiresAt: ts().notNull(),
+    usedAt: ts(),
+    jobId: text(),
+  },
+  (t) => [index('bulk_runs_expires_idx').on(t.expiresAt)],
+);
