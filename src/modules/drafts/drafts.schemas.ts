@@ -47,10 +47,12 @@ export const approveDraftBody = z
       .optional()
       .describe("Replaces the draft's reply (the approver edited it)"),
   })
+  .meta({ example: { body: 'The new VPN profile fixes this; it is attached below.' } })
   .optional();
 
 export const rejectDraftBody = z
   .strictObject({ reason: z.string().trim().min(1).max(2000).optional() })
+  .meta({ example: { reason: 'Wrong tone; the customer asked for a refund, not a workaround.' } })
   .optional();
 
 export const draftSchema = z

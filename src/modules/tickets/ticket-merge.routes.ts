@@ -29,7 +29,9 @@ requester now sees the source's public replies. Not reversible. Audited as \`tic
 422 MERGE_INTO_SELF; a deleted source or target → 409 TICKET_DELETED; a closed or cancelled one (also an already
 merged one) → 409 TICKET_CLOSED; requesters → 403.`,
         params: ticketIdParams,
-        body: z.strictObject({ targetId: z.number().int().min(1).max(2_147_483_647) }),
+        body: z
+          .strictObject({ targetId: z.number().int().min(1).max(2_147_483_647) })
+          .meta({ example: { targetId: 1042 } }),
         response: { 200: ticketSchema, ...problemResponses(...AUTHED_PROBLEMS, 403, 404, 409) },
       },
     },
