@@ -102,6 +102,27 @@ describe('creating and listing drafts', () => {
     expect(new Set(seen).size).toBe(seen.length);
     expect(seen.filter((id) => mine.includes(id))).toEqual(mine);
   });
+
+  it('the queue leaves out drafts of a deleted ticket', async () => {
+    const ticket = await createTicket(app, requester);
+    const d = await draft(agent, ticket.id, { body: 'gone soon' });
+    const live = await draft(agent, (await createTicket(app, requester)).id, { body: 'stays' });
+    const del = await app.inject({
+      method: 'DELETE',
+      url: `/api/v1/tickets/${ticket.id}`,
+      headers: admin.auth,
+    });
+    expect(del.statusCode).toBe(204);
+    const ids: string[] = [];
+    let url = '/drafts?limit=100';
+    for (let i = 0; i < 500 && url; i++) {
+      const page = (await get(admin, url)).json();
+      ids.push(...page.data.map((x: { id: string }) => x.id));
+      url = page.nextCursor ? `/drafts?limit=100&cursor=${encodeURIComponent(page.nextCursor)}` : '';
+    }
+    expect(ids).not.toContain(d.id);
+    expect(ids).toContain(live.id);
+  });
 });
 
 describe('requesters never see drafts', () => {

@@ -1,7 +1,7 @@
-import { and, asc, eq, type SQL, sql } from 'drizzle-orm';
+import { and, asc, eq, isNull, type SQL, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import type { Executor } from '../../db/client.js';
-import { type DraftRow, drafts, users } from '../../db/schema/index.js';
+import { type DraftRow, drafts, tickets, users } from '../../db/schema/index.js';
 
 export type DraftView = DraftRow & {
   authorName: string;
@@ -80,6 +80,12 @@ export function createDraftsRepository() {
       const where: SQL[] = [];
       if (opts.ticketId !== undefined) where.push(eq(drafts.ticketId, opts.ticketId));
       if (opts.state) where.push(eq(drafts.state, opts.state));
+      // The queue skips drafts of soft-deleted tickets (they could not be approved).
+      if (opts.ticketId === undefined) {
+        where.push(
+          sql`EXISTS (SELECT 1 FROM ${tickets} WHERE ${tickets.id} = ${drafts.ticketId} AND ${isNull(tickets.deletedAt)})`,
+        );
+      }
       if (opts.after) {
         where.push(
           sql`(${drafts.createdAt}, ${drafts.id}) > (${opts.after.createdAt.toISOString()}::timestamptz, ${opts.after.id}::uuid)`,
