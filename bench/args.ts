@@ -19,6 +19,8 @@ export interface BenchOptions {
   pool: number | undefined;
   /** The job queue bench instead of the endpoint table (bench/jobs.ts). */
   jobs: boolean;
+  /** A bulk change of 1,000 tickets instead of the endpoint table (bench/bulk.ts). */
+  bulk: boolean;
   jobCount: number;
   latencySamples: number;
   /** JOBS_CONCURRENCY of the benched worker (undefined: the application's default). */
@@ -38,6 +40,7 @@ export const USAGE = `npm run bench -- [options]
                      (default postgres://postgres@127.0.0.1:5432/postgres, env BENCH_PG_URL)
   --reseed           drop and re-seed the bench database even if it already has the right size
   --skip-build       use the existing dist/ (default: npm run build first)
+  --bulk             a bulk change of 1,000 tickets: dry run and job, wall time and database time
   --jobs             the job queue instead: no-op throughput of one worker and commit → job start latency
   --job-count N      no-op jobs drained for the throughput figure (default 20000; max 200000)
   --latency-samples N  jobs timed one by one for commit → start (default 300; max 5000)
@@ -63,6 +66,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): BenchOptions 
     reseed: false,
     pool: undefined,
     jobs: false,
+    bulk: false,
     jobCount: 20_000,
     latencySamples: 300,
     jobConcurrency: undefined,
@@ -105,6 +109,9 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): BenchOptions 
         break;
       case '--skip-build':
         o.skipBuild = true;
+        break;
+      case '--bulk':
+        o.bulk = true;
         break;
       case '--jobs':
         o.jobs = true;

@@ -179,6 +179,16 @@ const fmtLoad = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
 async function main() {
   const opts = parseArgs(process.argv.slice(2), process.env);
   const startedAt = new Date().toISOString();
+  if (opts.bulk) {
+    const { runBulkBench } = await import('./bulk.js');
+    const server = await openBenchServer(opts.pg);
+    try {
+      await runBulkBench(server.adminUrl);
+    } finally {
+      await server.stop();
+    }
+    return;
+  }
   if (opts.jobs) {
     const { runJobsBench } = await import('./jobs.js');
     const server = await openBenchServer(opts.pg);

@@ -1,3 +1,4 @@
+CREATE TYPE "public"."draft_state" AS ENUM('pending', 'approved', 'rejected');--> statement-breakpoint
 CREATE TYPE "public"."webhook_delivery_status" AS ENUM('pending', 'succeeded', 'failed');--> statement-breakpoint
 CREATE TABLE "change_events" (
 	"id" bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY (sequence name "change_events_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1),
@@ -28,6 +29,36 @@ CREATE TABLE "change_stream_tokens" (
 	"expires_at" timestamp with time zone NOT NULL,
 	"access_token_sealed" text NOT NULL,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL
+);
+--> statement-breakpoint
+CREATE TABLE "bulk_runs" (
+	"id" uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,
+	"actor_id" uuid NOT NULL,
+	"ticket_ids" integer[] NOT NULL,
+	"changes" jsonb NOT NULL,
+	"request_hash" text NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"expires_at" timestamp (3) with time zone NOT NULL,
+	"used_at" timestamp (3) with time zone,
+	"job_id" text
+);
+--> statement-breakpoint
+CREATE TABLE "drafts" (
+	"id" uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,
+	"ticket_id" integer NOT NULL,
+	"author_id" uuid NOT NULL,
+	"body" text,
+	"visibility" "comment_visibility" DEFAULT 'public' NOT NULL,
+	"changes" jsonb DEFAULT '{}'::jsonb NOT NULL,
+	"note" text,
+	"state" "draft_state" DEFAULT 'pending' NOT NULL,
+	"ticket_version" integer NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"decided_at" timestamp (3) with time zone,
+	"decided_by_id" uuid,
+	"reason" text,
+	CONSTRAINT "drafts_body_len" CHECK ("drafts"."body" IS NULL OR char_length("drafts"."body") BETWEEN 1 AND 20000),
+	CONSTRAINT "drafts_note_len" CHECK ("drafts"."note" IS NULL OR char_length("drafts"."note") <= 2000)
 );
 --> statement-breakpoint
 CREATE TABLE "job_records" (
@@ -167,7 +198,12 @@ ALTER TABLE "tickets" ADD COLUMN "sla_resolution_started_at" timestamp (3) with 
 ALTER TABLE "tickets" ADD COLUMN "sla_resolution_consumed_ms" bigint DEFAULT 0 NOT NULL;--> statement-breakpoint
 ALTER TABLE "tickets" ADD COLUMN "sla_next_due_at" timestamp (3) with time zone DEFAULT 'infinity' NOT NULL;--> statement-breakpoint
 ALTER TABLE "tickets" ADD COLUMN "sla_breach_check_at" timestamp (3) with time zone;--> statement-breakpoint
+ALTER TABLE "tickets" ADD COLUMN "merged_into_id" integer;--> statement-breakpoint
 ALTER TABLE "change_stream_tokens" ADD CONSTRAINT "change_stream_tokens_user_id_users_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "bulk_runs" ADD CONSTRAINT "bulk_runs_actor_id_users_id_fk" FOREIGN KEY ("actor_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "drafts" ADD CONSTRAINT "drafts_ticket_id_tickets_id_fk" FOREIGN KEY ("ticket_id") REFERENCES "public"."tickets"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "drafts" ADD CONSTRAINT "drafts_author_id_users_id_fk" FOREIGN KEY ("author_id") REFERENCES "public"."users"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "drafts" ADD CONSTRAINT "drafts_decided_by_id_users_id_fk" FOREIGN KEY ("decided_by_id") REFERENCES "public"."users"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "job_records" ADD CONSTRAINT "job_records_created_by_users_id_fk" FOREIGN KEY ("created_by") REFERENCES "public"."users"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "mail_deliveries" ADD CONSTRAINT "mail_deliveries_recipient_user_id_users_id_fk" FOREIGN KEY ("recipient_user_id") REFERENCES "public"."users"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "notification_preferences" ADD CONSTRAINT "notification_preferences_user_id_users_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
@@ -183,6 +219,9 @@ CREATE INDEX "change_events_ticket_idx" ON "change_events" USING btree ("ticket_
 CREATE INDEX "change_events_requester_idx" ON "change_events" USING btree ("requester_id","xid","id");--> statement-breakpoint
 CREATE INDEX "change_events_occurred_idx" ON "change_events" USING btree ("occurred_at");--> statement-breakpoint
 CREATE INDEX "change_stream_tokens_expires_idx" ON "change_stream_tokens" USING btree ("expires_at");--> statement-breakpoint
+CREATE INDEX "bulk_runs_expires_idx" ON "bulk_runs" USING btree ("expires_at");--> statement-breakpoint
+CREATE INDEX "drafts_ticket_created_idx" ON "drafts" USING btree ("ticket_id","created_at","id");--> statement-breakpoint
+CREATE INDEX "drafts_pending_created_idx" ON "drafts" USING btree ("created_at","id") WHERE state = 'pending';--> statement-breakpoint
 CREATE INDEX "job_records_finished_idx" ON "job_records" USING btree ("finished_at") WHERE finished_at IS NOT NULL;--> statement-breakpoint
 CREATE INDEX "job_records_failed_idx" ON "job_records" USING btree ("id") WHERE state = 'failed';--> statement-breakpoint
 CREATE INDEX "mail_deliveries_ticket_idx" ON "mail_deliveries" USING btree ("ticket_id");--> statement-breakpoint
@@ -198,6 +237,7 @@ CREATE UNIQUE INDEX "webhook_deliveries_event_uq" ON "webhook_deliveries" USING 
 CREATE INDEX "webhook_deliveries_webhook_created_idx" ON "webhook_deliveries" USING btree ("webhook_id","created_at","id");--> statement-breakpoint
 CREATE INDEX "webhooks_created_idx" ON "webhooks" USING btree ("created_at","id");--> statement-breakpoint
 CREATE INDEX "webhooks_active_idx" ON "webhooks" USING btree ("id") WHERE active;--> statement-breakpoint
+ALTER TABLE "tickets" ADD CONSTRAINT "tickets_merged_into_id_tickets_id_fk" FOREIGN KEY ("merged_into_id") REFERENCES "public"."tickets"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "attachments_storage_key_idx" ON "attachments" USING btree ("storage_key");--> statement-breakpoint
 CREATE INDEX "audit_events_reopened_idx" ON "audit_events" USING btree ("occurred_at") WHERE action = 'ticket.status_changed' AND (changes -> 'status' ->> 0) = 'solved' AND (changes -> 'status' ->> 1) = 'open';--> statement-breakpoint
 CREATE INDEX "tickets_solved_idx" ON "tickets" USING btree ("solved_at") WHERE deleted_at IS NULL AND solved_at IS NOT NULL;--> statement-breakpoint

@@ -21,11 +21,14 @@ import { createAuthService } from './modules/auth/auth.service.js';
 import { createPasswordHasher } from './modules/auth/password.js';
 import { createPasswordResetService } from './modules/auth/password-reset.service.js';
 import { createActorDirectory, createTokenSigner } from './modules/auth/token-signer.js';
+import { createBulkService } from './modules/bulk/bulk.service.js';
 import { changesJobs } from './modules/changes/changes.jobs.js';
 import { createChangesRepository } from './modules/changes/changes.repository.js';
 import { createChangesService } from './modules/changes/changes.service.js';
 import { createCommentsRepository } from './modules/comments/comments.repository.js';
 import { createCommentService } from './modules/comments/comments.service.js';
+import { createDraftsRepository } from './modules/drafts/drafts.repository.js';
+import { createDraftService } from './modules/drafts/drafts.service.js';
 import { createHealthRepository } from './modules/health/health.repository.js';
 import { createIdempotencyRepository } from './modules/idempotency/idempotency.repository.js';
 import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
@@ -40,6 +43,7 @@ import { createSlaRepository } from './modules/sla/sla.repository.js';
 import { createSlaService } from './modules/sla/sla.service.js';
 import { createTeamsRepository } from './modules/teams/teams.repository.js';
 import { createTeamsService } from './modules/teams/teams.service.js';
+import { createTicketMergeService } from './modules/tickets/ticket-merge.service.js';
 import { createTicketsRepository } from './modules/tickets/tickets.repository.js';
 import { createTicketService } from './modules/tickets/tickets.service.js';
 import { createAdminAccounts } from './modules/users/admin-bootstrap.js';
@@ -162,6 +166,31 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     changes,
     sla,
     cursor: cursorFor('comments'),
+    clock,
+  });
+  const merge = createTicketMergeService({ db, tickets, ticketsRepo, audit, changes, clock });
+  // Bulk changes: previewed, then run as a tracked job through the same PATCH code, one ticket per transaction.
+  const bulk = createBulkService({
+    db,
+    tickets,
+    ticketsRepo,
+    users: usersRepo,
+    audit,
+    jobs,
+    clock,
+    secret: config.jwtSecret,
+  });
+  jobs.register(bulk.definitions);
+  // Drafts: proposals applied at approval through the ticket and comment services' own transactional code.
+  const drafts = createDraftService({
+    db,
+    drafts: createDraftsRepository(),
+    tickets,
+    ticketsRepo,
+    comments,
+    audit,
+    changes,
+    cursor: cursorFor('drafts'),
     clock,
   });
   // Bytes in the blob store under DATA_DIR/uploads, rows in PostgreSQL.
@@ -320,6 +349,9 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     idempotency,
     tickets,
     comments,
+    drafts,
+    merge,
+    bulk,
     attachments,
     attachmentLimits,
     auditQueries,

@@ -173,6 +173,7 @@ export async function registerDocs(app: FastifyInstance, version: string) {
         { name: 'reports', description: 'Support figures and CSV export' },
         { name: 'changes', description: 'Change feed and live stream (Server-Sent Events)' },
         { name: 'sla', description: 'SLA policies: response and resolution targets in business time' },
+        { name: 'drafts', description: 'Proposed replies and changes that a person approves' },
         { name: 'health', description: 'Liveness, readiness and metrics' },
         { name: 'jobs', description: 'Background jobs' },
       ],

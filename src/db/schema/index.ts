@@ -2,6 +2,7 @@
 export * from './attachments.js';
 export * from './audit.js';
 export * from './changes.js';
+export * from './drafts.js';
 export * from './jobs.js';
 export * from './mail.js';
 export * from './sessions.js';

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  type AnyPgColumn,
   bigint,
   check,
   customType,
@@ -85,6 +86,8 @@ export const tickets = pgTable(
     slaNextDueAt: ts().notNull().default(sql`'infinity'`),
     /** The earliest due time not yet marked breached: what the breach job scans. */
     slaBreachCheckAt: ts(),
+    /** Set when this ticket was merged into another one (and closed). */
+    mergedIntoId: integer().references((): AnyPgColumn => tickets.id),
     /**
      * Text of PUBLIC comments only, appended by the comment service in the comment's transaction.
      * Internal notes never enter it (nor `search`).

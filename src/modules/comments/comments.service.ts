@@ -67,6 +67,98 @@ export function createCommentService(deps: CommentServiceDeps) {
     }));
   }
 
+  /**
+   * POST /tickets/{id}/comments inside the caller's transaction (draft approval reuses it). Internal notes:
+   * agents/admins only (403 otherwise) and they never touch the ticket (no status change, no search text, no
+   * updatedAt). A public reply joins the ticket's search text; the first public staff reply sets
+   * firstResponseAt; a requester's public reply on a pending or solved ticket reopens it. Closed/cancelled
+   * tickets → 409 TICKET_CLOSED. Audit: comment.created, plus one ticket event when the ticket's fields
+   * changed; `metadata` is added to both.
+   */
+  async function createIn(
+    tx: Executor,
+    ctx: AuthedContext,
+    ticketId: number,
+    input: CreateCommentInput,
+    metadata: Record<string, unknown> = {},
+  ): Promise<CommentDto> {
+    const { actor } = ctx;
+    const entity = { type: 'ticket', id: ticketId };
+    const ticket = await tickets.lockTicketForWrite(ctx, tx, ticketId, {
+      whenClosed: 'it takes no more comments',
+      authorize(t) {
+        if (input.visibility === 'internal') assertCan(actor, 'comment.internal', entity);
+        else if (actor.role === 'requester' && t.requesterId !== actor.id)
+          throw new AccessDeniedError('comment.createPublic', entity);
+      },
+    });
+
+    const now = clock.now();
+    const row = await comments.insert(tx, {
+      ticketId,
+      authorId: actor.id,
+      body: input.body,
+      visibility: input.visibility,
+      createdAt: now,
+    });
+    await audit.record(tx, ctx, {
+      action: 'comment.created',
+      entityType: 'comment',
+      entityId: row.id,
+      changes: { visibility: [null, row.visibility] },
+      metadata: {
+        ticketId: String(ticketId),
+        visibility: row.visibility,
+        length: row.body.length,
+        ...metadata,
+      },
+    });
+    const [dto] = await toDtos(tx, [{ ...row, authorName: actor.name, authorRole: actor.role }]);
+    await changeFeed.record(tx, ctx, {
+      type: 'comment.created',
+      ticketId,
+      data: { comment: dto },
+      staffOnly: row.visibility === 'internal',
+    });
+
+    if (input.visibility === 'public') {
+      await ticketsRepo.addPublicCommentText(tx, ticketId, row.body);
+      const set: TicketUpdate = {};
+      const status = statusAfterComment(ticket, { authorId: actor.id, visibility: 'public' });
+      if (status !== ticket.status) {
+        set.status = status;
+        Object.assign(set, statusSideEffects(ticket, status, now));
+      }
+      if (setsFirstResponse(ticket, actor, 'public')) set.firstResponseAt = now;
+      // A public reply is activity on the ticket: updatedAt and version move even without field changes.
+      await ticketsRepo.update(tx, ticketId, set, now);
+      await sla.onTicketChanged(tx, ticketId, ticket, now);
+      const changes = fieldChanges(ticket, set);
+      if (Object.keys(changes).length > 0) {
+        await audit.record(tx, ctx, {
+          action: ticketAuditAction(changes),
+          entityType: 'ticket',
+          entityId: ticketId,
+          changes,
+          metadata: {
+            ticketId: String(ticketId),
+            version: ticket.version + 1,
+            commentId: row.id,
+            ...metadata,
+          },
+        });
+        const view = tickets.toDto((await ticketsRepo.findView(tx, ticketId))!, actor);
+        await changeFeed.record(tx, ctx, {
+          type: ticketAuditAction(changes),
+          ticketId,
+          data: { ticket: view },
+        });
+      }
+    }
+
+    return dto!;
+  }
+
   return {
     /**
      * A comment the caller may see on a ticket the caller may see, else 404. Internal notes are 404 for
@@ -119,75 +211,14 @@ export function createCommentService(deps: CommentServiceDeps) {
       input: CreateCommentInput,
       remember: Remember<CommentDto> = async () => {},
     ): Promise<CommentDto> {
-      const { actor } = ctx;
       return db.transaction(async (tx) => {
-        const entity = { type: 'ticket', id: ticketId };
-        const ticket = await tickets.lockTicketForWrite(ctx, tx, ticketId, {
-          whenClosed: 'it takes no more comments',
-          authorize(t) {
-            if (input.visibility === 'internal') assertCan(actor, 'comment.internal', entity);
-            else if (actor.role === 'requester' && t.requesterId !== actor.id)
-              throw new AccessDeniedError('comment.createPublic', entity);
-          },
-        });
-
-        const now = clock.now();
-        const row = await comments.insert(tx, {
-          ticketId,
-          authorId: actor.id,
-          body: input.body,
-          visibility: input.visibility,
-          createdAt: now,
-        });
-        await audit.record(tx, ctx, {
-          action: 'comment.created',
-          entityType: 'comment',
-          entityId: row.id,
-          changes: { visibility: [null, row.visibility] },
-          metadata: { ticketId: String(ticketId), visibility: row.visibility, length: row.body.length },
-        });
-        const [dto] = await toDtos(tx, [{ ...row, authorName: actor.name, authorRole: actor.role }]);
-        await changeFeed.record(tx, ctx, {
-          type: 'comment.created',
-          ticketId,
-          data: { comment: dto },
-          staffOnly: row.visibility === 'internal',
-        });
-
-        if (input.visibility === 'public') {
-          await ticketsRepo.addPublicCommentText(tx, ticketId, row.body);
-          const set: TicketUpdate = {};
-          const status = statusAfterComment(ticket, { authorId: actor.id, visibility: 'public' });
-          if (status !== ticket.status) {
-            set.status = status;
-            Object.assign(set, statusSideEffects(ticket, status, now));
-          }
-          if (setsFirstResponse(ticket, actor, 'public')) set.firstResponseAt = now;
-          // A public reply is activity on the ticket: updatedAt and version move even without field changes.
-          await ticketsRepo.update(tx, ticketId, set, now);
-          await sla.onTicketChanged(tx, ticketId, ticket, now);
-          const changes = fieldChanges(ticket, set);
-          if (Object.keys(changes).length > 0) {
-            await audit.record(tx, ctx, {
-              action: ticketAuditAction(changes),
-              entityType: 'ticket',
-              entityId: ticketId,
-              changes,
-              metadata: { ticketId: String(ticketId), version: ticket.version + 1, commentId: row.id },
-            });
-            const view = tickets.toDto((await ticketsRepo.findView(tx, ticketId))!, actor);
-            await changeFeed.record(tx, ctx, {
-              type: ticketAuditAction(changes),
-              ticketId,
-              data: { ticket: view },
-            });
-          }
-        }
-
-        await remember(tx, dto!);
-        return dto!;
+        const dto = await createIn(tx, ctx, ticketId, input);
+        await remember(tx, dto);
+        return dto;
       });
     },
+
+    createIn,
   };
 }
 

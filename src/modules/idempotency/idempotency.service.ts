@@ -18,7 +18,7 @@ export type IdempotentOutcome<T> = { replayed: false; result: T } | { replayed: 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** Canonical JSON (sorted keys) so the same body in another key order is the same request. */
-function canonical(value: unknown): string {
+export function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>)

@@ -43,6 +43,11 @@ export function corePurges({ retentionDays }: { retentionDays: number }): Purge[
       run: (db, now) => deleteInBatches(db, 'refresh_tokens', sql`expires_at <= ${now}`),
     },
     {
+      // Dry-run snapshots of bulk changes: useless once their confirmation token expired (the job has its own copy).
+      name: 'bulk-runs',
+      run: (db, now) => deleteInBatches(db, 'bulk_runs', sql`expires_at <= ${now}`),
+    },
+    {
       name: 'job-records',
       run: (db, now) =>
         deleteInBatches(

@@ -42,8 +42,9 @@ export type TicketState = Omit<TicketRow, 'search' | 'commentSearch'>;
 
 const { search: _search, commentSearch: _commentSearch, ...stateColumns } = getTableColumns(tickets);
 
-/** What a write may set: a planned ticket change, plus the columns comments and deletion move. */
-export type TicketUpdate = TicketPatchSet & Partial<Pick<TicketRow, 'firstResponseAt' | 'deletedAt'>>;
+/** What a write may set: a planned ticket change, plus the columns comments, deletion and merges move. */
+export type TicketUpdate = TicketPatchSet &
+  Partial<Pick<TicketRow, 'firstResponseAt' | 'deletedAt' | 'mergedIntoId'>>;
 
 export interface TicketFilters {
   status?: TicketStatus[];
@@ -100,6 +101,7 @@ const viewColumns = {
   slaResolutionDueAt: tickets.slaResolutionDueAt,
   slaFirstResponseBreachedAt: tickets.slaFirstResponseBreachedAt,
   slaResolutionBreachedAt: tickets.slaResolutionBreachedAt,
+  mergedIntoId: tickets.mergedIntoId,
   requesterName: users.name,
   requesterEmail: users.email,
   assigneeName: assignee.name,
@@ -199,6 +201,27 @@ export function createTicketsRepository() {
           ), ''::tsvector)
         END
         WHERE id = ${id}`);
+    },
+
+    /**
+     * Moves every comment and attachment of `sourceId` to `targetId`, and the source's public-comment search
+     * text with them. Returns how many of each moved.
+     */
+    async moveConversation(
+      ex: Executor,
+      sourceId: number,
+      targetId: number,
+    ): Promise<{ comments: number; attachments: number }> {
+      const c = await ex.execute(
+        sql`UPDATE comments SET ticket_id = ${targetId} WHERE ticket_id = ${sourceId}`,
+      );
+      const a = await ex.execute(
+        sql`UPDATE attachments SET ticket_id = ${targetId} WHERE ticket_id = ${sourceId}`,
+      );
+      await ex.execute(sql`UPDATE tickets t SET comment_search = t.comment_search || s.comment_search
+        FROM tickets s WHERE t.id = ${targetId} AND s.id = ${sourceId}`);
+      await ex.update(tickets).set({ commentSearch: sql`''::tsvector` }).where(eq(tickets.id, sourceId));
+      return { comments: c.rowCount ?? 0, attachments: a.rowCount ?? 0 };
     },
 
     async teamExists(ex: Executor, id: string): Promise<boolean> {

@@ -49,6 +49,7 @@ const TICKET_EXAMPLE = {
     firstResponseBreachedAt: null,
     resolutionBreachedAt: null,
   },
+  mergedIntoId: null,
   allowedTransitions: ['pending', 'on_hold', 'solved', 'cancelled'],
 };
 
@@ -75,6 +76,13 @@ export const ticketSchema = z
       .nullable()
       .describe('Set on a soft-deleted ticket; only admins can read one (to restore it)'),
     sla: ticketSlaSchema,
+    mergedIntoId: z
+      .number()
+      .int()
+      .nullable()
+      .describe(
+        'Set when this ticket was merged into another (it is closed; its conversation shows on that one)',
+      ),
     allowedTransitions: z
       .array(statusEnum)
       .describe('The statuses the caller may move this ticket to now (draw buttons from this)'),

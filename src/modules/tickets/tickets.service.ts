@@ -73,6 +73,7 @@ export function createTicketService(deps: TicketServiceDeps) {
       closedAt: view.closedAt,
       deletedAt: view.deletedAt,
       sla: ticketSlaOf(view),
+      mergedIntoId: view.mergedIntoId,
       allowedTransitions: view.deletedAt ? [] : transitionsFor(actor, view),
     };
   }
@@ -124,6 +125,63 @@ export function createTicketService(deps: TicketServiceDeps) {
             (!Number.isNaN(Date.parse(v)) || (sort.endsWith('slaDueAt') && v === 'infinity'));
     if (!valid) throw new InvalidCursorError();
     return { value: v as string | number, id: c.i };
+  }
+
+  /**
+   * PATCH /tickets/{id} inside the caller's transaction (drafts and bulk changes reuse it so their
+   * changes follow the same rules). Runs under SELECT … FOR UPDATE so concurrent PATCHes serialize.
+   * Order of answers: the ticket gate (404 invisible → 409 deleted → 412 stale expectedVersion → 409
+   * TICKET_CLOSED) → 403 for a field the role may not set → 422 bad assignee/team → 409/403 for the
+   * status change. Every rule is judged on the ticket as it was before the request; what changes is
+   * planTicketPatch's. Every change bumps version and writes one audit event (see ticketAuditAction),
+   * with `opts.metadata` added to the audit metadata.
+   */
+  async function patchIn(
+    tx: Executor,
+    ctx: AuthedContext,
+    id: number,
+    input: PatchTicketInput,
+    opts: { expectedVersion?: ExpectedVersion; metadata?: Record<string, unknown> } = {},
+  ): Promise<TicketDto> {
+    const { actor } = ctx;
+    const row = await gate.lockTicketForWrite(ctx, tx, id, { expectedVersion: opts.expectedVersion });
+    assertCanPatchTicket(actor, row, input);
+    const assignsOthers = ruleFor(actor, 'ticket.assign') === 'any';
+    if (assignsOthers && input.assigneeId != null && input.assigneeId !== row.assigneeId) {
+      await assertActiveStaff(tx, input.assigneeId, 'body.assigneeId');
+    }
+    if (input.teamId && input.teamId !== row.teamId && !(await tickets.teamExists(tx, input.teamId))) {
+      throw new ValidationError([{ path: 'body.teamId', message: 'no such team' }]);
+    }
+
+    const plan = planTicketPatch(actor, row, input, clock.now());
+    if (!plan.ok) {
+      if (plan.code === 'FORBIDDEN') {
+        throw new AccessDeniedError('ticket.changeStatus', { type: 'ticket', id }, plan.detail);
+      }
+      throw new ConflictError(plan.code, plan.detail);
+    }
+    if (Object.keys(plan.changes).length > 0) {
+      const now = clock.now();
+      await tickets.update(tx, id, plan.set, now);
+      await sla.onTicketChanged(tx, id, row, now);
+      await audit.record(tx, ctx, {
+        action: ticketAuditAction(plan.changes),
+        entityType: 'ticket',
+        entityId: id,
+        changes: plan.changes,
+        metadata: { ticketId: String(id), version: row.version + 1, ...opts.metadata },
+      });
+    }
+    const dto = toDto((await tickets.findView(tx, id))!, actor);
+    if (Object.keys(plan.changes).length > 0) {
+      await changeFeed.record(tx, ctx, {
+        type: ticketAuditAction(plan.changes),
+        ticketId: id,
+        data: { ticket: dto },
+      });
+    }
+    return dto;
   }
 
   return {
@@ -247,61 +305,17 @@ export function createTicketService(deps: TicketServiceDeps) {
       });
     },
 
-    /**
-     * PATCH /tickets/{id}. Runs under SELECT … FOR UPDATE so concurrent PATCHes serialize (none is lost).
-     * Order of answers: the ticket gate (404 invisible → 409 deleted → 412 stale expectedVersion → 409
-     * TICKET_CLOSED) → 403 for a field the role may not set → 422 bad assignee/team → 409/403 for the
-     * status change. Every rule is judged on the ticket as it was before the request; what changes is
-     * planTicketPatch's. Every change bumps version and writes one audit event (see ticketAuditAction).
-     */
+    /** PATCH /tickets/{id} in its own transaction (rules: patchIn). */
     async patch(
       ctx: AuthedContext,
       id: number,
       input: PatchTicketInput,
       expectedVersion?: ExpectedVersion,
     ): Promise<TicketDto> {
-      const { actor } = ctx;
-      return db.transaction(async (tx) => {
-        const row = await gate.lockTicketForWrite(ctx, tx, id, { expectedVersion });
-        assertCanPatchTicket(actor, row, input);
-        const assignsOthers = ruleFor(actor, 'ticket.assign') === 'any';
-        if (assignsOthers && input.assigneeId != null && input.assigneeId !== row.assigneeId) {
-          await assertActiveStaff(tx, input.assigneeId, 'body.assigneeId');
-        }
-        if (input.teamId && input.teamId !== row.teamId && !(await tickets.teamExists(tx, input.teamId))) {
-          throw new ValidationError([{ path: 'body.teamId', message: 'no such team' }]);
-        }
-
-        const plan = planTicketPatch(actor, row, input, clock.now());
-        if (!plan.ok) {
-          if (plan.code === 'FORBIDDEN') {
-            throw new AccessDeniedError('ticket.changeStatus', { type: 'ticket', id }, plan.detail);
-          }
-          throw new ConflictError(plan.code, plan.detail);
-        }
-        if (Object.keys(plan.changes).length > 0) {
-          const now = clock.now();
-          await tickets.update(tx, id, plan.set, now);
-          await sla.onTicketChanged(tx, id, row, now);
-          await audit.record(tx, ctx, {
-            action: ticketAuditAction(plan.changes),
-            entityType: 'ticket',
-            entityId: id,
-            changes: plan.changes,
-            metadata: { ticketId: String(id), version: row.version + 1 },
-          });
-        }
-        const dto = toDto((await tickets.findView(tx, id))!, actor);
-        if (Object.keys(plan.changes).length > 0) {
-          await changeFeed.record(tx, ctx, {
-            type: ticketAuditAction(plan.changes),
-            ticketId: id,
-            data: { ticket: dto },
-          });
-        }
-        return dto;
-      });
+      return db.transaction((tx) => patchIn(tx, ctx, id, input, { expectedVersion }));
     },
+
+    patchIn,
 
     /** DELETE /tickets/{id}: admin soft delete (ticket.deleted). The ticket vanishes from every list and read. */
     async remove(ctx: AuthedContext, id: number): Promise<void> {
