@@ -24,6 +24,7 @@ export const slaRoutes: FastifyPluginAsyncZod<{ sla: SlaService }> = async (app,
   app.get(
     '/sla-policies',
     {
+      config: { scope: 'tickets:read' },
       schema: {
         operationId: 'listSlaPolicies',
         tags: ['sla'],
@@ -39,6 +40,7 @@ export const slaRoutes: FastifyPluginAsyncZod<{ sla: SlaService }> = async (app,
   app.get(
     '/sla-policies/:id',
     {
+      config: { scope: 'tickets:read' },
       schema: {
         operationId: 'getSlaPolicy',
         tags: ['sla'],
@@ -54,6 +56,7 @@ export const slaRoutes: FastifyPluginAsyncZod<{ sla: SlaService }> = async (app,
   app.post(
     '/sla-policies',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'createSlaPolicy',
         tags: ['sla'],
@@ -74,6 +77,7 @@ each day's intervals in order and not overlapping; the timezone an IANA name; ho
   app.patch(
     '/sla-policies/:id',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'updateSlaPolicy',
         tags: ['sla'],
@@ -91,6 +95,7 @@ each day's intervals in order and not overlapping; the timezone an IANA name; ho
   app.delete(
     '/sla-policies/:id',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'deleteSlaPolicy',
         tags: ['sla'],

@@ -33,6 +33,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ webhooks: WebhooksService }>
   app.post(
     '/webhooks',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'createWebhook',
         tags: ['webhooks'],
@@ -52,6 +53,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ webhooks: WebhooksService }>
   app.get(
     '/webhooks',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'listWebhooks',
         tags: ['webhooks'],
@@ -74,6 +76,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ webhooks: WebhooksService }>
   app.get(
     '/webhooks/:id',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'getWebhook',
         tags: ['webhooks'],
@@ -88,6 +91,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ webhooks: WebhooksService }>
   app.patch(
     '/webhooks/:id',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'updateWebhook',
         tags: ['webhooks'],
@@ -104,6 +108,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ webhooks: WebhooksService }>
   app.delete(
     '/webhooks/:id',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'deleteWebhook',
         tags: ['webhooks'],
@@ -121,6 +126,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ webhooks: WebhooksService }>
   app.post(
     '/webhooks/:id/rotate-secret',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'rotateWebhookSecret',
         tags: ['webhooks'],
@@ -137,6 +143,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ webhooks: WebhooksService }>
   app.post(
     '/webhooks/:id/ping',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'pingWebhook',
         tags: ['webhooks'],
@@ -152,6 +159,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ webhooks: WebhooksService }>
   app.get(
     '/webhooks/:id/deliveries',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'listWebhookDeliveries',
         tags: ['webhooks'],
@@ -176,6 +184,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ webhooks: WebhooksService }>
   app.post(
     '/webhooks/:id/deliveries/:deliveryId/redeliver',
     {
+      config: { scope: 'admin' },
       schema: {
         operationId: 'redeliverWebhookDelivery',
         tags: ['webhooks'],
