@@ -168,6 +168,72 @@ describe('reports: overview and CSV export', () => {
     });
   });
 
+  it('SLA attainment: the share of targets met among those decided in the period', async () => {
+    const team = await newTeam();
+    const policy = (
+      await sql(
+        // Applies to this test's own team only: no other ticket is governed by it.
+        `INSERT INTO sla_policies (name, position, applies_to_team_id, targets)
+         VALUES ($1, 1000000, $2, '{}'::jsonb) RETURNING id`,
+        [`Report SLA ${randomUUID().slice(0, 8)}`, team],
+      )
+    ).rows[0].id as string;
+    const arrange = (cols: Record<string, string | null>) =>
+      sql(
+        `INSERT INTO tickets (title, description, requester_id, team_id, status, created_at, updated_at, sla_policy_id,
+                              sla_first_response_due_at, first_response_at, sla_first_response_breached_at,
+                              sla_resolution_due_at, solved_at, sla_resolution_breached_at, assignee_id)
+         VALUES ('SLA fixture', 'x', $1, $2, $3, '2026-02-01T09:00:00Z', '2026-02-01T09:00:00Z', $4,
+                 $5, $6, $7, $8, $9, $10, $11)`,
+        [
+          requester.id,
+          team,
+          cols.status,
+          policy,
+          cols.frDue,
+          cols.fr,
+          cols.frBreach,
+          cols.rsDue,
+          cols.solved,
+          cols.rsBreach,
+          agent1.id,
+        ],
+      );
+    // Met both: replied and solved in time.
+    await arrange({
+      status: 'solved',
+      frDue: '2026-02-01T10:00:00Z',
+      fr: '2026-02-01T09:30:00Z',
+      frBreach: null,
+      rsDue: '2026-02-02T09:00:00Z',
+      solved: '2026-02-01T12:00:00Z',
+      rsBreach: null,
+    });
+    // Missed both: first reply after its breach; resolution breached, still open.
+    await arrange({
+      status: 'open',
+      frDue: '2026-02-01T10:00:00Z',
+      fr: '2026-02-01T11:00:00Z',
+      frBreach: '2026-02-01T10:00:00Z',
+      rsDue: '2026-02-02T09:00:00Z',
+      solved: null,
+      rsBreach: '2026-02-02T09:00:00Z',
+    });
+    // Not decided yet: no reply, nothing breached.
+    await arrange({
+      status: 'new',
+      frDue: '2026-02-09T10:00:00Z',
+      fr: null,
+      frBreach: null,
+      rsDue: '2026-02-10T09:00:00Z',
+      solved: null,
+      rsBreach: null,
+    });
+    const res = await overview(agent1, `teamId=${team}&from=2026-02-01T00:00:00Z&to=2026-02-08T00:00:00Z`);
+    expect(res.statusCode).toBe(200);
+    expect(res.json().sla).toEqual({ firstResponseMet: 0.5, resolutionMet: 0.5 });
+  });
+
   it('narrows every figure to one assignee', async () => {
     const res = await overview(
       admin,

@@ -136,9 +136,27 @@ export function createReportsRepository() {
       }));
     },
 
-    /** Share of SLA targets met among those decided in the period: computed once tickets carry SLA clocks. */
-    async slaMet(_ex: Executor, _s: ReportScope) {
-      return { firstResponseMet: null as number | null, resolutionMet: null as number | null };
+    /**
+     * Share of SLA targets met among the targets decided in the period: a target is decided when it was met
+     * (first public staff reply, or solve, in the period) or marked missed (its breach in the period).
+     * null when none was decided.
+     */
+    async slaMet(ex: Executor, s: ReportScope) {
+      const inPeriod = (col: SQL) => sql`(${col} >= ${s.from} AND ${col} < ${s.to})`;
+      const fr = sql`t.sla_first_response_due_at IS NOT NULL AND (${inPeriod(sql`t.first_response_at`)} OR ${inPeriod(sql`t.sla_first_response_breached_at`)})`;
+      const rs = sql`t.sla_policy_id IS NOT NULL AND (${inPeriod(sql`t.solved_at`)} OR ${inPeriod(sql`t.sla_resolution_breached_at`)})`;
+      const { rows } = await ex.execute<{ fr_n: number; fr_met: number; rs_n: number; rs_met: number }>(sql`
+        SELECT count(*) FILTER (WHERE ${fr})::int AS fr_n,
+               count(*) FILTER (WHERE ${fr} AND t.sla_first_response_breached_at IS NULL)::int AS fr_met,
+               count(*) FILTER (WHERE ${rs})::int AS rs_n,
+               count(*) FILTER (WHERE ${rs} AND t.sla_resolution_breached_at IS NULL)::int AS rs_met
+        FROM tickets t
+        WHERE ${scopeOf(s)} AND t.sla_policy_id IS NOT NULL
+          AND (${inPeriod(sql`t.first_response_at`)} OR ${inPeriod(sql`t.solved_at`)}
+               OR ${inPeriod(sql`t.sla_first_response_breached_at`)} OR ${inPeriod(sql`t.sla_resolution_breached_at`)})`);
+      const r = rows[0]!;
+      const ratio = (met: number, n: number) => (Number(n) === 0 ? null : Number(met) / Number(n));
+      return { firstResponseMet: ratio(r.fr_met, r.fr_n), resolutionMet: ratio(r.rs_met, r.rs_n) };
     },
   };
 }

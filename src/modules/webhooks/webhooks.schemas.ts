@@ -1,21 +1,8 @@
 import { z } from 'zod';
+import { CHANGE_TYPES } from '../changes/changes.service.js';
 
-/** Change event types a webhook can subscribe to (see GET /changes), plus the ping. */
-export const WEBHOOK_EVENT_TYPES = [
-  'ticket.created',
-  'ticket.updated',
-  'ticket.status_changed',
-  'ticket.assigned',
-  'ticket.deleted',
-  'ticket.restored',
-  'ticket.merged',
-  'comment.created',
-  'attachment.created',
-  'ticket.sla_breached',
-  'draft.created',
-  'draft.approved',
-  'draft.rejected',
-] as const;
+/** Change event types a webhook can subscribe to (those of GET /changes), plus the ping. */
+export const WEBHOOK_EVENT_TYPES = CHANGE_TYPES;
 export const PING_EVENT = 'webhook.ping';
 
 const url = z
