@@ -8,6 +8,8 @@
 -- role is the migrating role (one DATABASE_URL, the embedded database): nothing changes for that setup.
 CREATE OR REPLACE FUNCTION helpdesk_grant_runtime_role(runtime name) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+  tbl name;
 BEGIN
   IF runtime IS NULL OR runtime = current_user THEN
     RETURN;
@@ -29,6 +31,20 @@ BEGIN
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA graphile_worker TO %I', runtime);
     EXECUTE format('GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA graphile_worker TO %I', runtime);
     EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA graphile_worker TO %I', runtime);
+    -- Its tables have row-level security on, which only their owner bypasses: let the runtime role see
+    -- and write their rows (one permissive policy per table, created once).
+    FOR tbl IN
+      SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'graphile_worker' AND c.relkind = 'r' AND c.relrowsecurity
+    LOOP
+      IF NOT EXISTS (
+        SELECT 1 FROM pg_policies
+        WHERE schemaname = 'graphile_worker' AND tablename = tbl AND policyname = 'runtime_' || runtime
+      ) THEN
+        EXECUTE format('CREATE POLICY %I ON graphile_worker.%I TO %I USING (true) WITH CHECK (true)',
+                       'runtime_' || runtime, tbl, runtime);
+      END IF;
+    END LOOP;
   END IF;
 END;
 $$;

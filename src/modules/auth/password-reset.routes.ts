@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AUTHED_PROBLEMS, COMMON_PROBLEMS, problemResponses } from '../../http/problem.js';
-import { newPasswordSchema, userIdParams } from '../users/users.schemas.js';
+import { emailSchema, newPasswordSchema, userIdParams } from '../users/users.schemas.js';
 import type { AuthedContext } from './actor.js';
 import type { PasswordResetService } from './password-reset.service.js';
 
@@ -14,7 +14,7 @@ export interface PasswordResetRoutesOptions {
 const resetRequestBody = z
   .strictObject({
     // Loose on purpose: a malformed address is accepted like an unknown one (nothing is sent).
-    email: z.string().trim().min(1).max(254),
+    email: emailSchema,
   })
   .meta({ example: { email: 'rita@example.com' } });
 

@@ -47,7 +47,7 @@ export const notificationPreferencesPatch = z
     },
   )
   .refine((b) => Object.keys(b).length > 0, { message: 'send at least one preference' })
-  .meta({ example: { slaBreach: false } });
+  .meta({ minProperties: 1, example: { slaBreach: false } });
 
 const authed = (ctx: { actor: unknown }) => ctx as AuthedContext;
 

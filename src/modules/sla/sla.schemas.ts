@@ -30,14 +30,19 @@ const targets = z
   })
   .describe('Targets per ticket priority; a priority without an entry has no target under this policy');
 
-const interval = z.tuple([z.string(), z.string()]).superRefine(([start, end], ctx) => {
-  if (!isLocalTime(start))
-    ctx.addIssue({ code: 'custom', message: 'start must be HH:MM (00:00–23:59)', path: [0] });
-  if (!isLocalTime(end, true))
-    ctx.addIssue({ code: 'custom', message: 'end must be HH:MM (00:01–24:00)', path: [1] });
-  else if (isLocalTime(start) && minutesOfDay(end) <= minutesOfDay(start))
-    ctx.addIssue({ code: 'custom', message: 'end must be after start', path: [1] });
-});
+// An array of exactly two (not a tuple): OpenAPI readers (Postman, Prism) misread prefixItems.
+const interval = z
+  .array(z.string().max(5))
+  .length(2)
+  .transform((pair) => pair as [string, string])
+  .superRefine(([start, end], ctx) => {
+    if (!isLocalTime(start))
+      ctx.addIssue({ code: 'custom', message: 'start must be HH:MM (00:00–23:59)', path: [0] });
+    if (!isLocalTime(end, true))
+      ctx.addIssue({ code: 'custom', message: 'end must be HH:MM (00:01–24:00)', path: [1] });
+    else if (isLocalTime(start) && minutesOfDay(end) <= minutesOfDay(start))
+      ctx.addIssue({ code: 'custom', message: 'end must be after start', path: [1] });
+  });
 
 const dayIntervals = z
   .array(interval)
@@ -140,6 +145,7 @@ export const updateSlaPolicyBody = z
   })
   .refine((b) => Object.values(b).some((v) => v !== undefined), { message: 'Send at least one field.' })
   .meta({
+    minProperties: 1,
     example: { position: 0, targets: { urgent: { firstResponseMinutes: 15, resolutionMinutes: 120 } } },
   });
 export type UpdateSlaPolicyInput = z.infer<typeof updateSlaPolicyBody>;
@@ -188,7 +194,7 @@ export const slaPolicySchema = z
     businessHours: z
       .object({
         timezone: z.string(),
-        days: z.partialRecord(z.enum(WEEKDAYS), z.array(z.tuple([z.string(), z.string()]))),
+        days: z.partialRecord(z.enum(WEEKDAYS), z.array(z.array(z.string()).length(2))),
         holidays: z.array(z.string()),
       })
       .nullable(),

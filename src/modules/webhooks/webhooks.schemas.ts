@@ -40,7 +40,7 @@ export const patchWebhookBody = z
     active: z.boolean().optional().describe('true re-enables a disabled webhook (clears disabledReason)'),
   })
   .refine((b) => Object.values(b).some((v) => v !== undefined), { message: 'Send at least one field.' })
-  .meta({ minProperties: 1 });
+  .meta({ minProperties: 1, example: { active: true, events: ['ticket.created', 'comment.created'] } });
 export type PatchWebhookInput = z.infer<typeof patchWebhookBody>;
 
 export const webhookSchema = z
