@@ -180,7 +180,7 @@ const envSchema = z
     ROLE: z.enum(['all', 'api', 'worker']).default('all'),
     JOBS_CONCURRENCY: int(8, 1, 100),
     JOBS_POLL_INTERVAL_MS: int(1000, 100, 60_000),
-    JOBS_BATCH_SIZE: int(100, 0, 1000),
+    JOBS_BATCH_SIZE: int(0, 0, 1000),
     JOBS_SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 600_000),
     JOBS_RETENTION_DAYS: int(14, 1, 3650),
     UPLOAD_ORPHAN_GRACE_MINUTES: int(60, 1, 7 * 24 * 60),

@@ -52,7 +52,7 @@ describe('config', () => {
     expect(loadConfig({}).jobs).toEqual({
       concurrency: 8,
       pollIntervalMs: 1000,
-      batchSize: 100,
+      batchSize: 0,
       shutdownTimeoutMs: 10_000,
       retentionDays: 14,
       orphanGraceMinutes: 60,
