@@ -47,7 +47,7 @@ export async function mainFlow(
   const ticket = created.data;
 
   const list = await api.GET('/api/v1/tickets', {
-    params: { query: { status: 'new', sort: '-createdAt', limit: 5 } },
+    params: { query: { status: ['new'], sort: '-createdAt', limit: 5 } },
   });
   if (list.error) throw new Error(`list failed: ${list.error.code}`);
 
