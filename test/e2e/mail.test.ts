@@ -135,6 +135,39 @@ describe('who gets what', () => {
     expect((await mailsTo(agent, id)).some((x) => x.parsed.text?.includes('solved'))).toBe(false);
   });
 
+  it('merge → both requesters are told, each in their own ticket’s thread; one requester of both gets one mail', async () => {
+    const other = await createUser(app, { role: 'requester', name: 'Olu Other' });
+    const source = await newTicket(requester);
+    const target = await newTicket(agent, { requesterId: other.id });
+    const merged = await post(agent, `/api/v1/tickets/${source}/merge`, { targetId: target });
+    expect(merged.statusCode).toBe(200);
+    const toSourceRequester = (await mailsTo(requester, source)).filter((m) =>
+      m.parsed.text?.includes('merged'),
+    );
+    expect(toSourceRequester).toHaveLength(1);
+    expect(toSourceRequester[0]!.parsed.text).toContain(
+      `Your request #${source} "Printer on fire" was merged into #${target}`,
+    );
+    const toTargetRequester = (await mailsTo(other, target)).filter((m) => m.parsed.text?.includes('merged'));
+    expect(toTargetRequester).toHaveLength(1);
+    expect(toTargetRequester[0]!.parsed.text).toContain(
+      `Request #${source} was merged into your request #${target}`,
+    );
+    expect(
+      (await mailsTo(agent, source))
+        .concat(await mailsTo(agent, target))
+        .some((m) => m.parsed.text?.includes('merged')),
+    ).toBe(false);
+
+    const a = await newTicket(requester);
+    const b = await newTicket(requester);
+    expect((await post(agent, `/api/v1/tickets/${a}/merge`, { targetId: b })).statusCode).toBe(200);
+    const aboutA = (await mailsTo(requester, a)).filter((m) => m.parsed.text?.includes('merged'));
+    const aboutB = (await mailsTo(requester, b)).filter((m) => m.parsed.text?.includes('merged'));
+    expect(aboutA).toHaveLength(1);
+    expect(aboutB).toHaveLength(0);
+  });
+
   it('never to a deactivated user', async () => {
     const gone = await createUser(app, { role: 'requester' });
     const id = await newTicket(agent, { requesterId: gone.id });

@@ -8,7 +8,8 @@ export type NotificationKind =
   | 'ticketSolved'
   | 'requesterReply'
   | 'assigned'
-  | 'slaBreach';
+  | 'slaBreach'
+  | 'ticketMerged';
 
 export interface RenderedMail {
   subject: string;
@@ -37,6 +38,8 @@ export interface NotificationContent {
   teamName?: string | null;
   /** slaBreach: which target was missed. */
   slaTarget?: 'firstResponse' | 'resolution' | null;
+  /** ticketMerged: which side of the merge this ticket was, and the other ticket. */
+  merge?: { role: 'source' | 'target'; otherTicketId: number } | null;
 }
 
 /** `html` tagged template: every interpolated value is HTML-escaped; `raw()` marks trusted markup. */
@@ -129,6 +132,15 @@ export function renderNotification(c: NotificationContent): RenderedMail {
       linkLabel = `Open ticket #${c.ticket.id}`;
       break;
     }
+    case 'ticketMerged':
+      if (c.merge?.role === 'target') {
+        introText = `Request #${c.merge.otherTicketId} was merged into your request ${ref}; its conversation continues here.`;
+      } else {
+        const into = c.merge ? ` into #${c.merge.otherTicketId}` : '';
+        introText = `Your request ${ref} was merged${into}, where our team handles it together with a related request.`;
+        footer = 'Reply to this email to add a comment; it reaches the ticket your request was merged into.';
+      }
+      break;
   }
 
   const text = [

@@ -149,6 +149,7 @@ export function createMailJobs(deps: MailJobDeps): JobDefinition[] {
             : undefined,
           teamName,
           slaTarget: event.slaTarget ?? null,
+          merge: event.merge ? { role: event.merge.role, otherTicketId: event.merge.otherTicketId } : null,
         });
         return {
           kind: r.kind,

@@ -8,6 +8,7 @@ import {
   passwordResetTokens,
   teamMembers,
   teams,
+  tickets,
   users,
 } from '../../db/schema/index.js';
 import { DEFAULT_PREFERENCES, type NotificationPreferences } from './notification-rules.js';
@@ -89,6 +90,14 @@ export function createMailRepository() {
         .from(teamMembers)
         .where(eq(teamMembers.teamId, teamId));
       return rows.map((r) => r.userId);
+    },
+
+    async ticketRequesterId(ex: Executor, ticketId: number): Promise<string | null> {
+      const [row] = await ex
+        .select({ requesterId: tickets.requesterId })
+        .from(tickets)
+        .where(eq(tickets.id, ticketId));
+      return row?.requesterId ?? null;
     },
 
     async teamName(ex: Executor, teamId: string): Promise<string | null> {

@@ -25,6 +25,7 @@ const MAIL_TYPES = new Set([
   'ticket.status_changed',
   'ticket.assigned',
   'ticket.sla_breached',
+  'ticket.merged',
 ]);
 
 const obj = (v: unknown): Record<string, unknown> | null =>
@@ -99,6 +100,17 @@ export function createMailService(deps: MailServiceDeps) {
     } else if (e.type === 'ticket.sla_breached') {
       const target = str(e.data.target) ?? str(e.data.metric);
       facts.slaTarget = target === 'firstResponse' || target === 'resolution' ? target : null;
+    } else if (e.type === 'ticket.merged') {
+      const sourceId = e.data.sourceId;
+      const targetId = e.data.targetId;
+      if (typeof sourceId !== 'number' || typeof targetId !== 'number') return null;
+      const role = e.ticketId === sourceId ? 'source' : 'target';
+      const otherTicketId = role === 'source' ? targetId : sourceId;
+      facts.merge = {
+        role,
+        otherTicketId,
+        otherRequesterId: await mail.ticketRequesterId(ex, otherTicketId),
+      };
     }
     return facts;
   }

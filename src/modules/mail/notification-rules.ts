@@ -2,7 +2,16 @@ import type { UserRole } from '../../db/schema/index.js';
 import { canSeeInternal, canViewTicket, isStaff } from '../auth/permissions.js';
 import type { NotificationKind } from './mail-templates.js';
 
-export type NotificationPreferences = Record<NotificationKind, boolean>;
+/** The switches a user has (GET/PATCH /auth/me/notifications). */
+export type PreferenceKey = Exclude<NotificationKind, 'ticketMerged'>;
+export type NotificationPreferences = Record<PreferenceKey, boolean>;
+
+/**
+ * The switch that governs a kind of mail. A merge closes the requester's ticket the way solving does, so
+ * it follows `ticketSolved` (the contract's switches are fixed; a seventh would surprise clients).
+ */
+export const preferenceOf = (kind: NotificationKind): PreferenceKey =>
+  kind === 'ticketMerged' ? 'ticketSolved' : kind;
 
 export const DEFAULT_PREFERENCES: NotificationPreferences = {
   ticketCreated: true,
@@ -26,6 +35,11 @@ export interface NotificationEvent {
   assigneeChanged?: boolean;
   /** ticket.sla_breached: which target was missed. */
   slaTarget?: 'firstResponse' | 'resolution' | null;
+  /**
+   * ticket.merged: this event's side of the merge, the other ticket, and the other ticket's requester
+   * (the target's requester is told only when they are not the source's: one mail per person per merge).
+   */
+  merge?: { role: 'source' | 'target'; otherTicketId: number; otherRequesterId: string | null } | null;
 }
 
 export interface NotificationTicket {
@@ -85,6 +99,10 @@ export function notificationRecipients(
       }
       break;
     }
+    case 'ticket.merged':
+      if (event.merge?.role === 'source' || event.merge?.otherRequesterId !== ticket.requesterId)
+        wanted.push({ userId: ticket.requesterId, kind: 'ticketMerged' });
+      break;
     case 'ticket.sla_breached':
       if (ticket.assigneeId) wanted.push({ userId: ticket.assigneeId, kind: 'slaBreach' });
       else for (const id of teamStaff()) wanted.push({ userId: id, kind: 'slaBreach' });
@@ -109,7 +127,7 @@ export function notificationRecipients(
     if (r.userId === event.actorId && !receipt) continue;
     if (!canViewTicket(person, ticket)) continue;
     if (event.comment?.visibility === 'internal' && !canSeeInternal(person)) continue;
-    if (!person.preferences[r.kind]) continue;
+    if (!person.preferences[preferenceOf(r.kind)]) continue;
     seen.add(r.userId);
     out.push(r);
   }
