@@ -7,9 +7,8 @@ import { createTestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
 import { expectProblem } from '../helpers/http.js';
 
-// Probe routes: one declaring drafts:write (whose real routes live elsewhere), one declaring no scope.
+// A probe route that declares no scope (every real route declares one).
 const probes: FastifyPluginAsyncZod = async (app) => {
-  app.post('/api/v1/_probe/drafts', { config: { scope: 'drafts:write' } }, async () => ({ ok: true }));
   app.get('/api/v1/_probe/unscoped', async () => ({ ok: true }));
 };
 
@@ -130,7 +129,13 @@ describe('personal API tokens', () => {
         headers: auth,
         payload: { body: 'a reply by token' },
       }),
-    'drafts:write': (auth) => app.inject({ method: 'POST', url: '/api/v1/_probe/drafts', headers: auth }),
+    'drafts:write': (auth) =>
+      app.inject({
+        method: 'POST',
+        url: `/api/v1/tickets/${ticketId}/drafts`,
+        headers: auth,
+        payload: { body: 'a proposed reply', changes: { priority: 'high' }, note: 'by token' },
+      }),
     'users:read': (auth) => app.inject({ method: 'GET', url: '/api/v1/users', headers: auth }),
     admin: (auth) => app.inject({ method: 'GET', url: '/api/v1/audit-events', headers: auth }),
   };

@@ -70,6 +70,42 @@ describe('creating and listing drafts', () => {
     expect(list.json().data.map((x: { id: string }) => x.id)).toEqual([d.id]);
   });
 
+  it('an assistant with only a drafts:write token proposes; it cannot approve or change the ticket itself', async () => {
+    const minted = await post(agent, '/auth/tokens', { name: 'triage assistant', scopes: ['drafts:write'] });
+    expect(minted.statusCode).toBe(201);
+    const assistant = { authorization: `Bearer ${minted.json().token}` };
+    const ticket = await createTicket(app, requester);
+    const proposed = await app.inject({
+      method: 'POST',
+      url: `/api/v1/tickets/${ticket.id}/drafts`,
+      headers: assistant,
+      payload: { body: 'Restart the router.', changes: { priority: 'urgent' } },
+    });
+    expect(proposed.statusCode, proposed.body).toBe(201);
+    const d = proposed.json();
+    expect(d.author).toMatchObject({ id: agent.id });
+
+    const approveByToken = await app.inject({
+      method: 'POST',
+      url: `/api/v1/drafts/${d.id}/approve`,
+      headers: assistant,
+      payload: {},
+    });
+    expectProblem(approveByToken, 403, 'INSUFFICIENT_SCOPE');
+    const patchByToken = await app.inject({
+      method: 'PATCH',
+      url: `/api/v1/tickets/${ticket.id}`,
+      headers: assistant,
+      payload: { priority: 'urgent' },
+    });
+    expectProblem(patchByToken, 403, 'INSUFFICIENT_SCOPE');
+    expect((await get(agent, `/tickets/${ticket.id}`)).json().priority).toBe(ticket.priority);
+
+    const approved = await post(otherAgent, `/drafts/${d.id}/approve`, {});
+    expect(approved.statusCode, approved.body).toBe(200);
+    expect(approved.json().ticket.priority).toBe('urgent');
+  });
+
   it('a draft without a reply or changes → 422; on a closed ticket → 409', async () => {
     const ticket = await createTicket(app, requester);
     expectProblem(
