@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import pino from 'pino';
 import type { Config } from './config.js';
@@ -75,14 +74,6 @@ export type ServicesConfig = Pick<
   | 'isProduction'
 > & { jwtSecret: string };
 
-/** The slice of a logger the services write to (pino's, or a silent one for the command-line tools). */
-export interface ServicesLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
-
-const silentLog: ServicesLogger = { info() {}, warn() {} };
-
 export interface ServiceOverrides {
   clock?: Clock;
   /** Where services that work outside a request (mail transport, webhook deliveries) log; silent when absent. */
@@ -98,6 +89,8 @@ export interface ServiceOverrides {
  */
 export function createServices(config: ServicesConfig, db: Database, overrides: ServiceOverrides = {}) {
   const clock = overrides.clock ?? systemClock;
+  // Work outside a request (mail transport, webhook deliveries) logs here; silent for the command-line tools.
+  const log = overrides.log ?? (pino({ level: 'silent' }) as unknown as FastifyBaseLogger);
   const cursorFor = (purpose: string) => createCursorCodec(config.jwtSecret, purpose);
 
   // Repositories: stateless query builders, each method takes the executor it runs on.
@@ -265,7 +258,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
   const mail = createMailModule({
     db,
     config,
-    log: overrides.log ?? (pino({ level: 'silent' }) as unknown as FastifyBaseLogger),
+    log,
     audit,
     jobs,
     clock,
@@ -314,7 +307,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     outbound,
     clock,
     retrySchedule: parseRetrySchedule(config.webhooks.retrySchedule),
-    log: overrides.log ?? silentLog,
+    log,
   });
   jobs.register(webhookDelivery.jobs());
   // Receivers get the contract's ChangeEvent as staff see it (internal notes included), nothing internal.

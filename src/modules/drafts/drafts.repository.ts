@@ -1,12 +1,16 @@
 import { and, asc, eq, isNull, type SQL, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import type { Executor } from '../../db/client.js';
+import { afterCreatedAt, createdAtSortKey } from '../../db/keyset.js';
 import { type DraftRow, drafts, tickets, users } from '../../db/schema/index.js';
+import type { CreatedAtKeyset } from '../../lib/keyset.js';
 
 export type DraftView = DraftRow & {
   authorName: string;
   authorRole: 'requester' | 'agent' | 'admin';
   decidedByName: string | null;
+  /** created_at as cursor text (microseconds). */
+  sortKey: string;
 };
 
 const decider = alias(users, 'decider');
@@ -25,6 +29,7 @@ export function createDraftsRepository() {
         state: drafts.state,
         ticketVersion: drafts.ticketVersion,
         createdAt: drafts.createdAt,
+        sortKey: createdAtSortKey(drafts.createdAt),
         decidedAt: drafts.decidedAt,
         decidedById: drafts.decidedById,
         reason: drafts.reason,
@@ -73,7 +78,7 @@ export function createDraftsRepository() {
       opts: {
         ticketId?: number;
         state?: 'pending' | 'approved' | 'rejected';
-        after: { createdAt: Date; id: string } | null;
+        after: CreatedAtKeyset | null;
         limit: number;
       },
     ): Promise<DraftView[]> {
@@ -86,11 +91,7 @@ export function createDraftsRepository() {
           sql`EXISTS (SELECT 1 FROM ${tickets} WHERE ${tickets.id} = ${drafts.ticketId} AND ${isNull(tickets.deletedAt)})`,
         );
       }
-      if (opts.after) {
-        where.push(
-          sql`(${drafts.createdAt}, ${drafts.id}) > (${opts.after.createdAt.toISOString()}::timestamptz, ${opts.after.id}::uuid)`,
-        );
-      }
+      if (opts.after) where.push(afterCreatedAt(drafts.createdAt, drafts.id, opts.after, false));
       return viewQuery(ex)
         .where(and(...where))
         .orderBy(asc(drafts.createdAt), asc(drafts.id))

@@ -2,7 +2,7 @@ import type { Database, Executor } from '../../db/client.js';
 import type { Clock } from '../../lib/clock.js';
 import { type CursorCodec, InvalidCursorError } from '../../lib/cursor.js';
 import { ConflictError, NotFoundError, PreconditionFailedError } from '../../lib/errors.js';
-import { keysetPage } from '../../lib/keyset.js';
+import { createdAtKeyset, keysetPage } from '../../lib/keyset.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { AuthedContext } from '../auth/actor.js';
 import { AccessDeniedError, isStaff } from '../auth/permissions.js';
@@ -74,29 +74,22 @@ export function createDraftService(deps: DraftServiceDeps) {
     }
   }
 
-  async function decodeAfter(token: string | undefined, scope: string) {
+  function decodeAfter(token: string | undefined, scope: string) {
     if (!token) return null;
     const c = cursor.decode(token);
-    if (
-      c.s !== scope ||
-      typeof c.c !== 'string' ||
-      typeof c.i !== 'string' ||
-      Number.isNaN(Date.parse(c.c))
-    ) {
-      throw new InvalidCursorError('The cursor belongs to another list.');
-    }
-    return { createdAt: new Date(c.c), id: c.i };
+    if (c.s !== scope) throw new InvalidCursorError('The cursor belongs to another list.');
+    return createdAtKeyset(c);
   }
 
   async function page(scope: string, query: ListDraftsQuery, ticketId?: number) {
     const rows = await drafts.list(db, {
       ticketId,
       state: query.state,
-      after: await decodeAfter(query.cursor, scope),
+      after: decodeAfter(query.cursor, scope),
       limit: query.limit + 1,
     });
     const { page: data, nextCursor } = keysetPage(rows, query.limit, (last) =>
-      cursor.encode({ s: scope, c: last.createdAt.toISOString(), i: last.id }),
+      cursor.encode({ s: scope, t: last.sortKey, i: last.id }),
     );
     return { data: data.map(toDto), nextCursor };
   }

@@ -1,6 +1,8 @@
 import { and, asc, eq, getTableColumns, inArray, type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
+import { afterCreatedAt, createdAtSortKey } from '../../db/keyset.js';
 import { type TeamRow, teamMembers, teams } from '../../db/schema/index.js';
+import type { CreatedAtKeyset } from '../../lib/keyset.js';
 
 export type TeamWithMembers = TeamRow & { memberIds: string[] };
 
@@ -35,17 +37,14 @@ export function createTeamsRepository() {
     async list(
       ex: Executor,
       limit: number,
-      after?: { createdAt: string; id: string },
+      after?: CreatedAtKeyset,
     ): Promise<(TeamWithMembers & { sortKey: string })[]> {
       const where: SQL[] = [];
-      if (after)
-        where.push(
-          sql`(${teams.createdAt}, ${teams.id}) > (${after.createdAt}::timestamptz, ${after.id}::uuid)`,
-        );
+      if (after) where.push(afterCreatedAt(teams.createdAt, teams.id, after, false));
       const rows = await ex
         .select({
           ...getTableColumns(teams),
-          sortKey: sql<string>`to_char(${teams.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
+          sortKey: createdAtSortKey(teams.createdAt),
         })
         .from(teams)
         .where(and(...where))

@@ -1,5 +1,6 @@
 import { and, desc, eq, getTableColumns, ilike, inArray, ne, or, type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
+import { afterCreatedAt, createdAtSortKey } from '../../db/keyset.js';
 import { type UserRole, type UserRow, users } from '../../db/schema/index.js';
 
 export interface UserListFilters {
@@ -81,15 +82,11 @@ export function createUsersRepository() {
         const pattern = `%${escapeLike(filters.q)}%`;
         where.push(or(ilike(users.name, pattern), ilike(users.email, pattern))!);
       }
-      if (after) {
-        where.push(
-          sql`(${users.createdAt}, ${users.id}) < (${after.createdAt}::timestamptz, ${after.id}::uuid)`,
-        );
-      }
+      if (after) where.push(afterCreatedAt(users.createdAt, users.id, after, true));
       return ex
         .select({
           ...getTableColumns(users),
-          sortKey: sql<string>`to_char(${users.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
+          sortKey: createdAtSortKey(users.createdAt),
         })
         .from(users)
         .where(and(...where))

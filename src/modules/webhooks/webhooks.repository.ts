@@ -1,16 +1,13 @@
-import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
+import { afterCreatedAt, createdAtSortKey } from '../../db/keyset.js';
 import {
   type WebhookDeliveryRow,
   type WebhookRow,
   webhookDeliveries,
   webhooks,
 } from '../../db/schema/index.js';
-
-export interface Keyset {
-  createdAt: Date;
-  id: string;
-}
+import type { CreatedAtKeyset } from '../../lib/keyset.js';
 
 export function createWebhooksRepository() {
   return {
@@ -24,18 +21,15 @@ export function createWebhooksRepository() {
       return row;
     },
     /** Newest first. */
-    async list(ex: Executor, limit: number, after?: Keyset): Promise<WebhookRow[]> {
+    async list(
+      ex: Executor,
+      limit: number,
+      after?: CreatedAtKeyset,
+    ): Promise<(WebhookRow & { sortKey: string })[]> {
       return ex
-        .select()
+        .select({ ...getTableColumns(webhooks), sortKey: createdAtSortKey(webhooks.createdAt) })
         .from(webhooks)
-        .where(
-          after
-            ? or(
-                lt(webhooks.createdAt, after.createdAt),
-                and(eq(webhooks.createdAt, after.createdAt), lt(webhooks.id, after.id)),
-              )
-            : undefined,
-        )
+        .where(after ? afterCreatedAt(webhooks.createdAt, webhooks.id, after, true) : undefined)
         .orderBy(desc(webhooks.createdAt), desc(webhooks.id))
         .limit(limit);
     },
@@ -84,18 +78,18 @@ export function createWebhooksRepository() {
       const [row] = opts.lock ? await q.for('update') : await q;
       return row;
     },
-    async listDeliveries(ex: Executor, webhookId: string, limit: number, after?: Keyset) {
+    async listDeliveries(ex: Executor, webhookId: string, limit: number, after?: CreatedAtKeyset) {
       return ex
-        .select()
+        .select({
+          ...getTableColumns(webhookDeliveries),
+          sortKey: createdAtSortKey(webhookDeliveries.createdAt),
+        })
         .from(webhookDeliveries)
         .where(
           and(
             eq(webhookDeliveries.webhookId, webhookId),
             after
-              ? or(
-                  lt(webhookDeliveries.createdAt, after.createdAt),
-                  and(eq(webhookDeliveries.createdAt, after.createdAt), lt(webhookDeliveries.id, after.id)),
-                )
+              ? afterCreatedAt(webhookDeliveries.createdAt, webhookDeliveries.id, after, true)
               : undefined,
           ),
         )

@@ -2,15 +2,16 @@ import { randomUUID } from 'node:crypto';
 import type { Database, Executor } from '../../db/client.js';
 import type { WebhookDeliveryRow, WebhookRow } from '../../db/schema/index.js';
 import type { Clock } from '../../lib/clock.js';
-import { type CursorCodec, InvalidCursorError } from '../../lib/cursor.js';
+import type { CursorCodec } from '../../lib/cursor.js';
 import { NotFoundError, ValidationError } from '../../lib/errors.js';
+import { createdAtKeyset, keysetPage } from '../../lib/keyset.js';
 import { refuseTarget } from '../../lib/outbound-http.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { AuthedContext } from '../auth/actor.js';
 import { assertCan } from '../auth/permissions.js';
 import type { SecretBox } from './webhook-secrets.js';
 import { newWebhookSecret } from './webhook-secrets.js';
-import type { Keyset, WebhooksRepository } from './webhooks.repository.js';
+import type { WebhooksRepository } from './webhooks.repository.js';
 import {
   type CreateWebhookInput,
   type DeliveryDto,
@@ -79,8 +80,6 @@ export function toDeliveryDto(row: WebhookDeliveryRow): DeliveryDto {
   };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /** Enqueues the delivery job of one delivery (one job per delivery at a time: the job key). */
 export function enqueueDelivery(
   jobs: JobEnqueuer,
@@ -105,28 +104,13 @@ export function enqueueDelivery(
 export function createWebhooksService(deps: WebhooksServiceDeps) {
   const { db, webhooks, audit, jobs, secrets, cursor, clock } = deps;
 
-  function page<T extends { createdAt: Date; id: string }>(rows: T[], limit: number) {
-    const data = rows.slice(0, limit);
-    const last = data.at(-1);
-    return {
-      data,
-      nextCursor:
-        rows.length > limit && last ? cursor.encode({ t: last.createdAt.toISOString(), i: last.id }) : null,
-    };
+  function page<T extends { sortKey: string; id: string }>(rows: T[], limit: number) {
+    const { page: data, nextCursor } = keysetPage(rows, limit, (last) =>
+      cursor.encode({ t: last.sortKey, i: last.id }),
+    );
+    return { data, nextCursor };
   }
-  function after(token: string | undefined): Keyset | undefined {
-    if (!token) return undefined;
-    const c = cursor.decode(token);
-    if (
-      typeof c.t !== 'string' ||
-      Number.isNaN(Date.parse(c.t)) ||
-      typeof c.i !== 'string' ||
-      !UUID.test(c.i)
-    ) {
-      throw new InvalidCursorError();
-    }
-    return { createdAt: new Date(c.t), id: c.i };
-  }
+  const after = (token: string | undefined) => (token ? createdAtKeyset(cursor.decode(token)) : undefined);
 
   async function checkUrl(raw: string): Promise<string> {
     const url = new URL(raw);
