@@ -182,6 +182,7 @@ const envSchema = z
     JOBS_POLL_INTERVAL_MS: int(1000, 100, 60_000),
     JOBS_BATCH_SIZE: int(0, 0, 1000),
     JOBS_SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 600_000),
+    JOBS_WORKER_TIMEOUT_MS: int(60_000, 1000, 3_600_000),
     JOBS_RETENTION_DAYS: int(14, 1, 3650),
     UPLOAD_ORPHAN_GRACE_MINUTES: int(60, 1, 7 * 24 * 60),
     CHANGES_RETENTION_DAYS: int(7, 7, 3650),
@@ -308,6 +309,8 @@ export interface Config {
     batchSize: number;
     /** On shutdown, running jobs get this long to finish before they are handed back to the queue. */
     shutdownTimeoutMs: number;
+    /** A worker process that has not heartbeaten for this long is presumed dead; its jobs are unlocked. */
+    workerTimeoutMs: number;
     /** Finished job records (succeeded or failed) are kept this many days. */
     retentionDays: number;
     /** An upload file with no attachment row is removed once it is older than this. */
@@ -456,6 +459,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = environmentWithDotEnv()):
       pollIntervalMs: e.JOBS_POLL_INTERVAL_MS,
       batchSize: e.JOBS_BATCH_SIZE,
       shutdownTimeoutMs: e.JOBS_SHUTDOWN_TIMEOUT_MS,
+      workerTimeoutMs: e.JOBS_WORKER_TIMEOUT_MS,
       retentionDays: e.JOBS_RETENTION_DAYS,
       orphanGraceMinutes: e.UPLOAD_ORPHAN_GRACE_MINUTES,
     },

@@ -192,6 +192,98 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
   };
 }
 
+export interface WorkerProcess {
+  child: ChildProcess;
+  output: string[];
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited(): boolean;
+  /** SIGKILLs the child if it is still running (a crash, or test clean-up). */
+  kill(): Promise<void>;
+}
+
+/**
+ * Starts a job worker process (`node --import tsx <script>`, by default src/worker.ts = `npm run worker`)
+ * and waits for its "worker ready" log line (LOG_LEVEL info, unless `env` says otherwise).
+ */
+export async function startWorker(
+  env: Record<string, string>,
+  script = 'src/worker.ts',
+): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  let ready!: () => void;
+  const readyP = new Promise<void>((r) => {
+    ready = r;
+  });
+  const keep = (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) {
+      if (!line.trim()) continue;
+      output.push(line);
+      if (line.includes('Helpdesk worker ready')) ready();
+    }
+    if (output.length > 5000) output.splice(0, output.length - 5000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  let done = false;
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      done = true;
+      resolve({ code, signal });
+    }),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    readyP.then(() => 'ready' as const),
+    exit.then(() => 'exited' as const),
+    // tsx compiles the app on start: slow on a busy 2-core box.
+    new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), 120_000);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (outcome !== 'ready') {
+    child.kill('SIGKILL');
+    throw new Error(`worker did not start (${outcome}):\n${output.join('\n')}`);
+  }
+  return {
+    child,
+    output,
+    exit,
+    exited: () => done,
+    kill: async () => {
+      if (done) return;
+      child.kill('SIGKILL');
+      await exit;
+    },
+  };
+}
+
+/** The JSON log lines of a process whose `msg` is `msg`. */
+export function logLines(output: string[], msg: string): Record<string, unknown>[] {
+  const found: Record<string, unknown>[] = [];
+  for (const line of output) {
+    if (!line.includes(msg)) continue;
+    try {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      if (entry.msg === msg) found.push(entry);
+    } catch {
+      // not a JSON log line
+    }
+  }
+  return found;
+}
+
 export interface Outcome {
   /** ms since the load started */
   start: number;

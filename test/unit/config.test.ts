@@ -54,10 +54,12 @@ describe('config', () => {
       pollIntervalMs: 1000,
       batchSize: 0,
       shutdownTimeoutMs: 10_000,
+      workerTimeoutMs: 60_000,
       retentionDays: 14,
       orphanGraceMinutes: 60,
     });
     expect(problemsOf({ JOBS_CONCURRENCY: '0' })[0]).toMatch(/^JOBS_CONCURRENCY: /);
+    expect(problemsOf({ JOBS_WORKER_TIMEOUT_MS: '500' })[0]).toMatch(/^JOBS_WORKER_TIMEOUT_MS: /);
   });
 
   it('names every bad variable at once', () => {

@@ -41,3 +41,20 @@ export const jobRecords = pgTable(
   ],
 );
 export type JobRecordRow = typeof jobRecords.$inferSelect;
+
+/**
+ * One row per live job-worker pool (a process running the job runner): graphile-worker locks the jobs it
+ * claims with the pool's id (`locked_by`). The process refreshes `last_seen_at` every few seconds; a row
+ * silent for longer than JOBS_WORKER_TIMEOUT_MS belongs to a process that died without releasing its locks
+ * (SIGKILL, crash, lost host), and any live worker then unlocks its jobs and deletes the row. Times are
+ * PostgreSQL's own clock, so workers on hosts with skewed clocks agree. No index on last_seen_at: the table
+ * holds one row per worker process (a scan is cheaper), and an unindexed column keeps the frequent heartbeat
+ * updates HOT.
+ */
+export const jobWorkers = pgTable('job_workers', {
+  workerId: text().primaryKey(),
+  hostname: text().notNull(),
+  pid: integer().notNull(),
+  startedAt: ts().notNull().defaultNow(),
+  lastSeenAt: ts().notNull().defaultNow(),
+});

@@ -17,6 +17,7 @@ import {
   PermanentJobError,
 } from './job-definition.js';
 import { QUEUE_SCHEMA } from './jobs.repository.js';
+import { createWorkerLiveness, DEFAULT_WORKER_TIMEOUT_MS, type WorkerLiveness } from './worker-liveness.js';
 
 export interface JobRunnerOptions {
   databaseUrl: string;
@@ -28,6 +29,8 @@ export interface JobRunnerOptions {
   batchSize?: number;
   /** stop(): running jobs get this long to finish; then they are handed back to the queue (retried later). */
   shutdownTimeoutMs: number;
+  /** A worker process silent this long is presumed dead and its jobs are unlocked (worker-liveness.ts). */
+  workerTimeoutMs?: number;
   log: Logger;
 }
 
@@ -101,6 +104,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
   const every = new Map<string, JobSchedule>();
   let pool: pg.Pool | undefined;
   let runner: Runner | undefined;
+  let liveness: WorkerLiveness | undefined;
 
   async function query(text: string, values: unknown[]): Promise<void> {
     await pool!.query(text, values);
@@ -233,9 +237,16 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
           [kind, JSON.stringify(s.payload ?? {}), EVERY_KEY(kind)],
         );
       }
+      liveness = createWorkerLiveness({
+        pool,
+        schema: QUEUE_SCHEMA,
+        timeoutMs: opts.workerTimeoutMs ?? DEFAULT_WORKER_TIMEOUT_MS,
+        log: opts.log,
+      });
       try {
         runner = await run({
           pgPool: pool,
+          events: liveness.events,
           schema: QUEUE_SCHEMA,
           concurrency: opts.concurrency,
           pollInterval: opts.pollIntervalMs,
@@ -269,10 +280,13 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
           ),
         });
       } catch (err) {
+        await liveness.stop();
+        liveness = undefined;
         await pool.end().catch(() => {});
         pool = undefined;
         throw err;
       }
+      await liveness.start();
       opts.log.info(
         { kinds: definitions.length, schedules: schedules.length, concurrency: opts.concurrency },
         'job worker started',
@@ -304,6 +318,9 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
         );
         await r.kill('shutdown timeout').catch((err) => opts.log.error({ err }, 'forced worker stop failed'));
       }
+      // Locks are released: the heartbeat row can go (a worker that stops beating early looks dead).
+      await liveness?.stop();
+      liveness = undefined;
       // Only now: the jobs that just finished wrote their records through this pool.
       if (pool === p) pool = undefined;
       await p?.end().catch((err) => opts.log.warn({ err }, 'closing the worker pool failed'));
