@@ -71,11 +71,15 @@ export function createWorkerLiveness(opts: WorkerLivenessOptions): WorkerLivenes
       [workerIds, hostname, process.pid],
     );
 
+  /** Ids whose row this process has seen in the table: a row missing later was deleted by another worker. */
+  const registered = new Set<string>();
+
   events.on('pool:create', ({ workerPool }) => {
     ids.add(workerPool.id);
     // Registered before the pool's workers claim anything (the same pool serves both, this query first).
-    registering = upsert([workerPool.id]).catch((err) =>
-      log.warn({ err }, 'could not register the job worker for lock expiry'),
+    registering = upsert([workerPool.id]).then(
+      () => registered.add(workerPool.id),
+      (err) => log.warn({ err }, 'could not register the job worker for lock expiry; the next beat will'),
     );
   });
 
@@ -83,12 +87,13 @@ export function createWorkerLiveness(opts: WorkerLivenessOptions): WorkerLivenes
     if (ids.size === 0) return;
     const { rows } = await upsert([...ids]);
     for (const row of rows) {
-      if (row.inserted) {
+      if (row.inserted && registered.has(row.worker_id)) {
         log.error(
           { workerId: row.worker_id, timeoutMs },
           'this job worker was presumed dead (no heartbeat within JOBS_WORKER_TIMEOUT_MS) and its jobs were unlocked; jobs it was running may run again elsewhere',
         );
       }
+      registered.add(row.worker_id);
     }
   }
 
