@@ -115,9 +115,12 @@ export function createWorkerLiveness(opts: WorkerLivenessOptions): WorkerLivenes
             [dead],
           )
         ).rows;
+        // Through the library's own API, on its own connection: if this process dies before the DELETE
+        // commits, the rows stay and the next check unlocks them again (a no-op) and removes them.
         utils ??= await makeWorkerUtils({ pgPool: pool, schema, logger: new QueueLogger(() => () => {}) });
         await utils.forceUnlockWorkers(dead);
         await client.query('DELETE FROM job_workers WHERE worker_id = ANY($1::text[])', [dead]);
+        await client.query('COMMIT');
         log.warn(
           {
             workers: rows.map((r) => ({ workerId: r.worker_id, hostname: r.hostname, pid: r.pid })),
@@ -126,8 +129,9 @@ export function createWorkerLiveness(opts: WorkerLivenessOptions): WorkerLivenes
           },
           'job workers stopped heartbeating; their jobs were unlocked and will run again',
         );
+      } else {
+        await client.query('COMMIT');
       }
-      await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
