@@ -28,6 +28,7 @@ import type { ChangesService } from './modules/changes/changes.service.js';
 import { commentsRoutes } from './modules/comments/comments.routes.js';
 import { draftsRoutes } from './modules/drafts/drafts.routes.js';
 import { healthRoutes } from './modules/health/health.routes.js';
+import { inboundRoutes } from './modules/inbound/inbound.routes.js';
 import { createJobRunner, type JobRunner } from './modules/jobs/job-runner.js';
 import { registerJobMetrics } from './modules/jobs/jobs.metrics.js';
 import { jobsRoutes } from './modules/jobs/jobs.routes.js';
@@ -193,6 +194,12 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await app.register(slaRoutes, { prefix: '/api/v1', sla: services.sla });
   await app.register(jobsRoutes, { prefix: '/api/v1', jobs: services.jobs });
   await app.register(webhookRoutes, { prefix: '/api/v1', webhooks: services.webhooks });
+  await app.register(inboundRoutes, {
+    prefix: '/api/v1',
+    inbound: services.inbound,
+    token: config.inbound.token,
+    maxBytes: config.inbound.maxBytes,
+  });
   // Live stream fan-out: one LISTEN connection per process, started by the first stream.
   const hub = new ChangeHub({
     db,

@@ -162,6 +162,8 @@ const envSchema = z
         .default('http://localhost:5173')
         .transform((v) => v.replace(/\/+$/, '')),
     ),
+    INBOUND_EMAIL_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16).max(512).optional()),
+    INBOUND_CREATE_REQUESTERS: bool(true),
     PASSWORD_RESET_RATE_LIMIT_PER_ACCOUNT: int(3, 1),
     PASSWORD_RESET_RATE_LIMIT_PER_IP: int(20, 1),
     WEBHOOK_RETRY_SCHEDULE: z
@@ -205,6 +207,16 @@ const envSchema = z
       }
     } else if (env.JWT_SECRET !== undefined && Buffer.byteLength(env.JWT_SECRET) < 32) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be at least 32 bytes' });
+    }
+    if (env.NODE_ENV === 'production' && env.INBOUND_EMAIL_TOKEN !== undefined) {
+      const weak = weakSecretReason(env.INBOUND_EMAIL_TOKEN);
+      if (weak) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['INBOUND_EMAIL_TOKEN'],
+          message: `${weak}; use at least 32 random bytes, e.g. \`openssl rand -base64 48\``,
+        });
+      }
     }
     if (env.STORAGE === 's3' && env.S3_BUCKET === undefined) {
       ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'is required when STORAGE=s3' });
@@ -291,6 +303,15 @@ export interface Config {
     publicAppUrl: string;
   };
   passwordReset: { perAccountPer15Min: number; perIpPer15Min: number };
+  /** POST /inbound/email: mail in as tickets and comments. */
+  inbound: {
+    /** The bearer token a mail server or forwarder sends; undefined → the route answers 404. */
+    token: string | undefined;
+    /** Unknown senders get a requester account without a password (else their mail is ignored). */
+    createRequesters: boolean;
+    /** Largest raw message: one upload's worth of base64 (4/3, plus line breaks) and 1 MiB for the rest. */
+    maxBytes: number;
+  };
   webhooks: {
     /** Retry schedule, e.g. `5s,5m,30m,2h` (parsed by the webhooks module). */
     retrySchedule: string;
@@ -446,6 +467,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = environmentWithDotEnv()):
     passwordReset: {
       perAccountPer15Min: e.PASSWORD_RESET_RATE_LIMIT_PER_ACCOUNT,
       perIpPer15Min: e.PASSWORD_RESET_RATE_LIMIT_PER_IP,
+    },
+    inbound: {
+      token: e.INBOUND_EMAIL_TOKEN,
+      createRequesters: e.INBOUND_CREATE_REQUESTERS,
+      maxBytes: Math.ceil(e.UPLOAD_MAX_BYTES * 1.4) + 1024 * 1024,
     },
     webhooks: {
       retrySchedule: e.WEBHOOK_RETRY_SCHEDULE,

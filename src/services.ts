@@ -31,6 +31,8 @@ import { createDraftService } from './modules/drafts/drafts.service.js';
 import { createHealthRepository } from './modules/health/health.repository.js';
 import { createIdempotencyRepository } from './modules/idempotency/idempotency.repository.js';
 import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
+import { createInboundRepository } from './modules/inbound/inbound.repository.js';
+import { createInboundService } from './modules/inbound/inbound.service.js';
 import { createJobsRepository } from './modules/jobs/jobs.repository.js';
 import { createJobsService } from './modules/jobs/jobs.service.js';
 import { corePurges, maintenanceJobs } from './modules/jobs/maintenance.js';
@@ -71,6 +73,7 @@ export type ServicesConfig = Pick<
   | 'mail'
   | 'passwordReset'
   | 'webhooks'
+  | 'inbound'
   | 'isProduction'
 > & { jwtSecret: string };
 
@@ -280,6 +283,22 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
       perAccountPer15Min: config.passwordReset.perAccountPer15Min,
     },
   });
+  // Email in: mail becomes tickets and public comments through the same services as the web, one
+  // transaction per mail; replies are matched with the mail module's signed Reply-To and Message-IDs.
+  const inbound = createInboundService({
+    db,
+    inbound: createInboundRepository(),
+    users: usersRepo,
+    usersService: users,
+    tickets,
+    ticketsRepo,
+    comments,
+    attachments,
+    audit,
+    replyAddress: mail.replyAddress,
+    addresses: { from: config.mail.from.address, replyTo: config.mail.replyTo },
+    createRequesters: config.inbound.createRequesters,
+  });
   // Webhooks: deliveries of change events to other systems, each a job run by the worker. The outbound client
   // refuses private targets at connect time unless WEBHOOK_ALLOW_PRIVATE_NETWORKS; close() it on shutdown.
   const webhooksRepo = createWebhooksRepository();
@@ -356,6 +375,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     sla,
     mail,
     passwordReset,
+    inbound,
     webhooks,
     webhookDelivery,
     outbound,

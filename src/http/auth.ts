@@ -51,6 +51,8 @@ export const PUBLIC_ROUTES: readonly string[] = [
   'POST /api/v1/auth/refresh',
   'POST /api/v1/auth/password-reset',
   'POST /api/v1/auth/password-reset/confirm',
+  // Authenticates itself with INBOUND_EMAIL_TOKEN (a mail server, not a user): src/modules/inbound.
+  'POST /api/v1/inbound/email',
   // Authenticates itself: a bearer header, or a single-use ?token= for EventSource (src/modules/changes).
   'GET /api/v1/changes/stream',
 ];

@@ -176,6 +176,7 @@ export async function registerDocs(app: FastifyInstance, version: string) {
         { name: 'drafts', description: 'Proposed replies and changes that a person approves' },
         { name: 'health', description: 'Liveness, readiness and metrics' },
         { name: 'jobs', description: 'Background jobs' },
+        { name: 'inbound', description: 'Email in: tickets and replies by mail' },
       ],
       components: {
         securitySchemes: {
@@ -187,6 +188,12 @@ export async function registerDocs(app: FastifyInstance, version: string) {
             description:
               'Personal API token. Scopes: tickets:read, tickets:write, comments:write, drafts:write, ' +
               'users:read, admin. Each operation lists the one it needs; the owner’s role still applies.',
+          },
+          inboundToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'INBOUND_EMAIL_TOKEN: the shared secret of the mail server or forwarder (POST /inbound/email only).',
           },
         },
       },

@@ -3,6 +3,7 @@ export * from './attachments.js';
 export * from './audit.js';
 export * from './changes.js';
 export * from './drafts.js';
+export * from './inbound.js';
 export * from './jobs.js';
 export * from './mail.js';
 export * from './sessions.js';

@@ -1,9 +1,15 @@
-import { pipeline, type Readable } from 'node:stream';
+import { isUtf8 } from 'node:buffer';
+import { pipeline, Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { Database, Executor } from '../../db/client.js';
 import type { AttachmentRow } from '../../db/schema/index.js';
 import { attachmentContentDisposition } from '../../lib/content-disposition.js';
-import { ContentInspector, sniffContentType } from '../../lib/content-sniff.js';
+import {
+  ContentInspector,
+  SNIFF_SAMPLE_BYTES,
+  sniffContentType,
+  TAIL_BYTES,
+} from '../../lib/content-sniff.js';
 import {
   type FieldError,
   NotFoundError,
@@ -85,6 +91,24 @@ interface PendingFile {
   contentType: string;
 }
 
+/** A file that came whole (an email's attachment), with the name its sender gave it. */
+export interface WholeFile {
+  filename: string | undefined;
+  content: Buffer;
+}
+
+/** A file refused by the upload checks, for telling the people on the ticket. */
+export interface RefusedFile {
+  filename: string;
+  reason: 'too_large' | 'type_not_accepted' | 'too_many_files' | 'quota_exceeded';
+}
+
+/** Files checked and staged in the store, waiting for their transaction (attachStagedIn) or discard. */
+export interface StagedFiles {
+  files: PendingFile[];
+  refused: RefusedFile[];
+}
+
 export function createAttachmentService({
   db,
   attachments,
@@ -138,6 +162,104 @@ export function createAttachmentService({
   }
 
   return {
+    /**
+     * The checks of an upload for files that came whole (email attachments), one by one: size
+     * (UPLOAD_MAX_BYTES), type from the bytes (same list, same macro checks), at most `maxFiles`. Accepted
+     * files are staged in the store; refused ones are listed, not thrown, so the mail itself is kept.
+     * Call attachStagedIn() in the transaction, and discardStaged() if it fails.
+     */
+    async stageWholeFiles(files: readonly WholeFile[]): Promise<StagedFiles> {
+      const staged: StagedFiles = { files: [], refused: [] };
+      try {
+        for (const f of files) {
+          const filename = sanitizeFilename(f.filename, 'attachment');
+          if (staged.files.length >= limits.maxFiles) {
+            staged.refused.push({ filename, reason: 'too_many_files' });
+            continue;
+          }
+          if (f.content.length > limits.maxFileBytes) {
+            staged.refused.push({ filename, reason: 'too_large' });
+            continue;
+          }
+          const sniffed = await sniffContentType(
+            f.content.subarray(0, SNIFF_SAMPLE_BYTES),
+            isUtf8(f.content) && !f.content.includes(0),
+            {
+              size: f.content.length,
+              tail: f.content.subarray(Math.max(0, f.content.length - TAIL_BYTES)),
+              reopen: async () => Readable.from([f.content]),
+            },
+          );
+          if (!sniffed) {
+            staged.refused.push({ filename, reason: 'type_not_accepted' });
+            continue;
+          }
+          const blob = await store.put(Readable.from([f.content]), { maxBytes: limits.maxFileBytes });
+          staged.files.push({ blob, filename, contentType: sniffed.contentType });
+        }
+        return staged;
+      } catch (err) {
+        await discard(staged.files);
+        throw err;
+      }
+    },
+
+    /** Drops staged files whose transaction failed. */
+    async discardStaged(staged: StagedFiles): Promise<void> {
+      await discard(staged.files);
+    },
+
+    /**
+     * Inside the caller's transaction: books the staged files against the uploader's daily quota (those
+     * that do not fit move to `refused` and are dropped). Call before writing text that lists refusals.
+     */
+    async admitStagedIn(tx: Executor, actor: Pick<Actor, 'id' | 'role'>, staged: StagedFiles): Promise<void> {
+      const fits = await quota.admit(
+        tx,
+        actor,
+        staged.files.map((f) => f.blob.size),
+      );
+      const kept: PendingFile[] = [];
+      for (const [i, f] of staged.files.entries()) {
+        if (fits[i]) kept.push(f);
+        else {
+          staged.refused.push({ filename: f.filename, reason: 'quota_exceeded' });
+          await f.blob.discard();
+        }
+      }
+      staged.files = kept;
+    },
+
+    /**
+     * Inside the caller's transaction (after admitStagedIn): commits the staged files and records their
+     * rows, `attachment.created` audit events and change events, on the ticket or on one of its comments.
+     */
+    async attachStagedIn(
+      tx: Executor,
+      ctx: AuthedContext,
+      ticketId: number,
+      commentId: string | null,
+      staged: StagedFiles,
+    ): Promise<AttachmentDto[]> {
+      if (staged.files.length === 0) return [];
+      const keys = await Promise.all(staged.files.map((f) => f.blob.commit()));
+      const inserted = await attachments.insertMany(
+        tx,
+        staged.files.map((f, i) => ({
+          ticketId,
+          commentId,
+          uploaderId: ctx.actor.id,
+          filename: f.filename,
+          contentType: f.contentType,
+          size: f.blob.size,
+          sha256: f.blob.sha256,
+          storageKey: keys[i]!,
+        })),
+      );
+      for (const row of inserted) await recordCreated(tx, ctx, ticketId, row, false);
+      return inserted.map(toAttachmentDto);
+    },
+
     /**
      * POST /tickets/{id}/attachments. Checks the ticket before reading a byte (404 invisible, 409 closed),
      * streams every file to the store (size + sha256 on the way, type decided from the bytes), then
@@ -215,28 +337,8 @@ export function createAttachmentService({
               storageKey: keys[i]!,
             })),
           );
-          for (const row of inserted) {
-            await audit.record(tx, ctx, {
-              action: 'attachment.created',
-              entityType: 'attachment',
-              entityId: row.id,
-              changes: {},
-              metadata: {
-                ticketId,
-                commentId: row.commentId,
-                filename: row.filename,
-                contentType: row.contentType,
-                size: row.size,
-                sha256: row.sha256,
-              },
-            });
-            await changes.record(tx, ctx, {
-              type: 'attachment.created',
-              ticketId,
-              data: { attachment: toAttachmentDto(row) },
-              staffOnly: onComment?.visibility === 'internal',
-            });
-          }
+          for (const row of inserted)
+            await recordCreated(tx, ctx, ticketId, row, onComment?.visibility === 'internal');
           return inserted;
         });
         return rows.map(toAttachmentDto);
@@ -292,6 +394,35 @@ export function createAttachmentService({
       return groupByComment(rows);
     },
   };
+
+  async function recordCreated(
+    tx: Executor,
+    ctx: AuthedContext,
+    ticketId: number,
+    row: AttachmentRow,
+    staffOnly: boolean,
+  ) {
+    await audit.record(tx, ctx, {
+      action: 'attachment.created',
+      entityType: 'attachment',
+      entityId: row.id,
+      changes: {},
+      metadata: {
+        ticketId,
+        commentId: row.commentId,
+        filename: row.filename,
+        contentType: row.contentType,
+        size: row.size,
+        sha256: row.sha256,
+      },
+    });
+    await changes.record(tx, ctx, {
+      type: 'attachment.created',
+      ticketId,
+      data: { attachment: toAttachmentDto(row) },
+      staffOnly,
+    });
+  }
 
   async function assertCommentUsable(ex: Executor, ctx: AuthedContext, ticketId: number, commentId: string) {
     const invalid = () =>

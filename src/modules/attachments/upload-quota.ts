@@ -61,6 +61,30 @@ export function createUploadQuota(repo: UploadQuotaRepository, limits: UploadQuo
       if (used + bytes > limit) await refuse(tx, actor, bytes, limit);
       await repo.record(tx, actor.id, bytes);
     },
+
+    /**
+     * Like charge(), for files that arrive together but are judged one by one (the attachments of an
+     * email): under the account's lock, admits each file while it fits, books the admitted bytes, and
+     * says which fit. Never throws for the quota: a mail is not lost because one file is too much.
+     */
+    async admit(
+      tx: Executor,
+      actor: Pick<Actor, 'id' | 'role'>,
+      sizes: readonly number[],
+    ): Promise<boolean[]> {
+      const limit = limitFor(actor);
+      if (limit === 0) return sizes.map(() => true);
+      await repo.lockAccount(tx, actor.id);
+      let used = await repo.usedToday(tx, actor.id);
+      const admitted = sizes.map((size) => {
+        if (used + size > limit) return false;
+        used += size;
+        return true;
+      });
+      const total = sizes.reduce((sum, size, i) => (admitted[i] ? sum + size : sum), 0);
+      if (total > 0) await repo.record(tx, actor.id, total);
+      return admitted;
+    },
   };
 }
 

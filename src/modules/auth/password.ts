@@ -85,6 +85,12 @@ export function passwordProblem(
   return null;
 }
 
+/**
+ * The stored "hash" of an account that has no password yet (a requester created from an email): no
+ * password verifies against it, and it can only be replaced through a password reset.
+ */
+export const NO_PASSWORD = '!none';
+
 export interface PasswordHasher {
   hash(password: string): Promise<string>;
   /** Constant-work verification: a malformed stored hash simply fails. */
@@ -104,8 +110,14 @@ export interface Argon2Params {
 export function createPasswordHasher(params: Argon2Params = ARGON2_PARAMS): PasswordHasher {
   let dummy: Promise<string> | undefined;
   const hash = (password: string) => argon2.hash(normalizePassword(password), params);
-  const verify = async (stored: string, password: string) => {
+  const verify = async (stored: string, password: string): Promise<boolean> => {
     if (passwordLength(password) > PASSWORD_MAX_LENGTH) return false;
+    // An account without a password costs the same argon2 work as one with a wrong password.
+    if (stored === NO_PASSWORD) {
+      dummy ??= hash(randomBytes(24).toString('base64url'));
+      await verify(await dummy, password);
+      return false;
+    }
     try {
       return await argon2.verify(stored, normalizePassword(password));
     } catch {

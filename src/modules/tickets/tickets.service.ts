@@ -184,6 +184,84 @@ export function createTicketService(deps: TicketServiceDeps) {
     return dto;
   }
 
+  /** The permission and reference checks of a new ticket; resolves whose ticket it is. */
+  async function authorizeCreate(
+    ex: Executor,
+    ctx: AuthedContext,
+    input: CreateTicketInput,
+  ): Promise<string> {
+    const { actor } = ctx;
+    assertCan(actor, 'ticket.create', { type: 'ticket' });
+    let requesterId = actor.id;
+    if (actor.role === 'requester') {
+      if (input.requesterId !== undefined && input.requesterId !== actor.id) {
+        throw new AccessDeniedError(
+          'ticket.create',
+          { type: 'ticket' },
+          'Requesters open tickets for themselves only.',
+        );
+      }
+      if (input.tags !== undefined || input.teamId !== undefined) {
+        throw new AccessDeniedError(
+          'ticket.classify',
+          { type: 'ticket' },
+          'Requesters may set priority and type only; tags and team are set by agents.',
+        );
+      }
+    } else if (input.requesterId !== undefined && input.requesterId !== actor.id) {
+      const requester = await users.findById(ex, input.requesterId);
+      if (!requester?.active || requester.role !== 'requester') {
+        throw new ValidationError([{ path: 'body.requesterId', message: 'must be an active requester' }]);
+      }
+      requesterId = requester.id;
+    }
+    if (input.teamId && !(await tickets.teamExists(ex, input.teamId))) {
+      throw new ValidationError([{ path: 'body.teamId', message: 'no such team' }]);
+    }
+    return requesterId;
+  }
+
+  async function insertIn(
+    tx: Executor,
+    ctx: AuthedContext,
+    input: CreateTicketInput,
+    requesterId: string,
+    metadata: Record<string, unknown>,
+  ): Promise<TicketDto> {
+    const now = clock.now();
+    const id = await tickets.insert(tx, {
+      title: input.title,
+      description: input.description,
+      priority: input.priority ?? 'normal',
+      type: input.type ?? 'question',
+      tags: input.tags ?? [],
+      teamId: input.teamId ?? null,
+      requesterId,
+      createdAt: now,
+      updatedAt: now,
+    });
+    await sla.onTicketChanged(tx, id, null, now);
+    const view = (await tickets.findView(tx, id))!;
+    await audit.record(tx, ctx, {
+      action: 'ticket.created',
+      entityType: 'ticket',
+      entityId: id,
+      changes: {
+        title: [null, view.title],
+        status: [null, view.status],
+        priority: [null, view.priority],
+        type: [null, view.type],
+        tags: [null, view.tags],
+        teamId: [null, view.teamId],
+        requesterId: [null, view.requesterId],
+      },
+      metadata: { ticketId: String(id), ...metadata },
+    });
+    const dto = toDto(view, ctx.actor);
+    await changeFeed.record(tx, ctx, { type: 'ticket.created', ticketId: id, data: { ticket: dto } });
+    return dto;
+  }
+
   return {
     toDto,
     getVisibleTicket,
@@ -239,70 +317,26 @@ export function createTicketService(deps: TicketServiceDeps) {
       input: CreateTicketInput,
       remember: Remember<TicketDto> = async () => {},
     ): Promise<TicketDto> {
-      const { actor } = ctx;
-      assertCan(actor, 'ticket.create', { type: 'ticket' });
-      let requesterId = actor.id;
-      if (actor.role === 'requester') {
-        if (input.requesterId !== undefined && input.requesterId !== actor.id) {
-          throw new AccessDeniedError(
-            'ticket.create',
-            { type: 'ticket' },
-            'Requesters open tickets for themselves only.',
-          );
-        }
-        if (input.tags !== undefined || input.teamId !== undefined) {
-          throw new AccessDeniedError(
-            'ticket.classify',
-            { type: 'ticket' },
-            'Requesters may set priority and type only; tags and team are set by agents.',
-          );
-        }
-      } else if (input.requesterId !== undefined && input.requesterId !== actor.id) {
-        const requester = await users.findById(db, input.requesterId);
-        if (!requester?.active || requester.role !== 'requester') {
-          throw new ValidationError([{ path: 'body.requesterId', message: 'must be an active requester' }]);
-        }
-        requesterId = requester.id;
-      }
-      if (input.teamId && !(await tickets.teamExists(db, input.teamId))) {
-        throw new ValidationError([{ path: 'body.teamId', message: 'no such team' }]);
-      }
-
+      const requesterId = await authorizeCreate(db, ctx, input);
       return db.transaction(async (tx) => {
-        const now = clock.now();
-        const id = await tickets.insert(tx, {
-          title: input.title,
-          description: input.description,
-          priority: input.priority ?? 'normal',
-          type: input.type ?? 'question',
-          tags: input.tags ?? [],
-          teamId: input.teamId ?? null,
-          requesterId,
-          createdAt: now,
-          updatedAt: now,
-        });
-        await sla.onTicketChanged(tx, id, null, now);
-        const view = (await tickets.findView(tx, id))!;
-        await audit.record(tx, ctx, {
-          action: 'ticket.created',
-          entityType: 'ticket',
-          entityId: id,
-          changes: {
-            title: [null, view.title],
-            status: [null, view.status],
-            priority: [null, view.priority],
-            type: [null, view.type],
-            tags: [null, view.tags],
-            teamId: [null, view.teamId],
-            requesterId: [null, view.requesterId],
-          },
-          metadata: { ticketId: String(id) },
-        });
-        const dto = toDto(view, actor);
-        await changeFeed.record(tx, ctx, { type: 'ticket.created', ticketId: id, data: { ticket: dto } });
+        const dto = await insertIn(tx, ctx, input, requesterId, {});
         await remember(tx, dto);
         return dto;
       });
+    },
+
+    /**
+     * POST /tickets' rules inside the caller's transaction (tickets by email are created with the mail's
+     * other effects, all or nothing). `metadata` is added to the ticket.created audit event.
+     */
+    async createIn(
+      tx: Executor,
+      ctx: AuthedContext,
+      input: CreateTicketInput,
+      metadata: Record<string, unknown> = {},
+    ): Promise<TicketDto> {
+      const requesterId = await authorizeCreate(tx, ctx, input);
+      return insertIn(tx, ctx, input, requesterId, metadata);
     },
 
     /** PATCH /tickets/{id} in its own transaction (rules: patchIn). */

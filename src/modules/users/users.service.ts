@@ -7,7 +7,7 @@ import { createdAtKeyset, keysetPage } from '../../lib/keyset.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { AuthedContext, RequestContext } from '../auth/actor.js';
 import type { PasswordHasher } from '../auth/password.js';
-import { passwordProblem } from '../auth/password.js';
+import { NO_PASSWORD, passwordProblem } from '../auth/password.js';
 import { assertCan } from '../auth/permissions.js';
 import type { UserListFilters, UsersRepository } from './users.repository.js';
 
@@ -111,6 +111,34 @@ export function createUsersService(deps: UsersServiceDeps) {
 
   return {
     createAccount,
+
+    /**
+     * A requester account without a password, inside the caller's transaction (an email from an unknown
+     * sender). Nobody can sign in to it until its owner sets a password through a password reset, which
+     * proves they read that mailbox. `user.created` audited with `source`.
+     */
+    async createRequesterWithoutPasswordIn(
+      tx: Executor,
+      ctx: RequestContext,
+      input: { email: string; name: string },
+      source: 'inbound_email',
+    ): Promise<UserRow> {
+      const row = await users.insert(tx, {
+        email: input.email,
+        name: input.name,
+        role: 'requester',
+        passwordHash: NO_PASSWORD,
+      });
+      await audit.record(tx, ctx, {
+        action: 'user.created',
+        entityType: 'user',
+        entityId: row.id,
+        changes: { email: [null, row.email], name: [null, row.name], role: [null, row.role] },
+        metadata: { source, hasPassword: false },
+        actor: null,
+      });
+      return row;
+    },
 
     /** POST /users: admins only. */
     async create(ctx: AuthedContext, input: NewAccount): Promise<UserRow> {
