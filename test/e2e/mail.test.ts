@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createReplyAddressCodec, ticketIdFromMessageId } from '../../src/modules/mail/mail-headers.js';
 import { createUser, DEFAULT_PASSWORD, type TestUser } from '../helpers/factory.js';
@@ -16,12 +17,14 @@ let agent: TestUser;
 let agent2: TestUser;
 let admin: TestUser;
 const APP_URL = 'https://app.helpdesk.test';
+const INBOUND_TOKEN = 'mail-test-inbound-token-0123456789';
 
 beforeAll(async () => {
   h = await startMailTestApp({
     MAIL_FROM: 'Helpdesk Support <support@helpdesk.test>',
     PUBLIC_APP_URL: APP_URL,
     PASSWORD_RESET_RATE_LIMIT_PER_ACCOUNT: '3',
+    INBOUND_EMAIL_TOKEN: INBOUND_TOKEN,
   });
   app = h.app;
   [requester, agent, agent2, admin] = await Promise.all([
@@ -450,5 +453,55 @@ describe('password reset', () => {
       404,
       'USER_NOT_FOUND',
     );
+  });
+});
+
+describe('replying by mail (outbound headers → inbound)', () => {
+  it('a reply to the notification, built from its own headers, lands on the ticket as the requester’s comment', async () => {
+    const id = await newTicket(requester);
+    expect((await patch(agent, `/api/v1/tickets/${id}`, { assigneeId: agent.id })).statusCode).toBe(200);
+    await post(agent, `/api/v1/tickets/${id}/comments`, { body: 'Have you tried a new cartridge?' });
+    const notification = (await mailsTo(requester, id)).find((m) => m.parsed.text?.includes('new cartridge'));
+    expect(notification).toBeDefined();
+    const n = notification!.parsed;
+    const replyTo = n.replyTo!.value[0]!.address!;
+    const references = [...(Array.isArray(n.references) ? n.references : [n.references!]), n.messageId!];
+    const raw = await new MailComposer({
+      from: { name: requester.name, address: requester.email },
+      to: replyTo,
+      subject: `Re: ${n.subject}`,
+      inReplyTo: n.messageId,
+      references,
+      text: `Yes, a new one: still smoking.\n\nOn Mon, 30 Nov 2026 at 10:00, Helpdesk Support <${replyTo}> wrote:\n> ${n.text?.split('\n')[0]}\n`,
+    })
+      .compile()
+      .build();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/inbound/email',
+      headers: { authorization: `Bearer ${INBOUND_TOKEN}`, 'content-type': 'message/rfc822' },
+      payload: raw,
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toMatchObject({ action: 'replied', ticketId: id });
+    const comments = (
+      await app.inject({ method: 'GET', url: `/api/v1/tickets/${id}/comments`, headers: agent.auth })
+    ).json().data;
+    expect(comments.at(-1)).toMatchObject({
+      body: 'Yes, a new one: still smoking.',
+      author: { id: requester.id },
+      visibility: 'public',
+    });
+    // The reply is a requester reply like any other: the assignee is told.
+    const toAgent = await mailsTo(agent, id);
+    expect(toAgent.some((m) => m.parsed.text?.includes('still smoking'))).toBe(true);
+    // Our notification itself, piped back in (a loop), is ignored.
+    const loop = await app.inject({
+      method: 'POST',
+      url: '/api/v1/inbound/email',
+      headers: { authorization: `Bearer ${INBOUND_TOKEN}`, 'content-type': 'message/rfc822' },
+      payload: notification!.raw,
+    });
+    expect(loop.statusCode).toBe(202);
   });
 });
