@@ -73,6 +73,26 @@ describe('config', () => {
     expect(names).toEqual(expect.arrayContaining(['PORT', 'LOG_LEVEL', 'DATABASE_URL', 'ALLOW_SIGNUP']));
   });
 
+  it('inbound email: production refuses a weak INBOUND_EMAIL_TOKEN; requesters are created by default', () => {
+    expect(
+      problemsOf({
+        NODE_ENV: 'production',
+        JWT_SECRET: RANDOM_SECRET,
+        INBOUND_EMAIL_TOKEN: 'changeme-changeme-changeme-changeme',
+      }),
+    ).toEqual([expect.stringMatching(/^INBOUND_EMAIL_TOKEN: is a placeholder value/)]);
+    const c = loadConfig({
+      NODE_ENV: 'production',
+      JWT_SECRET: RANDOM_SECRET,
+      INBOUND_EMAIL_TOKEN: RANDOM_SECRET,
+    });
+    expect(c.inbound).toMatchObject({ token: RANDOM_SECRET, createRequesters: true });
+    expect(loadConfig({ INBOUND_CREATE_REQUESTERS: 'false' }).inbound).toMatchObject({
+      token: undefined,
+      createRequesters: false,
+    });
+  });
+
   it('refuses to start in production without JWT_SECRET', () => {
     expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
       expect.stringMatching(/^JWT_SECRET: is missing; production needs at least 32 random bytes/),
