@@ -14,4 +14,5 @@ CREATE TABLE "inbound_messages" (
 ALTER TABLE "inbound_messages" ADD CONSTRAINT "inbound_messages_ticket_id_tickets_id_fk" FOREIGN KEY ("ticket_id") REFERENCES "public"."tickets"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "inbound_messages" ADD CONSTRAINT "inbound_messages_sender_id_users_id_fk" FOREIGN KEY ("sender_id") REFERENCES "public"."users"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 CREATE UNIQUE INDEX "inbound_messages_message_id_uq" ON "inbound_messages" USING btree ("message_id");--> statement-breakpoint
-CREATE INDEX "inbound_messages_ticket_idx" ON "inbound_messages" USING btree ("ticket_id");
+CREATE INDEX "inbound_messages_ticket_idx" ON "inbound_messages" USING btree ("ticket_id");--> statement-breakpoint
+CREATE INDEX "inbound_messages_received_idx" ON "inbound_messages" USING btree ("received_at");

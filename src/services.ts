@@ -32,7 +32,7 @@ import { createHealthRepository } from './modules/health/health.repository.js';
 import { createIdempotencyRepository } from './modules/idempotency/idempotency.repository.js';
 import { createIdempotencyService } from './modules/idempotency/idempotency.service.js';
 import { createInboundRepository } from './modules/inbound/inbound.repository.js';
-import { createInboundService } from './modules/inbound/inbound.service.js';
+import { createInboundService, inboundMessagesPurge } from './modules/inbound/inbound.service.js';
 import { createJobsRepository } from './modules/jobs/jobs.repository.js';
 import { createJobsService } from './modules/jobs/jobs.service.js';
 import { corePurges, maintenanceJobs } from './modules/jobs/maintenance.js';
@@ -242,7 +242,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
   const maintenance = maintenanceJobs({
     db,
     store: uploads,
-    purges: corePurges(config.jobs),
+    purges: [...corePurges(config.jobs), inboundMessagesPurge],
     orphanGraceMinutes: config.jobs.orphanGraceMinutes,
     now: () => clock.now(),
   });

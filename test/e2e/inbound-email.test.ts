@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_PASSWORD } from '../../src/modules/auth/password.js';
+import { inboundMessagesPurge } from '../../src/modules/inbound/inbound.service.js';
 import { createTestApp } from '../helpers/app.js';
 import { elf, pdf, png } from '../helpers/attachments-fixtures.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
@@ -471,6 +472,24 @@ describe('loops, noise and repeats', () => {
       [requester.id],
     );
     expect(rows[0]!.n).toBe(1);
+  });
+
+  it('Message-IDs are remembered for 30 days, then purged by maintenance', async () => {
+    const oldMail = await compose({ from: requester.email, to: SUPPORT, subject: 'Old', text: 'Long ago.' });
+    const newMail = await compose({ from: requester.email, to: SUPPORT, subject: 'New', text: 'Just now.' });
+    const old = (await deliver(oldMail)).json();
+    const fresh = (await deliver(newMail)).json();
+    await q("UPDATE inbound_messages SET received_at = now() - interval '31 days' WHERE ticket_id = $1", [
+      old.ticketId,
+    ]);
+    const purged = await inboundMessagesPurge.run(app.db, new Date());
+    expect(purged).toBeGreaterThanOrEqual(1);
+    const left = await q<{ ticket_id: number }>(
+      'SELECT ticket_id FROM inbound_messages WHERE ticket_id = ANY($1::int[])',
+      [[old.ticketId, fresh.ticketId]],
+    );
+    expect(left.map((r) => r.ticket_id)).toEqual([fresh.ticketId]);
+    expect((await deliver(newMail)).headers['idempotent-replayed']).toBe('true');
   });
 
   it('a mail without Message-ID is keyed by its bytes', async () => {

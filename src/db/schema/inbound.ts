@@ -29,6 +29,8 @@ export const inboundMessages = pgTable(
   (t) => [
     uniqueIndex('inbound_messages_message_id_uq').on(t.messageId),
     index('inbound_messages_ticket_idx').on(t.ticketId),
+    // The retention purge walks the oldest rows.
+    index('inbound_messages_received_idx').on(t.receivedAt),
     check('inbound_messages_outcome_check', sql`${t.outcome} IN ('created', 'replied', 'ignored')`),
   ],
 );

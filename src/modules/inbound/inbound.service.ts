@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import type { UserRow } from '../../db/schema/index.js';
@@ -7,6 +8,7 @@ import type { AuditService } from '../audit/audit.service.js';
 import type { AuthedContext, RequestContext } from '../auth/actor.js';
 import { isStaff } from '../auth/permissions.js';
 import type { CommentService } from '../comments/comments.service.js';
+import { deleteInBatches, type Purge } from '../jobs/maintenance.js';
 import { headerText, type ReplyAddressCodec, ticketIdFromMessageId } from '../mail/mail-headers.js';
 import type { TicketsRepository, TicketView } from '../tickets/tickets.repository.js';
 import type { TicketService } from '../tickets/tickets.service.js';
@@ -312,3 +314,20 @@ export function createInboundService(deps: InboundServiceDeps) {
 }
 
 export type InboundService = ReturnType<typeof createInboundService>;
+
+/**
+ * How long a received Message-ID is remembered. Mail servers stop retrying a message after about five days,
+ * so a month covers every redelivery of the same mail; older rows only hold the table's size.
+ */
+export const INBOUND_MESSAGE_RETENTION_DAYS = 30;
+
+/** The maintenance purge of old inbound_messages rows (the Message-ID memory of the idempotency rule). */
+export const inboundMessagesPurge: Purge = {
+  name: 'inbound-messages',
+  run: (db, now) =>
+    deleteInBatches(
+      db,
+      'inbound_messages',
+      sql`received_at < ${new Date(now.getTime() - INBOUND_MESSAGE_RETENTION_DAYS * 86_400_000)}`,
+    ),
+};
