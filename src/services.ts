@@ -130,6 +130,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     repo: createSlaRepository(),
     audit,
     changes,
+    jobs,
     cursor: cursorFor('sla-policies'),
     clock,
     ticketData: async (ex, ids) => {

@@ -171,6 +171,42 @@ describe('who gets what', () => {
     expect(aboutB).toHaveLength(0);
   });
 
+  it('SLA breach → the assignee, once per missed target, however many passes run', async () => {
+    const team = await post(admin, '/api/v1/teams', {
+      name: `SLA ${Date.now()}`,
+      memberIds: [agent.id, agent2.id],
+    });
+    expect(team.statusCode).toBe(201);
+    const teamId = team.json().id as string;
+    const policy = await post(admin, '/api/v1/sla-policies', {
+      name: `mail ${teamId}`,
+      appliesTo: { teamId },
+      targets: { urgent: { firstResponseMinutes: 5 } },
+    });
+    expect(policy.statusCode, policy.body).toBe(201);
+    const id = await newTicket(admin, {
+      requesterId: requester.id,
+      teamId,
+      priority: 'urgent',
+      assigneeId: agent.id,
+    });
+    await h.settle();
+    const before = h.smtp.to(agent.email).length;
+    // The passes run as the scheduled job would, ten minutes on: the breach's events reach mail through the
+    // notification job each pass enqueues.
+    const later = new Date(Date.now() + 10 * 60_000);
+    await Promise.all([
+      app.services.sla.detectBreaches({ now: later }),
+      app.services.sla.detectBreaches({ now: later }),
+    ]);
+    await app.services.sla.detectBreaches({ now: later });
+    const mails = await mailsTo(agent, id);
+    const breach = mails.filter((m) => m.parsed.text?.includes('missed its first-response target'));
+    expect(breach).toHaveLength(1);
+    expect(h.smtp.to(agent.email).length - before).toBe(1);
+    expect((await mailsTo(agent2, id)).filter((m) => m.parsed.text?.includes('missed its'))).toHaveLength(0);
+  });
+
   it('never to a deactivated user', async () => {
     const gone = await createUser(app, { role: 'requester' });
     const id = await newTicket(agent, { requesterId: gone.id });

@@ -472,7 +472,8 @@ describe('Ticket.sla', () => {
     const afterFirst = await get(ticket.id);
     expect(afterFirst.sla.firstResponseBreachedAt).toBe(ticket.sla.firstResponseDueAt);
     expect(afterFirst.sla.resolutionBreachedAt).toBeNull();
-    expect(afterFirst.version).toBe(ticket.version + 1);
+    // A breach mark is not an edit: the ETag stays, so an agent's PATCH in flight is not refused.
+    expect(afterFirst.version).toBe(ticket.version);
     expect(await breachAudits(ticket.id)).toEqual([{ target: 'firstResponse', actor_id: null }]);
     expect(await breachEvents(ticket.id)).toEqual([
       { target: 'firstResponse', ticketId: String(ticket.id), staffOnly: true },
@@ -490,6 +491,69 @@ describe('Ticket.sla', () => {
     expect(await breachEvents(ticket.id)).toEqual([
       { target: 'firstResponse', ticketId: String(ticket.id), staffOnly: true },
       { target: 'resolution', ticketId: String(ticket.id), staffOnly: true },
+    ]);
+  });
+
+  it('two breach passes running at once over many due tickets mark and announce every target exactly once', async () => {
+    const teamId = await newTeam();
+    await createPolicy({
+      name: 'many',
+      appliesTo: { teamId },
+      targets: { urgent: { firstResponseMinutes: 5, resolutionMinutes: 6 } },
+    });
+    const tickets = [];
+    for (let i = 0; i < 12; i++) tickets.push(await createTicket(teamId, { priority: 'urgent' }));
+    advance(10);
+    // Small batches so the two passes interleave, claiming batch after batch from the same due set.
+    const sla = app.services.sla;
+    const [a, b] = await Promise.all([sla.detectBreaches({ batch: 2 }), sla.detectBreaches({ batch: 3 })]);
+    const ids = new Set(tickets.map((t) => t.id));
+    const { rows: events } = await app.db.$client.query<{ ticket_id: number; target: string; n: number }>(
+      `SELECT ticket_id, data->>'target' AS target, count(*)::int AS n FROM change_events
+        WHERE type = 'ticket.sla_breached' AND ticket_id = ANY($1::int[]) GROUP BY 1, 2`,
+      [[...ids]],
+    );
+    expect(events).toHaveLength(24);
+    expect(events.every((e) => e.n === 1)).toBe(true);
+    const { rows: audits } = await app.db.$client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM audit_events
+        WHERE action = 'ticket.sla_breached' AND entity_id = ANY($1::text[])`,
+      [[...ids].map(String)],
+    );
+    expect(audits[0]!.n).toBe(24);
+    expect(a.breaches + b.breaches).toBeGreaterThanOrEqual(24);
+    for (const t of tickets) {
+      const after = await get(t.id);
+      expect(after.sla.firstResponseBreachedAt).toBe(t.sla.firstResponseDueAt);
+      expect(after.sla.resolutionBreachedAt).toBe(t.sla.resolutionDueAt);
+    }
+    // Each pass left one notification job per batch it marked, naming only events it recorded.
+    const { rows: jobs } = await app.db.$client.query<{ events: number[] }>(
+      `SELECT j.payload->'events' AS events FROM graphile_worker._private_jobs j
+         JOIN graphile_worker._private_tasks k ON k.id = j.task_id
+        WHERE k.identifier = 'sla.notify_breaches'`,
+    );
+    const announced = jobs.flatMap((j) => j.events);
+    expect(new Set(announced).size).toBe(announced.length);
+  });
+
+  it('a ticket changed while a pass marks it keeps the mark (no second event when its clock is recomputed)', async () => {
+    const teamId = await newTeam();
+    await createPolicy({
+      name: 'race',
+      appliesTo: { teamId },
+      targets: { urgent: { firstResponseMinutes: 5, resolutionMinutes: 60 } },
+    });
+    const ticket = await createTicket(teamId, { priority: 'urgent' });
+    advance(6);
+    // A pass and a change of the ticket's clock (pending → re-evaluated) at the same moment.
+    await Promise.all([runBreachJob(), patch(ticket.id, { status: 'pending' })]);
+    await runBreachJob();
+    await patch(ticket.id, { status: 'open' });
+    await runBreachJob();
+    expect((await get(ticket.id)).sla.firstResponseBreachedAt).toBe(ticket.sla.firstResponseDueAt);
+    expect(await breachEvents(ticket.id)).toEqual([
+      { target: 'firstResponse', ticketId: String(ticket.id), staffOnly: true },
     ]);
   });
 

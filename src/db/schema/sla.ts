@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { check, index, integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import type { BusinessHours } from '../../lib/business-time.js';
-import { type TicketPriority, ticketType } from './tickets.js';
+import { type TicketPriority, tickets, ticketType } from './tickets.js';
 import { teams } from './users.js';
 
 const ts = () => timestamp({ withTimezone: true, mode: 'date', precision: 3 });
@@ -37,3 +37,34 @@ export const slaPolicies = pgTable(
 );
 export type SlaPolicyRow = typeof slaPolicies.$inferSelect;
 export type NewSlaPolicyRow = typeof slaPolicies.$inferInsert;
+
+/**
+ * A ticket's SLA breach marks and the breach job's queue, apart from the wide tickets row: marking a breach
+ * writes only this narrow row (two small partial indexes move, not the ticket's seventeen), so a pass over
+ * thousands of due targets stays cheap. A row exists once a ticket has had something to mark or watch.
+ * The due times and the clock stay on tickets: they change only with a change of the ticket itself.
+ */
+export const ticketSla = pgTable(
+  'ticket_sla',
+  {
+    ticketId: integer()
+      .primaryKey()
+      .references(() => tickets.id, { onDelete: 'cascade' }),
+    firstResponseBreachedAt: ts(),
+    resolutionBreachedAt: ts(),
+    /** The earliest due time not yet marked breached: what the breach job waits for (null: nothing). */
+    breachCheckAt: ts(),
+  },
+  (t) => [
+    // The breach job's scan: only targets still unmarked are in it.
+    index('ticket_sla_breach_check_idx').on(t.breachCheckAt).where(sql`breach_check_at IS NOT NULL`),
+    // Reports: targets marked missed in a period.
+    index('ticket_sla_fr_breached_idx')
+      .on(t.firstResponseBreachedAt)
+      .where(sql`first_response_breached_at IS NOT NULL`),
+    index('ticket_sla_res_breached_idx')
+      .on(t.resolutionBreachedAt)
+      .where(sql`resolution_breached_at IS NOT NULL`),
+  ],
+);
+export type TicketSlaRow = typeof ticketSla.$inferSelect;

@@ -197,6 +197,53 @@ export function createChangesService({ db, changes, clock, retentionDays }: Chan
       return event;
     },
 
+    /**
+     * Several events in one INSERT on the caller's transaction (a job's batch of thousands), beside their
+     * audit rows like record(). The subscribers are NOT run here: the caller enqueues, in this same
+     * transaction, a job that calls dispatch() with the returned ids — so the events commit with the
+     * change, and the subscribers' work (one mail or webhook job per event) is done by a worker, once.
+     * Returns the events' ids (seq), in order.
+     */
+    async recordMany(
+      ex: Executor,
+      ctx: RequestContext,
+      events: Array<{
+        type: ChangeType;
+        ticketId: number | null;
+        data: Record<string, unknown>;
+        staffOnly?: boolean;
+      }>,
+    ): Promise<Array<{ seq: number }>> {
+      const ids = await changes.insertMany(
+        ex,
+        events.map((e) => ({
+          type: e.type,
+          ticketId: e.ticketId,
+          staffOnly: e.staffOnly ?? false,
+          actorId: ctx.actor?.id ?? null,
+          actorName: ctx.actor?.name ?? null,
+          actorRole: ctx.actor?.role ?? null,
+          traceId: ctx.traceId,
+          data: staffView(e.data),
+        })),
+      );
+      return ids.map((seq) => ({ seq }));
+    },
+
+    /**
+     * Runs the subscribers of events written by recordMany, on `ex` (a job's transaction). Events
+     * already pruned are skipped. Subscribers are idempotent per event id (mail keys its Message-IDs on
+     * it, webhook fan-out its job key), so a retried dispatch sends nothing twice.
+     */
+    async dispatch(ex: Executor, ids: number[]): Promise<number> {
+      const rows = await changes.findByIds(ex, ids);
+      for (const row of rows) {
+        const event = toChangeEvent(row);
+        for (const handler of handlers) await handler(ex, event);
+      }
+      return rows.length;
+    },
+
     /** Subscribes to every recorded change, inside the writing transaction (a throw rolls the change back). */
     onRecorded(handler: ChangeHandler): void {
       handlers.push(handler);

@@ -1,5 +1,5 @@
 import type { JobDefinition, JobSchedule } from '../jobs/job-definition.js';
-import type { SlaService } from './sla.service.js';
+import { SLA_NOTIFY_JOB, type SlaService } from './sla.service.js';
 
 /**
  * The breach check as a recurring job, registered by the composition root (jobs.register). Every 15 s
@@ -16,6 +16,14 @@ export function slaJobDefinitions(sla: SlaService): JobDefinition[] {
       maxAttempts: 1,
       async handler() {
         return sla.detectBreaches();
+      },
+    },
+    {
+      kind: SLA_NOTIFY_JOB,
+      // Retried: the pass that enqueued it has already committed its marks and events.
+      maxAttempts: 10,
+      async handler(payload: { events: number[] }) {
+        return sla.notifyBreaches(payload.events);
       },
     },
   ];

@@ -1,17 +1,29 @@
-import { and, asc, eq, isNotNull, isNull, lte, sql } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import {
   type NewSlaPolicyRow,
   type SlaPolicyRow,
   slaPolicies,
   teams,
+  ticketSla,
   tickets,
 } from '../../db/schema/index.js';
 import type { SlaState, SlaTicketFacts } from './sla-clock.js';
 
 export type SlaTicketRow = SlaState & SlaTicketFacts & { id: number };
 
-const stateColumns = {
+/** The ticket's SLA facts and clock (tickets) without its breach marks (ticket_sla). */
+export type SlaClockRow = Omit<SlaTicketRow, SlaMarkKey>;
+type SlaMarkKey = 'slaFirstResponseBreachedAt' | 'slaResolutionBreachedAt' | 'slaBreachCheckAt';
+export type SlaMarks = Pick<SlaState, SlaMarkKey>;
+
+const NO_MARKS: SlaMarks = {
+  slaFirstResponseBreachedAt: null,
+  slaResolutionBreachedAt: null,
+  slaBreachCheckAt: null,
+};
+
+const clockColumns = {
   id: tickets.id,
   status: tickets.status,
   priority: tickets.priority,
@@ -22,8 +34,6 @@ const stateColumns = {
   slaPolicyId: tickets.slaPolicyId,
   slaFirstResponseDueAt: tickets.slaFirstResponseDueAt,
   slaResolutionDueAt: tickets.slaResolutionDueAt,
-  slaFirstResponseBreachedAt: tickets.slaFirstResponseBreachedAt,
-  slaResolutionBreachedAt: tickets.slaResolutionBreachedAt,
   slaResolutionStartedAt: tickets.slaResolutionStartedAt,
   slaResolutionConsumedMs: tickets.slaResolutionConsumedMs,
   // 'infinity' is "no unmet due time"; read it back as null.
@@ -31,8 +41,15 @@ const stateColumns = {
     sql<Date | null>`CASE WHEN isfinite(${tickets.slaNextDueAt}) THEN ${tickets.slaNextDueAt} END`.mapWith(
       (v: string | null) => (v === null ? null : new Date(v)),
     ),
-  slaBreachCheckAt: tickets.slaBreachCheckAt,
 };
+
+const markColumns = {
+  slaFirstResponseBreachedAt: ticketSla.firstResponseBreachedAt,
+  slaResolutionBreachedAt: ticketSla.resolutionBreachedAt,
+  slaBreachCheckAt: ticketSla.breachCheckAt,
+};
+
+const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
 
 const orderColumns = [asc(slaPolicies.position), asc(slaPolicies.createdAt), asc(slaPolicies.id)];
 
@@ -50,10 +67,10 @@ export function createSlaRepository() {
     async pagePolicies(
       ex: Executor,
       limit: number,
-      after?: { position: number; createdAt: Date; id: string },
+      after?: { position: number; createdAt: string; id: string },
     ): Promise<SlaPolicyRow[]> {
       const where = after
-        ? sql`(${slaPolicies.position}, ${slaPolicies.createdAt}, ${slaPolicies.id}) > (${after.position}, ${after.createdAt.toISOString()}::timestamptz, ${after.id}::uuid)`
+        ? sql`(${slaPolicies.position}, ${slaPolicies.createdAt}, ${slaPolicies.id}) > (${after.position}, ${after.createdAt}::timestamptz, ${after.id}::uuid)`
         : undefined;
       return ex
         .select()
@@ -100,54 +117,100 @@ export function createSlaRepository() {
     },
 
     // ---- ticket clock ----
-    async ticketState(ex: Executor, id: number): Promise<SlaTicketRow | undefined> {
-      const [row] = await ex.select(stateColumns).from(tickets).where(eq(tickets.id, id)).limit(1);
+    async ticketClock(ex: Executor, id: number): Promise<SlaClockRow | undefined> {
+      const [row] = await ex.select(clockColumns).from(tickets).where(eq(tickets.id, id)).limit(1);
       return row;
     },
 
-    /** Stores the SLA columns; does not touch version or updated_at (the caller's change already did). */
-    async saveState(ex: Executor, id: number, s: SlaState): Promise<void> {
+    /**
+     * The ticket's breach marks, row-locked (FOR UPDATE) when it has any: a breach pass marking this
+     * ticket right now is waited for, so its marks are seen and kept (never written back as unmarked and
+     * announced twice). `exists` says whether there is a row to update or delete.
+     */
+    async lockMarks(ex: Executor, id: number): Promise<SlaMarks & { exists: boolean }> {
+      const [row] = await ex
+        .select(markColumns)
+        .from(ticketSla)
+        .where(eq(ticketSla.ticketId, id))
+        .for('update');
+      return row ? { ...row, exists: true } : { ...NO_MARKS, exists: false };
+    },
+
+    /**
+     * Stores the SLA state: the clock on the ticket row (the caller's change rewrote that row anyway) and
+     * the marks in ticket_sla (a ticket with nothing marked or watched has no row there). Does not touch
+     * version or updated_at (the caller's change already did).
+     */
+    async saveState(ex: Executor, id: number, s: SlaState, marksRowExists: boolean): Promise<void> {
       await ex
         .update(tickets)
         .set({
           slaPolicyId: s.slaPolicyId,
           slaFirstResponseDueAt: s.slaFirstResponseDueAt,
           slaResolutionDueAt: s.slaResolutionDueAt,
-          slaFirstResponseBreachedAt: s.slaFirstResponseBreachedAt,
-          slaResolutionBreachedAt: s.slaResolutionBreachedAt,
           slaResolutionStartedAt: s.slaResolutionStartedAt,
           slaResolutionConsumedMs: s.slaResolutionConsumedMs,
           slaNextDueAt: s.slaNextDueAt ?? sql`'infinity'::timestamptz`,
-          slaBreachCheckAt: s.slaBreachCheckAt,
         })
         .where(eq(tickets.id, id));
+      const marks = {
+        firstResponseBreachedAt: s.slaFirstResponseBreachedAt,
+        resolutionBreachedAt: s.slaResolutionBreachedAt,
+        breachCheckAt: s.slaBreachCheckAt,
+      };
+      if (marks.firstResponseBreachedAt || marks.resolutionBreachedAt || marks.breachCheckAt) {
+        await ex
+          .insert(ticketSla)
+          .values({ ticketId: id, ...marks })
+          .onConflictDoUpdate({ target: ticketSla.ticketId, set: marks });
+      } else if (marksRowExists) {
+        await ex.delete(ticketSla).where(eq(ticketSla.ticketId, id));
+      }
     },
 
     /**
-     * Claims up to `limit` live tickets whose earliest unmarked due time has passed, locking them
-     * (FOR UPDATE SKIP LOCKED): concurrent runs never claim the same ticket, and a ticket being changed by
-     * a request right now is left for the next run.
+     * Claims up to `limit` live tickets whose earliest unmarked due time has passed, in one statement:
+     * their ticket_sla rows are locked FOR UPDATE SKIP LOCKED (concurrent passes never claim the same
+     * ticket) and the ticket rows FOR SHARE SKIP LOCKED (a ticket being changed by a request right now is
+     * left for the next pass, as its clock may be about to stop).
      */
     async claimDue(ex: Executor, now: Date, limit: number): Promise<SlaTicketRow[]> {
-      const due = ex
-        .select({ id: tickets.id })
-        .from(tickets)
-        .where(
-          and(
-            isNotNull(tickets.slaBreachCheckAt),
-            lte(tickets.slaBreachCheckAt, now),
-            isNull(tickets.deletedAt),
-          ),
-        )
-        .orderBy(asc(tickets.slaBreachCheckAt))
-        .limit(limit)
-        .for('update', { skipLocked: true });
-      return ex.select(stateColumns).from(tickets).where(sql`${tickets.id} IN ${due}`);
+      const { rows } = await ex.execute<Record<string, unknown>>(sql`
+        SELECT t.id, t.status, t.priority, t.type, t.team_id, t.created_at, t.first_response_at,
+               t.sla_policy_id, t.sla_first_response_due_at, t.sla_resolution_due_at,
+               t.sla_resolution_started_at, t.sla_resolution_consumed_ms,
+               CASE WHEN isfinite(t.sla_next_due_at) THEN t.sla_next_due_at END AS sla_next_due_at,
+               s.first_response_breached_at, s.resolution_breached_at, s.breach_check_at
+          FROM ${ticketSla} s JOIN ${tickets} t ON t.id = s.ticket_id
+         WHERE s.breach_check_at <= ${now.toISOString()}::timestamptz AND t.deleted_at IS NULL
+         ORDER BY s.breach_check_at
+         LIMIT ${limit}
+           FOR UPDATE OF s SKIP LOCKED
+           FOR SHARE OF t SKIP LOCKED`);
+      return rows.map((r) => ({
+        id: Number(r.id),
+        status: r.status as SlaTicketRow['status'],
+        priority: r.priority as SlaTicketRow['priority'],
+        type: r.type as SlaTicketRow['type'],
+        teamId: (r.team_id as string | null) ?? null,
+        createdAt: date(r.created_at)!,
+        firstResponseAt: date(r.first_response_at),
+        slaPolicyId: (r.sla_policy_id as string | null) ?? null,
+        slaFirstResponseDueAt: date(r.sla_first_response_due_at),
+        slaResolutionDueAt: date(r.sla_resolution_due_at),
+        slaResolutionStartedAt: date(r.sla_resolution_started_at),
+        slaResolutionConsumedMs: Number(r.sla_resolution_consumed_ms),
+        slaNextDueAt: date(r.sla_next_due_at),
+        slaFirstResponseBreachedAt: date(r.first_response_breached_at),
+        slaResolutionBreachedAt: date(r.resolution_breached_at),
+        slaBreachCheckAt: date(r.breach_check_at),
+      }));
     },
 
     /**
-     * Marks breaches on claimed tickets in one statement: each …BreachedAt is set only where still null,
-     * version is bumped (the representation changed), updated_at is not (a breach is not activity).
+     * Marks breaches on claimed tickets in one statement on the narrow ticket_sla rows: each …BreachedAt
+     * is set only where still null, and the breach queue moves on to the next unmarked due time. The
+     * ticket row is not written (its version, the ETag, does not move: a breach is not an edit).
      */
     async markBreaches(
       ex: Executor,
@@ -164,14 +227,13 @@ export function createSlaRepository() {
       const res = marks.map((m) => m.resolution?.toISOString() ?? null);
       const next = marks.map((m) => m.breachCheckAt?.toISOString() ?? null);
       await ex.execute(sql`
-        UPDATE ${tickets} AS t SET
-          sla_first_response_breached_at = coalesce(t.sla_first_response_breached_at, m.fr),
-          sla_resolution_breached_at = coalesce(t.sla_resolution_breached_at, m.res),
-          sla_breach_check_at = m.next,
-          version = t.version + 1
+        UPDATE ${ticketSla} AS s SET
+          first_response_breached_at = coalesce(s.first_response_breached_at, m.fr),
+          resolution_breached_at = coalesce(s.resolution_breached_at, m.res),
+          breach_check_at = m.next
         FROM unnest(${sql.param(ids)}::int[], ${sql.param(fr)}::timestamptz[], ${sql.param(res)}::timestamptz[], ${sql.param(next)}::timestamptz[])
           AS m(id, fr, res, next)
-        WHERE t.id = m.id`);
+        WHERE s.ticket_id = m.id`);
     },
   };
 }

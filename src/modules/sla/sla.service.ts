@@ -5,6 +5,7 @@ import type { BusinessHours } from '../../lib/business-time.js';
 import type { Clock } from '../../lib/clock.js';
 import { type CursorCodec, InvalidCursorError } from '../../lib/cursor.js';
 import { NotFoundError, ValidationError } from '../../lib/errors.js';
+import { type CreatedAtKeyset, createdAtKeyset, keysetPage } from '../../lib/keyset.js';
 import type { AuditEntry, AuditService } from '../audit/audit.service.js';
 import type { AuthedContext, RequestContext } from '../auth/actor.js';
 import { assertCan } from '../auth/permissions.js';
@@ -20,18 +21,24 @@ import {
   type SlaTicketFacts,
 } from './sla-clock.js';
 
-/** The change-event recorder (src/modules/changes): the same shape services call beside audit.record. */
+/** The change feed (src/modules/changes) as this service uses it: a batch of events per breach pass. */
 export interface ChangeRecorder {
-  record(ex: Executor, ctx: RequestContext, e: ChangeInput): Promise<unknown>;
-  /** Several events in one go, when the recorder offers it (a job's batch). */
-  recordMany?(ex: Executor, ctx: RequestContext, events: ChangeInput[]): Promise<unknown>;
+  /** Several events in one INSERT; their subscribers run later, by dispatch() from a job. */
+  recordMany(ex: Executor, ctx: RequestContext, events: ChangeInput[]): Promise<Array<{ seq: number }>>;
+  /** Runs the subscribers (mail, webhooks) of events recorded by recordMany. */
+  dispatch(ex: Executor, seqs: number[]): Promise<number>;
 }
 
 export interface ChangeInput {
-  type: string;
+  type: 'ticket.sla_breached';
   ticketId: number | null;
   data: Record<string, unknown>;
   staffOnly?: boolean;
+}
+
+/** Enqueues a job in the caller's transaction (src/modules/jobs). */
+export interface JobEnqueuer {
+  enqueue(ex: Executor, kind: string, payload: object): Promise<string>;
 }
 
 export interface SlaServiceDeps {
@@ -39,6 +46,7 @@ export interface SlaServiceDeps {
   repo: SlaRepository;
   audit: AuditService;
   changes: ChangeRecorder;
+  jobs: JobEnqueuer;
   cursor: CursorCodec;
   clock: Clock;
   /** The tickets as staff see them, for the breach events' data (ids → ticket). */
@@ -55,6 +63,8 @@ export class SlaPolicyNotFoundError extends NotFoundError {
 export type SlaRelevant = Pick<SlaTicketFacts, 'status' | 'priority' | 'type' | 'teamId' | 'firstResponseAt'>;
 
 export const SLA_BREACHED = 'ticket.sla_breached';
+/** The job that hands a breach pass's events to the feed's subscribers (mail, webhooks). */
+export const SLA_NOTIFY_JOB = 'sla.notify_breaches';
 
 /** For services built without SLA tracking (unit tests with fakes): tickets then carry `sla: null`. */
 export const NO_SLA: Pick<SlaService, 'onTicketChanged'> = { onTicketChanged: async () => {} };
@@ -83,7 +93,7 @@ function ruleOf(row: SlaPolicyRow): SlaPolicyRule {
 }
 
 export function createSlaService(deps: SlaServiceDeps) {
-  const { db, repo, audit, changes, cursor, clock, ticketData } = deps;
+  const { db, repo, audit, changes, jobs, cursor, clock, ticketData } = deps;
 
   async function assertTeam(ex: Executor, teamId: string | null | undefined) {
     if (teamId && !(await repo.teamExists(ex, teamId))) {
@@ -103,30 +113,18 @@ export function createSlaService(deps: SlaServiceDeps) {
 
     async list(ctx: AuthedContext, query: { limit: number; cursor?: string }) {
       assertCan(ctx.actor, 'sla.read', { type: 'sla_policy' });
-      let after: { position: number; createdAt: Date; id: string } | undefined;
+      let after: ({ position: number } & CreatedAtKeyset) | undefined;
       if (query.cursor) {
         const c = cursor.decode(query.cursor);
-        if (
-          typeof c.p !== 'number' ||
-          !Number.isInteger(c.p) ||
-          typeof c.t !== 'string' ||
-          Number.isNaN(Date.parse(c.t)) ||
-          typeof c.i !== 'string' ||
-          !/^[0-9a-f-]{36}$/i.test(c.i)
-        )
-          throw new InvalidCursorError();
-        after = { position: c.p, createdAt: new Date(c.t), id: c.i };
+        if (typeof c.p !== 'number' || !Number.isInteger(c.p)) throw new InvalidCursorError();
+        after = { position: c.p, ...createdAtKeyset(c) };
       }
       const rows = await repo.pagePolicies(db, query.limit + 1, after);
-      const page = rows.slice(0, query.limit);
-      const last = page.at(-1);
-      return {
-        data: page.map(toDto),
-        nextCursor:
-          rows.length > query.limit && last
-            ? cursor.encode({ p: last.position, t: last.createdAt.toISOString(), i: last.id })
-            : null,
-      };
+      // created_at has millisecond precision: its ISO text padded to microseconds is exact.
+      const { page, nextCursor } = keysetPage(rows, query.limit, (last) =>
+        cursor.encode({ p: last.position, t: last.createdAt.toISOString().replace('Z', '000Z'), i: last.id }),
+      );
+      return { data: page.map(toDto), nextCursor };
     },
 
     async get(ctx: AuthedContext, id: string): Promise<SlaPolicyDto> {
@@ -239,18 +237,29 @@ export function createSlaService(deps: SlaServiceDeps) {
      * kept and only the clock moves (pause on pending, stop on solved, resume on reopen, first reply).
      */
     async onTicketChanged(tx: Executor, id: number, before: SlaRelevant | null, now: Date): Promise<void> {
-      const after = await repo.ticketState(tx, id);
-      if (!after) return;
+      const clockRow = await repo.ticketClock(tx, id);
+      if (!clockRow) return;
       const classified =
         before === null ||
-        before.priority !== after.priority ||
-        before.type !== after.type ||
-        before.teamId !== after.teamId;
+        before.priority !== clockRow.priority ||
+        before.type !== clockRow.type ||
+        before.teamId !== clockRow.teamId;
       const moved =
         classified ||
-        before.status !== after.status ||
-        (before.firstResponseAt === null) !== (after.firstResponseAt === null);
+        before.status !== clockRow.status ||
+        (before.firstResponseAt === null) !== (clockRow.firstResponseAt === null);
       if (!moved) return;
+      // A brand-new ticket has no marks and no breach pass can know it yet.
+      const marks =
+        before === null
+          ? {
+              slaFirstResponseBreachedAt: null,
+              slaResolutionBreachedAt: null,
+              slaBreachCheckAt: null,
+              exists: false,
+            }
+          : await repo.lockMarks(tx, id);
+      const after = { ...clockRow, ...marks };
 
       let recompute = classified;
       let policy: SlaPolicyRule | null = null;
@@ -268,20 +277,22 @@ export function createSlaService(deps: SlaServiceDeps) {
         recompute,
         now,
       });
-      await repo.saveState(tx, id, state);
+      await repo.saveState(tx, id, state, marks.exists);
     },
 
     /**
      * One pass of breach detection: marks every target whose due time has passed (…BreachedAt = the due
-     * time), and records one `ticket.sla_breached` change event and one audit event per target, in the
-     * transaction that marks it. Batches of `batch` tickets, each claimed with SKIP LOCKED, so concurrent
-     * runs on several workers never mark (or announce) a target twice.
+     * time) and records one `ticket.sla_breached` change event and one audit event per target, in the
+     * transaction that marks it. Per batch of `batch` tickets: one claiming statement (SKIP LOCKED, so
+     * concurrent passes on several workers never mark or announce a target twice), one marking UPDATE of
+     * the narrow ticket_sla rows, one INSERT of audit rows, one of change events, and one job that runs
+     * the events' subscribers (mail to the assignee or team, webhooks) off this transaction.
      */
     async detectBreaches(
       opts: { now?: Date; batch?: number } = {},
     ): Promise<{ tickets: number; breaches: number }> {
       const now = opts.now ?? clock.now();
-      const batch = opts.batch ?? 500;
+      const batch = opts.batch ?? 1000;
       const ctx: RequestContext = { actor: null, traceId: `sla-${randomUUID()}`, ip: null, userAgent: null };
       let ticketsSeen = 0;
       let breaches = 0;
@@ -305,12 +316,11 @@ export function createSlaService(deps: SlaServiceDeps) {
           });
           await repo.markBreaches(tx, marks);
           const hit = marks.filter((m) => m.firstResponse || m.resolution);
-          const data = hit.length
-            ? await ticketData(
-                tx,
-                hit.map((m) => m.id),
-              )
-            : new Map();
+          if (hit.length === 0) return rows.length;
+          const data = await ticketData(
+            tx,
+            hit.map((m) => m.id),
+          );
           const audits: AuditEntry[] = [];
           const events: ChangeInput[] = [];
           for (const m of hit) {
@@ -336,14 +346,20 @@ export function createSlaService(deps: SlaServiceDeps) {
           }
           breaches += events.length;
           await audit.recordMany(tx, ctx, audits);
-          if (changes.recordMany) await changes.recordMany(tx, ctx, events);
-          else for (const e of events) await changes.record(tx, ctx, e);
+          const recorded = await changes.recordMany(tx, ctx, events);
+          await jobs.enqueue(tx, SLA_NOTIFY_JOB, { events: recorded.map((e) => e.seq) });
           return rows.length;
         });
         ticketsSeen += claimed;
         if (claimed < batch) break;
       }
       return { tickets: ticketsSeen, breaches };
+    },
+
+    /** The job after a breach pass: the subscribers of its events, in one transaction (idempotent per event). */
+    async notifyBreaches(eventSeqs: number[]): Promise<{ events: number }> {
+      const events = await db.transaction((tx) => changes.dispatch(tx, eventSeqs));
+      return { events };
     },
   };
 }

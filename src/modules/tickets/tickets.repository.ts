@@ -9,6 +9,7 @@ import {
   type TicketStatus,
   type TicketType,
   teams,
+  ticketSla,
   tickets,
   users,
 } from '../../db/schema/index.js';
@@ -24,14 +25,12 @@ export const COMMENT_SEARCH_MAX_TEXT = 192 * 1024;
 export const COMMENT_SEARCH_KEEP_BYTES = 48 * 1024;
 
 /** SLA bookkeeping kept on the row but not shown (the SLA service reads it on its own). */
-type SlaClockColumns =
-  | 'slaResolutionStartedAt'
-  | 'slaResolutionConsumedMs'
-  | 'slaNextDueAt'
-  | 'slaBreachCheckAt';
+type SlaClockColumns = 'slaResolutionStartedAt' | 'slaResolutionConsumedMs' | 'slaNextDueAt';
 
-/** A ticket row without its search vectors, with the people it names. */
+/** A ticket row without its search vectors, with the people it names and its SLA breach marks. */
 export type TicketView = Omit<TicketRow, 'search' | 'commentSearch' | SlaClockColumns> & {
+  slaFirstResponseBreachedAt: Date | null;
+  slaResolutionBreachedAt: Date | null;
   requesterName: string;
   requesterEmail: string;
   assigneeName: string | null;
@@ -99,8 +98,15 @@ const viewColumns = {
   slaPolicyId: tickets.slaPolicyId,
   slaFirstResponseDueAt: tickets.slaFirstResponseDueAt,
   slaResolutionDueAt: tickets.slaResolutionDueAt,
-  slaFirstResponseBreachedAt: tickets.slaFirstResponseBreachedAt,
-  slaResolutionBreachedAt: tickets.slaResolutionBreachedAt,
+  // Breach marks live in the narrow ticket_sla row (one primary-key probe each).
+  slaFirstResponseBreachedAt:
+    sql<Date | null>`(SELECT ${ticketSla.firstResponseBreachedAt} FROM ${ticketSla} WHERE ${ticketSla.ticketId} = ${tickets.id})`.mapWith(
+      ticketSla.firstResponseBreachedAt,
+    ),
+  slaResolutionBreachedAt:
+    sql<Date | null>`(SELECT ${ticketSla.resolutionBreachedAt} FROM ${ticketSla} WHERE ${ticketSla.ticketId} = ${tickets.id})`.mapWith(
+      ticketSla.resolutionBreachedAt,
+    ),
   mergedIntoId: tickets.mergedIntoId,
   requesterName: users.name,
   requesterEmail: users.email,
@@ -146,7 +152,8 @@ export function createTicketsRepository() {
     /** Several tickets' views at once (soft-deleted included), e.g. for events about many tickets. */
     async findViews(ex: Executor, ids: number[]): Promise<TicketView[]> {
       if (ids.length === 0) return [];
-      return viewQuery(ex).where(inArray(tickets.id, ids));
+      // One array parameter: a batch of a thousand ids is planned like one.
+      return viewQuery(ex).where(sql`${tickets.id} = ANY(${sql.param(ids)}::int[])`);
     },
 
     /**
@@ -259,7 +266,7 @@ export function createTicketsRepository() {
       if (filters.createdBefore) where.push(lt(tickets.createdAt, filters.createdBefore));
       if (filters.updatedAfter) where.push(gt(tickets.updatedAt, filters.updatedAfter));
       if (filters.slaBreached !== undefined) {
-        const breached = sql`(${tickets.slaFirstResponseBreachedAt} IS NOT NULL OR ${tickets.slaResolutionBreachedAt} IS NOT NULL)`;
+        const breached = sql`EXISTS (SELECT 1 FROM ${ticketSla} WHERE ${ticketSla.ticketId} = ${tickets.id} AND (${ticketSla.firstResponseBreachedAt} IS NOT NULL OR ${ticketSla.resolutionBreachedAt} IS NOT NULL))`;
         where.push(filters.slaBreached ? breached : sql`NOT ${breached}`);
       }
 
