@@ -178,13 +178,17 @@ describe('reports: overview and CSV export', () => {
         [`Report SLA ${randomUUID().slice(0, 8)}`, team],
       )
     ).rows[0].id as string;
+    // The ticket's clock lives on tickets, its breach marks in ticket_sla (as the SLA service keeps them).
     const arrange = (cols: Record<string, string | null>) =>
       sql(
-        `INSERT INTO tickets (title, description, requester_id, team_id, status, created_at, updated_at, sla_policy_id,
-                              sla_first_response_due_at, first_response_at, sla_first_response_breached_at,
-                              sla_resolution_due_at, solved_at, sla_resolution_breached_at, assignee_id)
-         VALUES ('SLA fixture', 'x', $1, $2, $3, '2026-02-01T09:00:00Z', '2026-02-01T09:00:00Z', $4,
-                 $5, $6, $7, $8, $9, $10, $11)`,
+        `WITH t AS (
+           INSERT INTO tickets (title, description, requester_id, team_id, status, created_at, updated_at, sla_policy_id,
+                                sla_first_response_due_at, first_response_at, sla_resolution_due_at, solved_at, assignee_id)
+           VALUES ('SLA fixture', 'x', $1, $2, $3, '2026-02-01T09:00:00Z', '2026-02-01T09:00:00Z', $4,
+                   $5, $6, $8, $9, $11)
+           RETURNING id)
+         INSERT INTO ticket_sla (ticket_id, first_response_breached_at, resolution_breached_at)
+         SELECT id, $7, $10 FROM t WHERE $7::timestamptz IS NOT NULL OR $10::timestamptz IS NOT NULL`,
         [
           requester.id,
           team,

@@ -45,23 +45,34 @@ export function createReportsService({ db, reports, tickets, clock, timezone }: 
         ]);
       }
       const scope: ReportScope = { from, to, teamId: query.teamId, assigneeId: query.assigneeId, timezone };
-      const [created, solved, reopened, backlog, byDay, byAssignee] = await Promise.all([
+      // Seven statements, each an index-only scan of the period (or none): created, solved (with its days and
+      // assignees), the backlog (with its assignees), reopenings, SLA attainment and the day list.
+      const [created, solved, reopened, backlog, sla, days] = await Promise.all([
         reports.created(db, scope),
         reports.solved(db, scope),
         reports.reopened(db, scope),
         reports.backlog(db, scope),
-        reports.byDay(db, scope),
-        reports.byAssignee(db, scope),
+        reports.slaMet(db, scope),
+        reports.days(db, scope),
       ]);
       const byStatus = Object.fromEntries(BACKLOG_STATUSES.map((s) => [s, 0])) as Record<string, number>;
       const byPriority = Object.fromEntries(ticketPriority.enumValues.map((p) => [p, 0])) as Record<
         string,
         number
       >;
+      const perAssignee = new Map<string, { id: string; open: number; solved: number }>();
+      const assignee = (id: string) => {
+        let a = perAssignee.get(id);
+        if (!a) perAssignee.set(id, (a = { id, open: 0, solved: 0 }));
+        return a;
+      };
       for (const row of backlog) {
         byStatus[row.status] = (byStatus[row.status] ?? 0) + row.n;
         byPriority[row.priority] = (byPriority[row.priority] ?? 0) + row.n;
+        if (row.assigneeId) assignee(row.assigneeId).open += row.n;
       }
+      for (const [id, n] of solved.byAssignee) assignee(id).solved += n;
+      const byAssignee = await reports.assignees(db, [...perAssignee.values()]);
       return {
         from,
         to,
@@ -72,8 +83,12 @@ export function createReportsService({ db, reports, tickets, clock, timezone }: 
         backlog: { byStatus, byPriority },
         firstResponseMinutes: created.firstResponse,
         resolutionMinutes: solved.resolution,
-        sla: await reports.slaMet(db, scope),
-        byDay,
+        sla,
+        byDay: days.map((date) => ({
+          date,
+          created: created.byDay.get(date) ?? 0,
+          solved: solved.byDay.get(date) ?? 0,
+        })),
         byAssignee,
       } as OverviewDto;
     },
