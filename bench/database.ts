@@ -64,15 +64,16 @@ export const CREATED_TITLE_PREFIX = 'bench-created';
 export const COMMENT_BODY_PREFIX = 'bench-comment';
 
 /**
- * helpdesk_bench_<size>: migrated and seeded once through `npm run seed`, then reused by every run
+ * helpdesk_bench_<size> (or `name`, e.g. one database shared by several benches): migrated and seeded once
+ * through `npm run seed`, then reused by every run
  * (the size is recorded in bench_state only after the seed succeeded, so an interrupted seed is redone).
  */
 export async function ensureDataset(
   server: BenchServer,
   size: number,
-  opts: { reseed: boolean; log: (msg: string) => void },
+  opts: { reseed: boolean; log: (msg: string) => void; name?: string; commentsPerTicket?: number },
 ): Promise<string> {
-  const name = `helpdesk_bench_${size}`;
+  const name = opts.name ?? `helpdesk_bench_${size}`;
   const url = databaseUrl(server.adminUrl, name);
 
   const exists = await withClient(server.adminUrl, async (c) => {
@@ -106,7 +107,10 @@ export async function ensureDataset(
   });
   await runMigrations(url);
   const t0 = Date.now();
-  await run('npm', ['run', '--silent', 'seed', '--', '--tickets', String(size)], {
+  const seedArgs = ['--tickets', String(size)];
+  if (opts.commentsPerTicket !== undefined)
+    seedArgs.push('--comments-per-ticket', String(opts.commentsPerTicket));
+  await run('npm', ['run', '--silent', 'seed', '--', ...seedArgs], {
     ...process.env,
     NODE_ENV: 'development',
     DATABASE_URL: url,

@@ -3,6 +3,8 @@
  * (default 1M tickets), against the production build on loopback. Prints p50/p95 of the overview for a
  * single client, the export's rows/s and bytes, and the server's RSS growth while it streams every ticket.
  *   npm run bench:reports -- --tickets 100000 --runs 30
+ *   npm run bench:reports -- --db bench_1m --port 4601   (a database seeded once and shared with bench/sla.ts;
+ *   a fixed port when the machine's ports are shared out)
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
@@ -31,8 +33,9 @@ async function main() {
   await run('npm', ['run', '--silent', 'build']);
   const bench = await openBenchServer(pgUrl);
   try {
-    const url = await ensureDataset(bench, size, { reseed: process.argv.includes('--reseed'), log });
-    const port = await freePort();
+    const name = process.argv.includes('--db') ? arg('db', '') : undefined;
+    const url = await ensureDataset(bench, size, { reseed: process.argv.includes('--reseed'), log, name });
+    const port = process.argv.includes('--port') ? Number(arg('port', '0')) : await freePort();
     const api = await startServer({
       name: 'api',
       script: path.resolve('dist/src/server.js'),
