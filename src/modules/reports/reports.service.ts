@@ -62,9 +62,11 @@ export function createReportsService({ db, reports, tickets, clock, timezone }: 
       >;
       const perAssignee = new Map<string, { id: string; open: number; solved: number }>();
       const assignee = (id: string) => {
-        let a = perAssignee.get(id);
-        if (!a) perAssignee.set(id, (a = { id, open: 0, solved: 0 }));
-        return a;
+        const known = perAssignee.get(id);
+        if (known) return known;
+        const fresh = { id, open: 0, solved: 0 };
+        perAssignee.set(id, fresh);
+        return fresh;
       };
       for (const row of backlog) {
         byStatus[row.status] = (byStatus[row.status] ?? 0) + row.n;
