@@ -249,14 +249,30 @@ const config = loadConfig({
 const services = createServices({ ...config, jwtSecret: config.jwtSecret! } as ServicesConfig, db, {
   clock: { now: () => now },
 });
+/** Milliseconds this database's backends spent executing statements (pg_stat_database; flushed within ~1 s). */
+async function activeMs(): Promise<number> {
+  await new Promise((r) => setTimeout(r, 1500));
+  const c = new pg.Client({ connectionString: dbUrl });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ t: number }>(
+      'SELECT active_time AS t FROM pg_stat_database WHERE datname = current_database()',
+    );
+    return Number(rows[0]?.t ?? Number.NaN);
+  } finally {
+    await c.end();
+  }
+}
+const activeBefore = await activeMs();
 dbMs = 0;
 statements = 0;
 byKind.clear();
 const wall = performance.now();
 const result = await services.sla.detectBreaches({ now });
 const wallMs = performance.now() - wall;
+const serverMs = (await activeMs()) - activeBefore;
 console.log(
-  `breach job: ${result.breaches} breaches on ${result.tickets} tickets; database time ${dbMs.toFixed(0)} ms over ${statements} statements; wall ${wallMs.toFixed(0)} ms (target: < 1000 ms database time for 10k)`,
+  `breach job: ${result.breaches} breaches on ${result.tickets} tickets; database time ${dbMs.toFixed(0)} ms over ${statements} statements (round trips), ${serverMs.toFixed(0)} ms executing in PostgreSQL (pg_stat_database.active_time, includes the stats probes); wall ${wallMs.toFixed(0)} ms (target: < 1000 ms database time for 10k)`,
 );
 for (const [kind, k] of [...byKind].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8))
   console.log(`  ${k.ms.toFixed(0).padStart(6)} ms  ${String(k.n).padStart(4)}×  ${kind}`);

@@ -168,6 +168,11 @@ export function createSlaRepository() {
       }
     },
 
+    /** The rest of this transaction commits without waiting for its WAL to reach disk. */
+    async relaxCommit(ex: Executor): Promise<void> {
+      await ex.execute(sql`SET LOCAL synchronous_commit = off`);
+    },
+
     /**
      * Claims up to `limit` live tickets whose earliest unmarked due time has passed, in one statement:
      * their ticket_sla rows are locked FOR UPDATE SKIP LOCKED (concurrent passes never claim the same
