@@ -38,19 +38,23 @@ export function createReportsRepository() {
   return {
     /**
      * Tickets created in the period: the count and the created → first public staff reply percentiles over
-     * the whole period, and the count per day in the report timezone — one index-only scan
-     * (GROUPING SETS: the per-day rows and the total row come from the same pass).
+     * the whole period, and the count per day in the report timezone. The period's rows are read once
+     * (one index-only scan into a materialized CTE of two small columns); the total and the days are
+     * aggregated from it (the days by hashing: nothing is sorted but the percentiles' minutes).
      */
     async created(ex: Executor, s: ReportScope) {
-      const m = minutesBetween(sql`x.first_response_at`, sql`x.created_at`);
       const { rows } = await ex.execute<{ day: string | null; n: number; median: unknown; p90: unknown }>(sql`
-        SELECT to_char(x.day, 'YYYY-MM-DD') AS day, count(*)::int AS n,
-               CASE WHEN GROUPING(x.day) = 1 THEN percentile_cont(0.5) WITHIN GROUP (ORDER BY ${m}) FILTER (WHERE x.first_response_at IS NOT NULL) END AS median,
-               CASE WHEN GROUPING(x.day) = 1 THEN percentile_cont(0.9) WITHIN GROUP (ORDER BY ${m}) FILTER (WHERE x.first_response_at IS NOT NULL) END AS p90
-        FROM (SELECT (t.created_at AT TIME ZONE ${s.timezone})::date AS day, t.created_at, t.first_response_at
-                FROM tickets t
-               WHERE ${scopeOf(s)} AND t.created_at >= ${s.from} AND t.created_at < ${s.to}) x
-        GROUP BY GROUPING SETS ((x.day), ())`);
+        WITH x AS MATERIALIZED (
+          SELECT (t.created_at AT TIME ZONE ${s.timezone})::date AS day,
+                 ${minutesBetween(sql`t.first_response_at`, sql`t.created_at`)} AS minutes
+            FROM tickets t
+           WHERE ${scopeOf(s)} AND t.created_at >= ${s.from} AND t.created_at < ${s.to})
+        SELECT NULL AS day, count(*)::int AS n,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY minutes) FILTER (WHERE minutes IS NOT NULL) AS median,
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY minutes) FILTER (WHERE minutes IS NOT NULL) AS p90
+          FROM x
+        UNION ALL
+        SELECT to_char(day, 'YYYY-MM-DD'), count(*)::int, NULL, NULL FROM x GROUP BY day`);
       const total = rows.find((r) => r.day === null);
       return {
         created: Number(total?.n ?? 0),
@@ -61,37 +65,38 @@ export function createReportsRepository() {
 
     /**
      * Tickets whose current solve falls in the period: the count and created → solved percentiles, the
-     * count per day and per assignee — one index-only scan.
+     * count per day and per assignee — the period's rows read once, as for created().
      */
     async solved(ex: Executor, s: ReportScope) {
-      const m = minutesBetween(sql`x.solved_at`, sql`x.created_at`);
       const { rows } = await ex.execute<{
-        day: string | null;
-        assignee_id: string | null;
-        g: number;
+        kind: 'total' | 'day' | 'assignee';
+        key: string | null;
         n: number;
         median: unknown;
         p90: unknown;
       }>(sql`
-        SELECT to_char(x.day, 'YYYY-MM-DD') AS day, x.assignee_id, GROUPING(x.day, x.assignee_id)::int AS g,
-               count(*)::int AS n,
-               CASE WHEN GROUPING(x.day, x.assignee_id) = 3 THEN percentile_cont(0.5) WITHIN GROUP (ORDER BY ${m}) END AS median,
-               CASE WHEN GROUPING(x.day, x.assignee_id) = 3 THEN percentile_cont(0.9) WITHIN GROUP (ORDER BY ${m}) END AS p90
-        FROM (SELECT (t.solved_at AT TIME ZONE ${s.timezone})::date AS day, t.assignee_id, t.solved_at, t.created_at
-                FROM tickets t
-               WHERE ${scopeOf(s)} AND t.solved_at >= ${s.from} AND t.solved_at < ${s.to}) x
-        GROUP BY GROUPING SETS ((x.day), (x.assignee_id), ())`);
-      // g: 1 = per day (assignee aggregated away), 2 = per assignee, 3 = the total.
-      const total = rows.find((r) => Number(r.g) === 3);
+        WITH x AS MATERIALIZED (
+          SELECT (t.solved_at AT TIME ZONE ${s.timezone})::date AS day, t.assignee_id,
+                 ${minutesBetween(sql`t.solved_at`, sql`t.created_at`)} AS minutes
+            FROM tickets t
+           WHERE ${scopeOf(s)} AND t.solved_at >= ${s.from} AND t.solved_at < ${s.to})
+        SELECT 'total' AS kind, NULL AS key, count(*)::int AS n,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY minutes) AS median,
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY minutes) AS p90
+          FROM x
+        UNION ALL
+        SELECT 'day', to_char(day, 'YYYY-MM-DD'), count(*)::int, NULL, NULL FROM x GROUP BY day
+        UNION ALL
+        SELECT 'assignee', assignee_id::text, count(*)::int, NULL, NULL FROM x WHERE assignee_id IS NOT NULL
+         GROUP BY assignee_id`);
+      const total = rows.find((r) => r.kind === 'total');
+      const of = (kind: 'day' | 'assignee') =>
+        new Map(rows.filter((r) => r.kind === kind).map((r) => [r.key!, Number(r.n)]));
       return {
         solved: Number(total?.n ?? 0),
         resolution: { median: num(total?.median), p90: num(total?.p90) },
-        byDay: new Map(rows.filter((r) => Number(r.g) === 1).map((r) => [r.day!, Number(r.n)])),
-        byAssignee: new Map(
-          rows
-            .filter((r) => Number(r.g) === 2 && r.assignee_id !== null)
-            .map((r) => [r.assignee_id!, Number(r.n)]),
-        ),
+        byDay: of('day'),
+        byAssignee: of('assignee'),
       };
     },
 
