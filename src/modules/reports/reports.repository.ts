@@ -28,7 +28,7 @@ const num = (v: unknown): number | null => (v === null || v === undefined ? null
 
 /**
  * Report queries. Every measure reads a covering index made for it, so it is an index-only scan of the period
- * (migrations/0011_slarep_reports.sql): created_at (tickets_report_created_idx), solved_at
+ * (migrations/0013_slarep_reports_sql.sql): created_at (tickets_report_created_idx), solved_at
  * (tickets_report_solved_idx), the backlog by status, priority and assignee (tickets_report_backlog_idx), first
  * replies to SLA-governed tickets (tickets_report_first_response_idx), breach marks (ticket_sla's partial
  * indexes) and reopenings from the audit trail's partial index over solved → open moves
