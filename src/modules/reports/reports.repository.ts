@@ -166,16 +166,22 @@ export function createReportsRepository() {
      * (first public staff reply, or solve, in the period) or marked missed (its breach in the period).
      * null when none was decided.
      */
-    async slaMet(ex: Executor, s: ReportScope) {
+    /** `parallel` runs each of its four counts (the caller's bound on statements at once). */
+    async slaMet(
+      ex: Executor,
+      s: ReportScope,
+      parallel: <T>(fn: () => Promise<T>) => Promise<T> = (fn) => fn(),
+    ) {
       const inPeriod = (col: SQL) => sql`(${col} >= ${s.from} AND ${col} < ${s.to})`;
       // Met targets were decided by their event in the period (first reply, solve): one index-only range
       // scan each (tickets_report_first_response_idx, tickets_report_solved_idx), a missed one by its mark
       // in ticket_sla. Missed targets add those marked in the period whose event was not in it. Never a
-      // pass over every ticket. Four independent counts, sent at once (the pool runs them side by side).
-      const count = async (q: SQL) => {
-        const { rows } = await ex.execute<{ n: number; met: number }>(q);
-        return { n: Number(rows[0]?.n ?? 0), met: Number(rows[0]?.met ?? 0) };
-      };
+      // pass over every ticket. Four independent counts, run side by side within the caller's bound.
+      const count = (q: SQL) =>
+        parallel(async () => {
+          const { rows } = await ex.execute<{ n: number; met: number }>(q);
+          return { n: Number(rows[0]?.n ?? 0), met: Number(rows[0]?.met ?? 0) };
+        });
       const [frDecided, frMissed, rsDecided, rsMissed] = await Promise.all([
         count(sql`
           SELECT count(*)::int AS n, count(*) FILTER (WHERE m.first_response_breached_at IS NULL)::int AS met

@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import type { Database } from '../../db/client.js';
 import { ticketPriority } from '../../db/schema/index.js';
 import type { Clock } from '../../lib/clock.js';
@@ -26,7 +27,15 @@ const DAY_MS = 86_400_000;
 /** Rows per keyset page while exporting: memory stays flat whatever the number of tickets. */
 const EXPORT_PAGE = 100;
 
+/**
+ * Report statements running at once in this process, across all report requests. An overview sends ten
+ * independent statements; unbounded, two dashboards refreshing together would hold the whole pool and
+ * every other request would wait for a connection.
+ */
+export const REPORT_PARALLEL_STATEMENTS = 3;
+
 export function createReportsService({ db, reports, tickets, clock, timezone }: ReportsServiceDeps) {
+  const parallel = pLimit(REPORT_PARALLEL_STATEMENTS);
   return {
     /**
      * GET /reports/overview (agents and admins). The period is [from, to), by default the last 30 days; at most
@@ -48,12 +57,12 @@ export function createReportsService({ db, reports, tickets, clock, timezone }: 
       // Seven statements, each an index-only scan of the period (or none): created, solved (with its days and
       // assignees), the backlog (with its assignees), reopenings, SLA attainment and the day list.
       const [created, solved, reopened, backlog, sla, days] = await Promise.all([
-        reports.created(db, scope),
-        reports.solved(db, scope),
-        reports.reopened(db, scope),
-        reports.backlog(db, scope),
-        reports.slaMet(db, scope),
-        reports.days(db, scope),
+        parallel(() => reports.created(db, scope)),
+        parallel(() => reports.solved(db, scope)),
+        parallel(() => reports.reopened(db, scope)),
+        parallel(() => reports.backlog(db, scope)),
+        reports.slaMet(db, scope, parallel),
+        parallel(() => reports.days(db, scope)),
       ]);
       const byStatus = Object.fromEntries(BACKLOG_STATUSES.map((s) => [s, 0])) as Record<string, number>;
       const byPriority = Object.fromEntries(ticketPriority.enumValues.map((p) => [p, 0])) as Record<
