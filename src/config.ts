@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
@@ -180,6 +181,7 @@ const envSchema = z
       .default('UTC')
       .refine(isTimeZone, 'must be an IANA timezone such as UTC or Europe/Berlin'),
     ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+    WEB_CONCURRENCY: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(64).optional()),
     JOBS_CONCURRENCY: int(8, 1, 100),
     JOBS_POLL_INTERVAL_MS: int(1000, 100, 60_000),
     JOBS_BATCH_SIZE: int(0, 0, 1000),
@@ -322,6 +324,11 @@ export interface Config {
   reportTimezone: string;
   /** What this process runs: the API and the job worker (all), the API only, or the worker only. */
   role: Env['ROLE'];
+  /**
+   * HTTP worker processes (node:cluster). 1 = the single process serves HTTP itself; more = a primary that
+   * owns the once-only work (embedded database, migrations, admin bootstrap, jobs) and forks this many workers.
+   */
+  webConcurrency: number;
   jobs: {
     concurrency: number;
     /** New jobs start on LISTEN/NOTIFY; retries and future runAt are found by polling this often. */
@@ -480,6 +487,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = environmentWithDotEnv()):
     },
     reportTimezone: e.REPORT_TIMEZONE,
     role: e.ROLE,
+    webConcurrency: e.WEB_CONCURRENCY ?? (e.NODE_ENV === 'production' ? os.availableParallelism() : 1),
     jobs: {
       concurrency: e.JOBS_CONCURRENCY,
       pollIntervalMs: e.JOBS_POLL_INTERVAL_MS,

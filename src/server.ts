@@ -1,13 +1,16 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp, loggerOptions } from './app.js';
+import { runClusterWorker, runPrimary } from './cluster.js';
 import { ConfigError, loadConfig, resolveJwtSecret } from './config.js';
 import { resolveDatabase } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
+import { isClusterWorker } from './lib/cluster-worker.js';
 import { runWorker } from './worker.js';
 
 /**
  * Process entry point: config, database, migrations, listen, job worker (ROLE=all, the default; ROLE=api
  * leaves jobs to `npm run worker`; ROLE=worker runs src/worker.ts instead), graceful shutdown. Nothing else.
+ * WEB_CONCURRENCY > 1: this process becomes the primary of src/cluster.ts and forks that many HTTP workers.
  */
 async function main() {
   let config: ReturnType<typeof loadConfig>;
@@ -22,6 +25,15 @@ async function main() {
   }
 
   if (config.role === 'worker') return runWorker(config);
+  if (isClusterWorker()) {
+    // Forked by the primary, which resolved both (see src/cluster.ts).
+    const { databaseUrl, jwtSecret } = config;
+    if (!databaseUrl || !jwtSecret)
+      throw new Error('an HTTP worker needs DATABASE_URL and JWT_SECRET from its primary');
+    return runClusterWorker({ ...config, databaseUrl, jwtSecret });
+  }
+  if (config.webConcurrency > 1) return runPrimary(config);
+
   const secrets = await resolveJwtSecret(config);
   const database = await resolveDatabase(config, (msg) => console.log(`[embedded-postgres] ${msg}`));
   await runMigrations(database.migrationUrl, database.url);

@@ -2,8 +2,10 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Config } from '../config.js';
+import { isClusterWorker } from '../lib/cluster-worker.js';
 import { RateLimitedError } from '../lib/errors.js';
 import { isPublicRoute } from './auth.js';
+import { ClusterRateLimitStore } from './cluster-rate-limit.js';
 
 /** Probes, metrics and docs are never limited: a load balancer or scraper must always get through. */
 const EXEMPT = ['/healthz', '/readyz', '/metrics', '/openapi.json', '/docs'];
@@ -35,8 +37,10 @@ function isExempt(request: FastifyRequest): boolean {
  * - the public /api/v1/auth/* routes (register, login, refresh) without their own `config.rateLimit` get a
  *   tighter per-IP budget (a tenth of the global one); a route's own `config: { rateLimit: {...} }` wins;
  * - RateLimit-Limit/Remaining/Reset on every limited response, Retry-After + problem+json RATE_LIMITED on 429;
- * - counters in Redis (shared by all instances) when REDIS_URL is set, else in memory. If Redis is
- *   unreachable requests are let through (skipOnError) rather than failing the API.
+ * - counters in Redis (shared by all instances) when REDIS_URL is set, else in memory: in this process, or
+ *   in a cluster worker (WEB_CONCURRENCY > 1) in the primary's memory, one budget for all workers
+ *   (src/http/cluster-rate-limit.ts). If Redis (or the primary) does not answer, requests are let through
+ *   (skipOnError) rather than failing the API.
  *
  * - requests the auth hook refuses (no token, a bad, expired or revoked one) count per client IP against
  *   RATE_LIMIT_MAX per minute through the returned limiter, which the auth hook calls before its 401:
@@ -105,7 +109,11 @@ export async function registerRateLimit(
     enableDraftSpec: true,
     keyGenerator: rateLimitKey,
     allowList: (request) => isExempt(request),
-    ...(redis ? { redis, nameSpace: config.redisKeyPrefix } : {}),
+    ...(redis
+      ? { redis, nameSpace: config.redisKeyPrefix }
+      : isClusterWorker()
+        ? { store: ClusterRateLimitStore }
+        : {}),
     skipOnError: true,
     errorResponseBuilder: (_request, context) =>
       new RateLimitedError(context.ttl / 1000, `Too many requests; retry in ${context.after}.`),

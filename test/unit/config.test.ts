@@ -44,6 +44,20 @@ describe('config', () => {
     expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: RANDOM_SECRET }).host).toBe('0.0.0.0');
   });
 
+  it('serves HTTP from one process outside production, from one worker per CPU in production', () => {
+    expect(loadConfig({}).webConcurrency).toBe(1);
+    expect(loadConfig({ NODE_ENV: 'test' }).webConcurrency).toBe(1);
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: RANDOM_SECRET }).webConcurrency).toBe(
+      os.availableParallelism(),
+    );
+    expect(
+      loadConfig({ NODE_ENV: 'production', JWT_SECRET: RANDOM_SECRET, WEB_CONCURRENCY: '3' }).webConcurrency,
+    ).toBe(3);
+    expect(loadConfig({ WEB_CONCURRENCY: '' }).webConcurrency).toBe(1);
+    expect(problemsOf({ WEB_CONCURRENCY: '0' })[0]).toMatch(/^WEB_CONCURRENCY: /);
+    expect(problemsOf({ WEB_CONCURRENCY: 'many' })[0]).toMatch(/^WEB_CONCURRENCY: /);
+  });
+
   it('runs API and worker in one process by default; ROLE picks api or worker, nothing else', () => {
     expect(loadConfig({}).role).toBe('all');
     expect(loadConfig({ ROLE: 'api' }).role).toBe('api');
