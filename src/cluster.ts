@@ -224,6 +224,16 @@ export async function runPrimary(config: Config): Promise<void> {
  * primary, which relays it.
  */
 export async function runClusterWorker(config: Config & { jwtSecret: string; databaseUrl: string }) {
+  let shutdown: ((how: ShutdownSignal) => void) | undefined;
+  process.on('SIGINT', () => {});
+  process.on('message', (m: unknown) => {
+    const how = typeof m === 'object' && m !== null ? (m as Record<string, unknown>)[SHUTDOWN] : undefined;
+    if (how !== 'SIGTERM' && how !== 'SIGINT') return;
+    // Told to stop while still starting: nothing is served yet, nothing to drain.
+    if (!shutdown) process.exit(0);
+    shutdown(how);
+  });
+
   const app: FastifyInstance = await buildApp(config, { logger: loggerOptions(config) });
 
   let relayed: ShutdownSignal | undefined;
@@ -241,14 +251,11 @@ export async function runClusterWorker(config: Config & { jwtSecret: string; dat
       await app.close(); // stops accepting, closes the live streams, waits for in-flight requests, closes the pool
     },
   );
-  process.on('SIGINT', () => {});
-  process.on('message', (m: unknown) => {
-    const sig = typeof m === 'object' && m !== null ? (m as Record<string, unknown>)[SHUTDOWN] : undefined;
-    if ((sig === 'SIGTERM' || sig === 'SIGINT') && !closing) {
-      relayed = sig;
-      void grace.close();
-    }
-  });
+  shutdown = (how) => {
+    if (closing) return;
+    relayed = how;
+    void grace.close();
+  };
 
   await app.listen({ port: config.port, host: config.host });
 }

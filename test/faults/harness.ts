@@ -130,7 +130,10 @@ export interface ServerProcess {
   kill(): Promise<void>;
 }
 
-/** Starts `node --import tsx src/server.ts` on a free loopback port and waits until /healthz answers. */
+/**
+ * Starts `node --import tsx src/server.ts` on a free loopback port and waits until /healthz answers (in
+ * cluster mode: until one worker does).
+ */
 export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
@@ -144,6 +147,8 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
       LOG_LEVEL: 'warn',
       // The figures are about database outages and shutdown, not about a loaded CI box shedding load.
       OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+      // One process unless a test asks for cluster mode (production's default is one worker per CPU).
+      WEB_CONCURRENCY: '1',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -37,7 +37,12 @@ async function canConnect(port: number): Promise<boolean> {
   }
 }
 
-describe('SIGTERM under load (server with its embedded PostgreSQL)', () => {
+// WEB_CONCURRENCY=2: the signal reaches the primary only (as from an orchestrator); it relays it to its HTTP
+// workers, which drain and finish their requests, and stops the database after they exit.
+describe.each([
+  { workers: 1, label: 'one process' },
+  { workers: 2, label: 'cluster mode, WEB_CONCURRENCY=2' },
+])('SIGTERM under load (server with its embedded PostgreSQL; $label)', ({ workers }) => {
   let dataDir: string;
   let pgPort: number;
   let server: ServerProcess;
@@ -53,6 +58,7 @@ describe('SIGTERM under load (server with its embedded PostgreSQL)', () => {
       EMBEDDED_PG_PORT: String(pgPort),
       JWT_SECRET: secret,
       RATE_LIMIT_MAX: '1000000',
+      WEB_CONCURRENCY: String(workers),
     });
     // The server migrated its own embedded database; arrange a user in it.
     const verify = await startVerifier(path.join(dataDir, 'postgres'), pgPort, false);
@@ -115,7 +121,7 @@ describe('SIGTERM under load (server with its embedded PostgreSQL)', () => {
     );
     await verify.close();
 
-    report('SIGTERM under load', {
+    report(`SIGTERM under load (WEB_CONCURRENCY=${workers})`, {
       'requests sent': outcomes.length,
       'sent before SIGTERM': inFlight.length,
       'in flight at SIGTERM': overlapping.length,
