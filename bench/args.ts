@@ -25,6 +25,12 @@ export interface BenchOptions {
   latencySamples: number;
   /** JOBS_CONCURRENCY of the benched worker (undefined: the application's default). */
   jobConcurrency: number | undefined;
+  /** WEB_CONCURRENCY of the API server (undefined: the application's default, one worker per CPU). */
+  webConcurrency: number | undefined;
+  /** Fixed rates (req/s) of the paced open-loop runs of list and get; empty: none. */
+  rates: number[];
+  /** Measured seconds per paced run. */
+  pacedDuration: number;
 }
 
 export const USAGE = `npm run bench -- [options]
@@ -34,6 +40,9 @@ export const USAGE = `npm run bench -- [options]
   --duration S       measured seconds per scenario (default 10)
   --warmup S         warm-up seconds per scenario, not measured (default 3)
   --connections C    concurrent connections (default 50)
+  --web-concurrency N  WEB_CONCURRENCY of the API server (default: the application's, one worker per CPU)
+  --rates a,b,c      paced open-loop runs of list and get at these req/s (default 150,250,500; none: skip)
+  --paced-duration S measured seconds per paced run (default 10; warm-up: --warmup)
   --only a,b         run only scenarios whose name contains one of these words
   --pool N           DB_POOL_MAX for the API and the floor (default: the application's default)
   --pg URL|embedded  PostgreSQL server for the bench databases
@@ -70,6 +79,9 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): BenchOptions 
     jobCount: 20_000,
     latencySamples: 300,
     jobConcurrency: undefined,
+    webConcurrency: undefined,
+    rates: [150, 250, 500],
+    pacedDuration: 10,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -125,6 +137,23 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): BenchOptions 
       case '--job-concurrency':
         o.jobConcurrency = positiveInt('job-concurrency', value());
         break;
+      case '--web-concurrency':
+        o.webConcurrency = positiveInt('web-concurrency', value());
+        break;
+      case '--rates': {
+        const v = value() ?? '';
+        o.rates =
+          v === 'none'
+            ? []
+            : v
+                .split(',')
+                .filter(Boolean)
+                .map((r) => positiveInt('rates', r));
+        break;
+      }
+      case '--paced-duration':
+        o.pacedDuration = positiveInt('paced-duration', value());
+        break;
       case '--help':
       case '-h':
         console.log(USAGE);
@@ -137,6 +166,10 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv): BenchOptions 
   if (o.duration > 120) throw new Error('--duration is capped at 120 s (the run must stay bounded)');
   if (o.connections > 500) throw new Error('--connections is capped at 500');
   if (o.jobCount > 200_000) throw new Error('--job-count is capped at 200000');
+  if (o.pacedDuration > 120) throw new Error('--paced-duration is capped at 120 s');
+  if (o.rates.some((r) => r > 20_000)) throw new Error('--rates are capped at 20000 req/s');
+  if (o.webConcurrency !== undefined && o.webConcurrency > 64)
+    throw new Error('--web-concurrency is capped at 64');
   if (o.latencySamples > 5000) throw new Error('--latency-samples is capped at 5000');
   return o;
 }

@@ -25,15 +25,30 @@ export function killChildren(): void {
 
 export interface Server {
   pid: number;
-  /** CPU time (user + system) the process has used so far, in milliseconds. */
+  /** CPU time (user + system) the process and its children (cluster workers) have used so far, in ms. */
   cpuMs(): Promise<number>;
   baseUrl: string;
-  /** Highest VmRSS seen by the sampler since the last resetPeak(), in bytes. */
+  /** Highest VmRSS of any one process of the server (itself or a child) since the last resetPeak(), in bytes. */
   peakRss(): number;
+  /** Highest VmRSS of the server's processes together since the last resetPeak(), in bytes. */
+  peakRssTotal(): number;
+  /** The processes the sampler has seen (the server and its children). */
+  processCount(): number;
   resetPeak(): void;
-  /** VmHWM: the kernel's peak resident set size over the whole life of the process, in bytes. */
+  /** VmHWM: the kernel's peak resident set size over the whole life of a process, the highest of them, in bytes. */
   highWaterMark(): Promise<number>;
   stop(): Promise<void>;
+}
+
+/** The process and its descendants (cluster workers; an embedded PostgreSQL would be counted too). */
+async function processTree(pid: number): Promise<number[]> {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    const p = out[i]!;
+    const children = await readFile(`/proc/${p}/task/${p}/children`, 'utf8').catch(() => '');
+    for (const c of children.split(' ')) if (c.trim()) out.push(Number(c));
+  }
+  return out;
 }
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on every mainstream Linux). */
@@ -114,22 +129,38 @@ export async function startServer(opts: {
   }
 
   let peak = 0;
+  let peakTotal = 0;
+  const seen = new Set<number>();
   const sampler = setInterval(() => {
-    void procStatusBytes(pid, 'VmRSS').then((rss) => {
-      if (rss > peak) peak = rss;
+    void processTree(pid).then(async (pids) => {
+      const rss = await Promise.all(pids.map((p) => procStatusBytes(p, 'VmRSS')));
+      let total = 0;
+      for (const [i, r] of rss.entries()) {
+        seen.add(pids[i]!);
+        total += r;
+        if (r > peak) peak = r;
+      }
+      if (total > peakTotal) peakTotal = total;
     });
   }, 100);
   sampler.unref();
 
   return {
     pid,
-    cpuMs: () => procCpuMs(pid),
+    cpuMs: async () => {
+      const cpu = await Promise.all((await processTree(pid)).map(procCpuMs));
+      return cpu.reduce((a, b) => a + b, 0);
+    },
     baseUrl,
     peakRss: () => peak,
+    peakRssTotal: () => peakTotal,
+    processCount: () => seen.size,
     resetPeak: () => {
       peak = 0;
+      peakTotal = 0;
     },
-    highWaterMark: () => procStatusBytes(pid, 'VmHWM'),
+    highWaterMark: async () =>
+      Math.max(...(await Promise.all((await processTree(pid)).map((p) => procStatusBytes(p, 'VmHWM'))))),
     stop: async () => {
       clearInterval(sampler);
       if (exited) return;

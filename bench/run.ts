@@ -16,6 +16,7 @@ import {
   sampleTickets,
 } from './database.js';
 import { type LoadResult, measure, type Scenario } from './load.js';
+import { type PacedResult, paced, pacedTable } from './paced.js';
 import { freePort, killChildren, run, type Server, startServer } from './proc.js';
 import {
   endpointTable,
@@ -65,6 +66,7 @@ function serverEnv(databaseUrl: string, port: number, opts: BenchOptions): NodeJ
     LOGIN_RATE_LIMIT_PER_ACCOUNT: '1000000000',
   };
   if (opts.pool !== undefined) env.DB_POOL_MAX = String(opts.pool);
+  if (opts.webConcurrency !== undefined) env.WEB_CONCURRENCY = String(opts.webConcurrency);
   return env;
 }
 
@@ -91,10 +93,31 @@ async function measureOn(
   const cpuMs = (await server.cpuMs()) - cpuBefore;
   const serverCpuMsPerReq = Math.round((cpuMs / Math.max(r.requests, 1)) * 1000) / 1000;
   const bad = Object.values(r.unexpected).reduce((a, b) => a + b, 0) + r.errors;
+  const procs = server.processCount();
   log(
-    `  ${r.reqPerSec} req/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms${bad ? `, ${bad} unexpected answers ${JSON.stringify(r.unexpected)}` : ''}`,
+    `  ${r.reqPerSec} req/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, peak RSS ${mb(server.peakRss())} MB per process${procs > 1 ? ` (${procs} processes, ${mb(server.peakRssTotal())} MB together)` : ''}${bad ? `, ${bad} unexpected answers ${JSON.stringify(r.unexpected)}` : ''}`,
   );
   return { ...r, peakRssMb: mb(server.peakRss()), serverCpuMsPerReq };
+}
+
+/** The paced open-loop runs: list and get at each of --rates, evenly spaced, latency from the due time. */
+async function pacedRuns(server: Server, scenarios: Scenario[], opts: BenchOptions): Promise<PacedResult[]> {
+  const out: PacedResult[] = [];
+  const targets = scenarios.filter((s) => s.kind === 'list' || s.kind === 'get').slice(0, 1);
+  const get = scenarios.find((s) => s.kind === 'get');
+  if (get) targets.push(get);
+  for (const s of targets) {
+    for (const rate of opts.rates) {
+      log(`${s.name}: paced ${rate} req/s, ${opts.warmup}s warm-up + ${opts.pacedDuration}s`);
+      server.resetPeak();
+      const r = await paced(server.baseUrl, s, { rate, durationS: opts.pacedDuration, warmupS: opts.warmup });
+      log(
+        `  answered ${r.answeredPerSec}/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms (send lag p99 ${r.sendLagP99Ms} ms, ${r.sockets} sockets)`,
+      );
+      out.push(r);
+    }
+  }
+  return out;
 }
 
 /** One size: dataset, floor, API server, the chosen scenarios. */
@@ -103,7 +126,7 @@ async function runSuite(
   size: number,
   opts: BenchOptions,
   which: 'all' | 'read',
-): Promise<SuiteResult> {
+): Promise<SuiteResult & { paced: PacedResult[]; processes: number; peakRssTotalMb: number }> {
   const url = await ensureDataset(bench, size, { reseed: opts.reseed, log });
   const sample = await sampleTickets(url);
   const users = await describeUsers(url);
@@ -147,6 +170,8 @@ async function runSuite(
   });
   const rows: Row[] = [{ ...floorRow, vsFloor: 1 }];
   let hwm = 0;
+  let pacedResults: PacedResult[] = [];
+  let peakRssTotalMb = 0;
   try {
     const creds = { agent: { email: agent.email, password: SEED_PASSWORD } };
     const tokens = {
@@ -156,20 +181,37 @@ async function runSuite(
     const scenarios = which === 'all' ? allScenarios(tokens, sample, creds.agent) : readScenarios(tokens);
     for (const s of scenarios.filter((x) => selected(opts, x))) {
       const r = await measureOn(api, s, opts);
+      peakRssTotalMb = Math.max(peakRssTotalMb, mb(api.peakRssTotal()));
       rows.push({ ...r, vsFloor: floorRow.reqPerSec > 0 ? r.reqPerSec / floorRow.reqPerSec : null });
+    }
+    if (which === 'all' && opts.rates.length > 0) {
+      pacedResults = await pacedRuns(
+        api,
+        scenarios.filter((x) => selected(opts, x)),
+        opts,
+      );
     }
     hwm = await api.highWaterMark();
   } finally {
     await api.stop();
   }
-  return { tickets: size, rows, serverVmHwmMb: mb(hwm), loadBefore, loadAfter: os.loadavg() };
+  return {
+    tickets: size,
+    rows,
+    serverVmHwmMb: mb(hwm),
+    loadBefore,
+    loadAfter: os.loadavg(),
+    paced: pacedResults,
+    processes: api.processCount(),
+    peakRssTotalMb,
+  };
 }
 
 function header(opts: BenchOptions, bench: BenchServer): string {
   const m = machine();
   return [
     `machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryMb} MB, Node ${m.node}; database: ${bench.label}`,
-    `load: ${opts.connections} connections, ${opts.warmup}s warm-up + ${opts.duration}s per scenario, autocannon on loopback`,
+    `API server: WEB_CONCURRENCY=${opts.webConcurrency ?? `default (production: ${m.cpus})`}; load: ${opts.connections} connections, ${opts.warmup}s warm-up + ${opts.duration}s per scenario, autocannon on loopback`,
     `note: autocannon, the API server and PostgreSQL share the same ${m.cpus} cores; numbers include that contention.`,
   ].join('\n');
 }
@@ -238,8 +280,13 @@ async function main() {
       console.log(endpointTable(suite));
       const peak = Math.max(...suite.rows.filter((r) => r.kind !== 'floor').map((r) => r.peakRssMb));
       console.log(
-        `\nAPI server peak RSS under load: ${peak} MB (VmHWM over its whole life: ${suite.serverVmHwmMb} MB; target ≤ ${TARGETS.rssMb} MB)`,
+        `\nAPI server peak RSS under load, per process: ${peak} MB (VmHWM over its whole life: ${suite.serverVmHwmMb} MB; target ≤ ${TARGETS.rssMb} MB)${suite.processes > 1 ? `; ${suite.processes} processes (primary + workers), ${suite.peakRssTotalMb} MB together` : ''}`,
       );
+      if (suite.paced.length > 0) {
+        console.log(
+          `\nPaced open loop (evenly spaced sends, latency from each request's due time; bench/paced.ts):\n${pacedTable(suite.paced, TARGETS.pacedP99Ms, TARGETS.pacedRate)}`,
+        );
+      }
       const file = await writeJson(`endpoints-${opts.tickets}`, {
         kind: 'endpoints',
         startedAt,

@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import closeWithGrace from 'close-with-grace';
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { buildApp, loggerOptions } from './app.js';
 import { type Config, resolveJwtSecret } from './config.js';
 import { resolveDatabase } from './db/client.js';
@@ -57,7 +57,8 @@ class Supervisor {
   constructor(
     count: number,
     private readonly env: NodeJS.ProcessEnv,
-    private readonly log: FastifyBaseLogger,
+    /** console until the primary's own logger exists. */
+    public log: { error(details: object, msg: string): void },
   ) {
     this.slots = Array.from({ length: count }, (_, index) => ({
       index,
@@ -171,12 +172,9 @@ export async function runPrimary(config: Config): Promise<void> {
   const database = await resolveDatabase(config, (msg) => console.log(`[embedded-postgres] ${msg}`));
   await runMigrations(database.migrationUrl, database.url);
 
-  // The composition root, for the admin bootstrap and the job runner: no listener here.
-  const app = await buildApp({ ...secrets, databaseUrl: database.url }, { logger: loggerOptions(config) });
-  await app.services.adminAccounts.bootstrap(config.admin, app.log);
-
   const counters = serveRateLimitCounters();
-  // Workers take the resolved database and secret, never start PostgreSQL or migrate themselves.
+  // Workers take the resolved database and secret, never start PostgreSQL or migrate themselves. They are
+  // forked now, once the schema is in place, and start while this process builds its own composition root.
   const supervisor = new Supervisor(
     config.webConcurrency,
     {
@@ -186,8 +184,22 @@ export async function runPrimary(config: Config): Promise<void> {
       ADMIN_EMAIL: '',
       ADMIN_PASSWORD: '',
     },
-    app.log,
+    { error: (details, msg) => console.error(msg, details) },
   );
+  supervisor.start();
+
+  // The composition root, for the admin bootstrap and the job runner: no listener here.
+  let app: FastifyInstance;
+  try {
+    app = await buildApp({ ...secrets, databaseUrl: database.url }, { logger: loggerOptions(config) });
+    const log = app.log;
+    supervisor.log = { error: (details, msg) => log.error(details, msg) };
+    await app.services.adminAccounts.bootstrap(config.admin, app.log);
+  } catch (err) {
+    await supervisor.stop('SIGINT', workerShutdownBoundMs(config));
+    await database.stop();
+    throw err;
+  }
 
   const bound = workerShutdownBoundMs(config);
   closeWithGrace({ delay: bound + config.jobs.shutdownTimeoutMs + 15_000 }, async ({ signal, err }) => {
@@ -203,7 +215,6 @@ export async function runPrimary(config: Config): Promise<void> {
     await database.stop(); // the embedded PostgreSQL, last (a no-op for DATABASE_URL)
   });
 
-  supervisor.start();
   if (config.role === 'all') await app.jobRunner.start();
   await Promise.race([supervisor.allListening(), supervisor.fatal]);
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;

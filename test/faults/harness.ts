@@ -134,7 +134,10 @@ export interface ServerProcess {
  * Starts `node --import tsx src/server.ts` on a free loopback port and waits until /healthz answers (in
  * cluster mode: until one worker does).
  */
-export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
+export async function startServer(
+  env: Record<string, string>,
+  opts: { liveWithinMs?: number } = {},
+): Promise<ServerProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: ROOT,
@@ -168,12 +171,13 @@ export async function startServer(env: Record<string, string>): Promise<ServerPr
     }),
   );
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  const liveWithinMs = opts.liveWithinMs ?? 60_000;
+  const deadline = Date.now() + liveWithinMs;
   for (;;) {
     if (done) throw new Error(`server exited during start-up:\n${output.join('\n')}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`server did not become live within 60 s:\n${output.join('\n')}`);
+      throw new Error(`server did not become live within ${liveWithinMs / 1000} s:\n${output.join('\n')}`);
     }
     try {
       const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) });
