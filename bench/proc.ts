@@ -83,6 +83,8 @@ export async function startServer(opts: {
   name: string;
   script: string;
   args?: string[];
+  /** Options for node itself (before the script), e.g. --cpu-prof. */
+  nodeArgs?: string[];
   env: NodeJS.ProcessEnv;
   port: number;
   readyPath: string;
@@ -90,7 +92,7 @@ export async function startServer(opts: {
   timeoutMs?: number;
 }): Promise<Server> {
   const log = createWriteStream(opts.logFile);
-  const child = spawn(process.execPath, [opts.script, ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.script, ...(opts.args ?? [])], {
     env: opts.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
