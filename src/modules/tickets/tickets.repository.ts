@@ -1,6 +1,7 @@
 import { and, arrayContains, eq, getTableColumns, gt, inArray, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import type { Executor } from '../../db/client.js';
+import { type CompiledQuery, compile, queryBuilder, runCompiled } from '../../db/compiled.js';
 import {
   type NewTicketRow,
   SEARCH_CONFIG,
@@ -126,9 +127,135 @@ function literalLimit(n: number): number {
 /** Up to this many matches, a searched page is sorted from the matches rather than walked in index order. */
 const FEW_MATCHES = 2000;
 
+/** viewColumns, each selected `AS "<key>"`: node-postgres then returns rows shaped as TicketView. */
+const aliasedViewColumns = Object.fromEntries(
+  Object.entries(viewColumns).map(([key, column]) => [key, sql`${column}`.as(key)]),
+) as { [K in keyof typeof viewColumns]: SQL.Aliased<unknown> };
+
+const ISO_MS = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"';
+
+function viewFrom() {
+  return queryBuilder
+    .select(aliasedViewColumns)
+    .from(tickets)
+    .innerJoin(users, eq(users.id, tickets.requesterId))
+    .leftJoin(assignee, eq(assignee.id, tickets.assigneeId));
+}
+
+/** GET /tickets/{id} and every write's read-back: one ticket with its people. */
+const viewByIdQuery = compile<{ id: number }>(
+  viewFrom()
+    .where(eq(tickets.id, sql.placeholder('id')))
+    .limit(literalLimit(1)),
+);
+
+/** Fields a new ticket is inserted with (the rest take their column defaults). */
+export type NewTicket = Pick<
+  NewTicketRow,
+  | 'title'
+  | 'description'
+  | 'priority'
+  | 'type'
+  | 'tags'
+  | 'teamId'
+  | 'requesterId'
+  | 'createdAt'
+  | 'updatedAt'
+>;
+
+const insertQuery = compile<Required<NewTicket>>(
+  queryBuilder
+    .insert(tickets)
+    .values({
+      title: sql.placeholder('title'),
+      description: sql.placeholder('description'),
+      priority: sql.placeholder('priority'),
+      type: sql.placeholder('type'),
+      tags: sql.placeholder('tags'),
+      teamId: sql.placeholder('teamId'),
+      requesterId: sql.placeholder('requesterId'),
+      createdAt: sql.placeholder('createdAt'),
+      updatedAt: sql.placeholder('updatedAt'),
+    })
+    .returning({ id: tickets.id }),
+);
+
+/**
+ * The list shapes nearly every request asks for: newest activity first (the default sort), live tickets,
+ * optionally one status (the agent's queue) and/or one requester (what a requester sees), with or without
+ * a keyset cursor. Other filters and sorts go through the query builder in list().
+ */
+interface HotListShape {
+  status: boolean;
+  requester: boolean;
+  after: boolean;
+  limit: number;
+}
+type HotListValues = { status?: string; requesterId?: string; afterValue?: string; afterId?: number };
+
+function hotListShape(
+  filters: TicketFilters,
+  order: TicketOrder,
+  after: KeysetAfter | null,
+  limit: number,
+): HotListShape | null {
+  if (order.key !== 'updatedAt' || !order.desc) return null;
+  for (const key in filters) {
+    const value = filters[key as keyof TicketFilters];
+    if (value === undefined || key === 'requesterId') continue;
+    if (key === 'status' && (value as TicketStatus[]).length <= 1) continue;
+    return null;
+  }
+  return {
+    status: filters.status?.length === 1,
+    requester: filters.requesterId !== undefined,
+    after: after !== null,
+    limit,
+  };
+}
+
+const hotLists = new Map<string, CompiledQuery<HotListValues>>();
+
+function hotListQuery(shape: HotListShape): CompiledQuery<HotListValues> {
+  const key = `${+shape.status}${+shape.requester}${+shape.after}:${shape.limit}`;
+  let query = hotLists.get(key);
+  if (!query) {
+    const where: SQL[] = [isNull(tickets.deletedAt)];
+    if (shape.status) where.push(eq(tickets.status, sql.placeholder('status')));
+    if (shape.requester) where.push(eq(tickets.requesterId, sql.placeholder('requesterId')));
+    if (shape.after) {
+      where.push(
+        sql`(${tickets.updatedAt}, ${tickets.id}) < (${sql.placeholder('afterValue')}::timestamptz, ${sql.placeholder('afterId')})`,
+      );
+    }
+    query = compile(
+      queryBuilder
+        .select({
+          ...aliasedViewColumns,
+          sortValue:
+            sql<string>`to_char(${tickets.updatedAt} AT TIME ZONE 'UTC', ${sql.raw(`'${ISO_MS}'`)})`.as(
+              'sortValue',
+            ),
+        })
+        .from(tickets)
+        .innerJoin(users, eq(users.id, tickets.requesterId))
+        .leftJoin(assignee, eq(assignee.id, tickets.assigneeId))
+        .where(and(...where))
+        .orderBy(sql`${tickets.updatedAt} DESC`, sql`${tickets.id} DESC`)
+        .limit(literalLimit(shape.limit)),
+    );
+    hotLists.set(key, query);
+  }
+  return query;
+}
+
 const tsQuery = (q: string) => sql`websearch_to_tsquery(${SEARCH_CONFIG}::regconfig, ${q})`;
 
-export function createTicketsRepository() {
+/**
+ * `compiled: false` sends every query through drizzle's builder (the equivalence test compares both).
+ */
+export function createTicketsRepository(opts: { compiled?: boolean } = {}) {
+  const compiled = opts.compiled ?? true;
   function viewQuery(ex: Executor) {
     return ex
       .select(viewColumns)
@@ -138,14 +265,30 @@ export function createTicketsRepository() {
   }
 
   return {
-    async insert(ex: Executor, values: NewTicketRow): Promise<number> {
-      const [row] = await ex.insert(tickets).values(values).returning({ id: tickets.id });
+    async insert(ex: Executor, values: NewTicket): Promise<number> {
+      if (!compiled) {
+        const [row] = await ex.insert(tickets).values(values).returning({ id: tickets.id });
+        return row!.id;
+      }
+      const [row] = await runCompiled<{ id: number }, Required<NewTicket>>(ex, insertQuery, {
+        ...values,
+        priority: values.priority ?? 'normal',
+        type: values.type ?? 'question',
+        tags: values.tags ?? [],
+        teamId: values.teamId ?? null,
+        createdAt: values.createdAt ?? new Date(),
+        updatedAt: values.updatedAt ?? new Date(),
+      });
       return row!.id;
     },
 
     /** The ticket with requester and assignee names; soft-deleted ones included (callers decide visibility). */
     async findView(ex: Executor, id: number): Promise<TicketView | undefined> {
-      const [row] = await viewQuery(ex).where(eq(tickets.id, id)).limit(1);
+      if (!compiled) {
+        const [row] = await viewQuery(ex).where(eq(tickets.id, id)).limit(1);
+        return row;
+      }
+      const [row] = await runCompiled<TicketView, { id: number }>(ex, viewByIdQuery, { id });
       return row;
     },
 
@@ -247,6 +390,15 @@ export function createTicketsRepository() {
       after: KeysetAfter | null,
       limit: number,
     ): Promise<Array<TicketView & { sortValue: string | number }>> {
+      const hot = compiled ? hotListShape(filters, order, after, limit) : null;
+      if (hot) {
+        return runCompiled(ex, hotListQuery(hot), {
+          status: filters.status?.[0],
+          requesterId: filters.requesterId,
+          afterValue: after ? String(after.value) : undefined,
+          afterId: after?.id,
+        });
+      }
       const where: SQL[] = [isNull(tickets.deletedAt)];
       if (filters.status?.length)
         where.push(
