@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import { UnauthenticatedError } from '../lib/errors.js';
 
@@ -9,6 +9,107 @@ function sameToken(given: string, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+
+interface Series {
+  labels: { method: string; route: string; status_code: string };
+  /** Observations per bucket (not cumulative); the last slot counts those above the largest bound. */
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/**
+ * http_request_duration_seconds, exposed exactly as a prom-client Histogram with the labels method, route and
+ * status_code would be (same buckets, same text and JSON, so an AggregatorRegistry merges it too), but cheap
+ * to observe on every request: prom-client validates, copies and hashes the label object on each observe,
+ * while here a route's series is found through two small maps and updated in place.
+ */
+export class RequestDurationHistogram {
+  readonly name = 'http_request_duration_seconds';
+  readonly help = 'Time to answer HTTP requests, by method, route template and status code';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly byRoute = new Map<string, Map<string, Series>>();
+
+  observe(method: string, route: string, statusCode: number, seconds: number): void {
+    let byRoute = this.byRoute.get(route);
+    if (!byRoute) {
+      byRoute = new Map();
+      this.byRoute.set(route, byRoute);
+    }
+    // Method and status are few per route; one short key keeps the lookup a single map access.
+    const key = method + statusCode;
+    let series = byRoute.get(key);
+    if (!series) {
+      series = {
+        labels: { method, route, status_code: String(statusCode) },
+        counts: new Array<number>(DURATION_BUCKETS.length + 1).fill(0),
+        sum: 0,
+        count: 0,
+      };
+      byRoute.set(key, series);
+    }
+    let i = 0;
+    while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++;
+    series.counts[i]!++;
+    series.sum += seconds;
+    series.count++;
+  }
+
+  /** prom-client's Registry prints this (the layout of Histogram#getForPromString). */
+  async getForPromString() {
+    const values: Array<{
+      labels: Record<string, string | number>;
+      sharedLabels: Record<string, string>;
+      value: number;
+      metricName: string;
+    }> = [];
+    for (const byRoute of this.byRoute.values()) {
+      for (const s of byRoute.values()) {
+        let acc = 0;
+        for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+          acc += s.counts[i]!;
+          values.push({
+            labels: { le: DURATION_BUCKETS[i]! },
+            sharedLabels: s.labels,
+            value: acc,
+            metricName: `${this.name}_bucket`,
+          });
+        }
+        values.push(
+          {
+            labels: { le: '+Inf' },
+            sharedLabels: s.labels,
+            value: s.count,
+            metricName: `${this.name}_bucket`,
+          },
+          { labels: {}, sharedLabels: s.labels, value: s.sum, metricName: `${this.name}_sum` },
+          { labels: {}, sharedLabels: s.labels, value: s.count, metricName: `${this.name}_count` },
+        );
+      }
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  /** The JSON form (Registry#getMetricsAsJSON, cluster aggregation): labels and shared labels merged. */
+  async get() {
+    const data = await this.getForPromString();
+    return {
+      ...data,
+      values: data.values.map(({ labels, sharedLabels, value, metricName }) => ({
+        labels: { ...labels, ...sharedLabels },
+        value,
+        metricName,
+      })),
+    };
+  }
+
+  reset(): void {
+    this.byRoute.clear();
+  }
 }
 
 /**
@@ -32,13 +133,8 @@ export async function registerMetrics(
   collectDefaultMetrics({ register: registry });
   for (const add of extra) add(registry);
 
-  const duration = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'Time to answer HTTP requests, by method, route template and status code',
-    labelNames: ['method', 'route', 'status_code'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
+  const duration = new RequestDurationHistogram();
+  registry.registerMetric(duration as unknown as Parameters<Registry['registerMetric']>[0]);
   const rateLimited = new Counter({
     name: 'http_requests_rate_limited_total',
     help: 'Requests answered 429 by the rate limiter',
@@ -64,14 +160,14 @@ export async function registerMetrics(
     },
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  // A callback hook: no promise per request.
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    if (route === '/metrics') return;
-    duration.observe(
-      { method: request.method, route, status_code: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
-    if (reply.statusCode === 429) rateLimited.inc();
+    if (route !== '/metrics') {
+      duration.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+      if (reply.statusCode === 429) rateLimited.inc();
+    }
+    done();
   });
 
   app.get(
