@@ -1,4 +1,4 @@
-import { Placeholder } from 'drizzle-orm';
+import { Param, Placeholder } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import type pg from 'pg';
 import type { Executor } from './client.js';
@@ -36,9 +36,11 @@ export function compile<P extends Record<string, unknown>>(query: {
   toSQL(): { sql: string; params: unknown[] };
 }): CompiledQuery<P> {
   const { sql, params } = query.toSQL();
-  const slots = params.map((p) =>
-    p instanceof Placeholder ? { name: p.name as keyof P & string } : { value: p },
-  );
+  const slots = params.map((param) => {
+    // An insert's values stay wrapped in their column's Param; pg encodes the value itself (Date, array).
+    const p = param instanceof Param ? param.value : param;
+    return p instanceof Placeholder ? { name: p.name as keyof P & string } : { value: p };
+  });
   return {
     text: sql,
     bind: (values) => {
