@@ -18,7 +18,8 @@ export const requestIdOptions: Pick<FastifyServerOptions, 'genReqId' | 'logContr
 
 /** Echoes the request id on every response. */
 export function registerRequestIdHeader(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
 }

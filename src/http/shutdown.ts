@@ -17,12 +17,16 @@ export function registerDraining(app: FastifyInstance): void {
   app.decorate('startDraining', () => {
     draining = true;
   });
-  app.addHook('onRequest', async (request) => {
+  // Callback hooks: they run on every request and almost always have nothing to do.
+  app.addHook('onRequest', (request, _reply, done) => {
     if (draining && request.routeOptions.url === '/readyz') {
-      throw new ServiceUnavailableError('The server is shutting down.', 5);
+      done(new ServiceUnavailableError('The server is shutting down.', 5));
+      return;
     }
+    done();
   });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (draining) reply.header('connection', 'close');
+    done(null, payload);
   });
 }

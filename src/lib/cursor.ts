@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
 import { ValidationError } from './errors.js';
 
 /**
@@ -27,7 +27,8 @@ export function deriveKey(secret: string, purpose: string): Buffer {
 }
 
 export function createCursorCodec(secret: string, purpose: string): CursorCodec {
-  const key = deriveKey(secret, purpose);
+  // A KeyObject made once: createHmac with a raw Buffer key imports the key again on every call.
+  const key = createSecretKey(deriveKey(secret, purpose));
   const mac = (body: string) => createHmac('sha256', key).update(body).digest().subarray(0, MAC_BYTES);
 
   return {
