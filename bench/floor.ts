@@ -22,7 +22,9 @@ import pg from 'pg';
 const VIEW_COLUMNS = `t.id, t.title, t.description, t.status, t.priority, t.type, t.tags, t.requester_id,
        t.assignee_id, t.team_id, t.version, t.created_at, t.updated_at, t.first_response_at, t.solved_at,
        t.closed_at, t.deleted_at, t.sla_policy_id, t.sla_first_response_due_at, t.sla_resolution_due_at,
-       t.sla_first_response_breached_at, t.sla_resolution_breached_at, t.merged_into_id,
+       (SELECT s.first_response_breached_at FROM ticket_sla s WHERE s.ticket_id = t.id) AS sla_first_response_breached_at,
+       (SELECT s.resolution_breached_at FROM ticket_sla s WHERE s.ticket_id = t.id) AS sla_resolution_breached_at,
+       t.merged_into_id,
        r.name AS requester_name, r.email AS requester_email, a.name AS assignee_name`;
 
 const listSql = (where: string) => `
@@ -56,17 +58,15 @@ const CREATE = {
   insert: `INSERT INTO tickets (title, description, priority, type, tags, requester_id, team_id, created_at, updated_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
   slaState: `SELECT id, status, priority, type, team_id, created_at, first_response_at, sla_policy_id,
-                    sla_first_response_due_at, sla_resolution_due_at, sla_first_response_breached_at,
-                    sla_resolution_breached_at, sla_resolution_started_at, sla_resolution_consumed_ms,
-                    CASE WHEN isfinite(sla_next_due_at) THEN sla_next_due_at END, sla_breach_check_at
+                    sla_first_response_due_at, sla_resolution_due_at, sla_resolution_started_at,
+                    sla_resolution_consumed_ms, CASE WHEN isfinite(sla_next_due_at) THEN sla_next_due_at END
                FROM tickets WHERE id = $1 LIMIT 1`,
   slaPolicies: `SELECT id, name, position, applies_to_team_id, applies_to_type, targets, business_hours, created_at, updated_at
                   FROM sla_policies ORDER BY position, created_at, id`,
   slaUpdate: `UPDATE tickets SET sla_policy_id = $1, sla_first_response_due_at = $2, sla_resolution_due_at = $3,
-                     sla_first_response_breached_at = $4, sla_resolution_breached_at = $5,
-                     sla_resolution_started_at = $6, sla_resolution_consumed_ms = $7,
-                     sla_next_due_at = 'infinity'::timestamptz, sla_breach_check_at = $8
-               WHERE id = $9`,
+                     sla_resolution_started_at = $4, sla_resolution_consumed_ms = $5,
+                     sla_next_due_at = 'infinity'::timestamptz
+               WHERE id = $6`,
   audit: `INSERT INTO audit_events (actor_id, actor_role, action, entity_type, entity_id, trace_id, ip, user_agent, changes, metadata)
           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
   change: `INSERT INTO change_events (type, ticket_id, requester_id, staff_only, actor_id, actor_name, actor_role, trace_id, data)
@@ -131,7 +131,7 @@ async function main() {
       const id = rows[0].id as number;
       await client.query(CREATE.slaState, [id]);
       await client.query(CREATE.slaPolicies);
-      await client.query(CREATE.slaUpdate, [null, null, null, null, null, null, 0, null, id]);
+      await client.query(CREATE.slaUpdate, [null, null, null, null, 0, id]);
       const view = (await client.query(FLOOR_GET_SQL, [id])).rows[0];
       await client.query(CREATE.audit, [
         body.requesterId,
