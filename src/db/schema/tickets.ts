@@ -125,6 +125,8 @@ export const tickets = pgTable(
     // scope columns) over governed tickets (breach marks of a period checked without heap fetches).
     index('tickets_sla_due_idx').on(t.slaNextDueAt, t.id).where(sql`deleted_at IS NULL`),
     index('tickets_deleted_idx').on(t.deletedAt).where(sql`deleted_at IS NOT NULL`),
+    // The self-reference's foreign-key check on deleting a ticket, and "what was merged into #N".
+    index('tickets_merged_into_idx').on(t.mergedIntoId).where(sql`merged_into_id IS NOT NULL`),
     check('tickets_title_len', sql`char_length(${t.title}) BETWEEN 1 AND 200`),
     check('tickets_description_len', sql`char_length(${t.description}) BETWEEN 1 AND 20000`),
     check('tickets_tags_max', sql`cardinality(${t.tags}) <= 20`),

@@ -1,0 +1,1 @@
+CREATE INDEX "tickets_merged_into_idx" ON "tickets" USING btree ("merged_into_id") WHERE merged_into_id IS NOT NULL;
