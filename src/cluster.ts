@@ -5,6 +5,7 @@ import { buildApp, loggerOptions } from './app.js';
 import { type Config, resolveJwtSecret } from './config.js';
 import { resolveDatabase } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
+import { serveClusterMetrics } from './http/cluster-metrics.js';
 import { serveRateLimitCounters } from './http/cluster-rate-limit.js';
 import { CLUSTER_WORKER_MARKER } from './lib/cluster-worker.js';
 
@@ -173,6 +174,7 @@ export async function runPrimary(config: Config): Promise<void> {
   await runMigrations(database.migrationUrl, database.url);
 
   const counters = serveRateLimitCounters();
+  const metrics = serveClusterMetrics();
   // Workers take the resolved database and secret, never start PostgreSQL or migrate themselves. They are
   // forked now, once the schema is in place, and start while this process builds its own composition root.
   const supervisor = new Supervisor(
@@ -212,6 +214,7 @@ export async function runPrimary(config: Config): Promise<void> {
     ]);
     if (killed > 0) app.log.warn(`${killed} HTTP worker(s) did not exit in time and were killed`);
     counters.stop();
+    metrics.stop();
     await database.stop(); // the embedded PostgreSQL, last (a no-op for DATABASE_URL)
   });
 

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import { UnauthenticatedError } from '../lib/errors.js';
+import { clusterMetricsSource, inClusterWorker } from './cluster-metrics.js';
 
 function sameToken(given: string, expected: string): boolean {
   const a = Buffer.from(given);
@@ -119,7 +120,8 @@ export class RequestDurationHistogram {
  * - db_pool_connections{state="total|idle|waiting"} and db_pool_max: the pg pool;
  * - jobs_*: the job queue (src/modules/jobs/jobs.metrics.ts);
  * - the process metrics of prom-client (CPU, memory, event-loop lag, GC, handles), prefixed process_/nodejs_.
- * With METRICS_TOKEN set the endpoint requires `Authorization: Bearer <METRICS_TOKEN>`.
+ * With METRICS_TOKEN set the endpoint requires `Authorization: Bearer <METRICS_TOKEN>`. In cluster mode the
+ * answer merges every HTTP worker's registry (src/http/cluster-metrics.ts).
  * One registry per app instance, so several apps in one process (tests) do not collide.
  */
 export async function registerMetrics(
@@ -160,6 +162,9 @@ export async function registerMetrics(
     },
   });
 
+  // In cluster mode a scrape answers for every worker (merged by the primary), else for this process.
+  const merged = inClusterWorker() ? clusterMetricsSource(registry) : null;
+
   // A callback hook: no promise per request.
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -191,6 +196,13 @@ export async function registerMetrics(
         }
       }
       reply.header('cache-control', 'no-store').type(registry.contentType);
+      if (merged) {
+        try {
+          return await merged();
+        } catch (err) {
+          request.log.warn({ err }, 'cluster metrics not merged; answering for this worker only');
+        }
+      }
       return registry.metrics();
     },
   );

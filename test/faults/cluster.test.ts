@@ -188,6 +188,39 @@ describe('cluster mode: WEB_CONCURRENCY=2 on one database, without Redis', () =>
     expect(new Set(answers.slice(BUDGET).map((a) => a.pid)).size).toBe(2);
   });
 
+  it('answers /metrics for every worker, whichever one takes the scrape', async () => {
+    const healthzCount = (text: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('http_request_duration_seconds_count{') && l.includes('route="/healthz"'))
+        .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    const scrape = async () => {
+      const a = await fresh(server.url, '/metrics');
+      expect(a.status).toBe(200);
+      return { text: a.body, pid: await servedBy(server, String(a.headers['x-request-id'])) };
+    };
+    const before = healthzCount((await scrape()).text);
+    const pids = new Set<number>();
+    for (let i = 0; i < 10; i++) {
+      const a = await fresh(server.url, '/healthz');
+      expect(a.status).toBe(200);
+      pids.add(await servedBy(server, String(a.headers['x-request-id'])));
+    }
+    const [first, second] = [await scrape(), await scrape()];
+    report('Cluster: merged /metrics', {
+      '/healthz answered by worker pids': [...pids].join(' '),
+      'scrapes answered by worker pids': `${first.pid} ${second.pid}`,
+      '/healthz count before, after (scrape 1, scrape 2)': `${before}, ${healthzCount(first.text)}, ${healthzCount(second.text)}`,
+    });
+    expect(pids.size).toBe(2);
+    expect(first.pid).not.toBe(second.pid);
+    expect(healthzCount(first.text)).toBe(before + 10);
+    expect(healthzCount(second.text)).toBe(before + 10);
+    // The queue gauges are read from the one database: merged as one value, not summed per worker.
+    const depth = (t: string) => t.split('\n').filter((l) => l.startsWith('jobs_queue_depth '));
+    expect(depth(first.text)).toHaveLength(1);
+  });
+
   it('fans a change out to live streams on every worker', async () => {
     const user = await arrangeUser(db, secret);
     const streams = Array.from({ length: 4 }, () => openStream(server.url, user.authorization));

@@ -30,6 +30,8 @@ export function registerJobMetrics(registry: Registry, db: Database): void {
       name,
       help,
       registers: [registry],
+      // Every process reads the same queue: merged across cluster workers, one value, not a sum.
+      aggregator: 'first',
       async collect() {
         this.set(pick(await figures()));
       },
