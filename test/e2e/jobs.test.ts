@@ -2,8 +2,12 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import { sql } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loggerOptions } from '../../src/app.js';
+import type { Database } from '../../src/db/client.js';
 import { type JobDefinition, PermanentJobError } from '../../src/modules/jobs/job-definition.js';
 import { createTestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
@@ -25,7 +29,19 @@ const runs = new Map<string, number[]>();
 const seen = (ctx: { jobId: string; attempt: number }) =>
   runs.set(ctx.jobId, [...(runs.get(ctx.jobId) ?? []), ctx.attempt]);
 
-const definitions: JobDefinition<{ n?: number; marker?: string }>[] = [
+/** Every log line of the app under test (graphile-worker's own lines go through the same logger). */
+const logLines: string[] = [];
+let database: Database;
+
+const definitions: JobDefinition<{ n?: number; marker?: string; secret?: string }>[] = [
+  {
+    kind: 'test.db-error', // a query whose parameter is a secret fails inside PostgreSQL
+    maxAttempts: 2,
+    async handler(payload, ctx) {
+      seen(ctx);
+      await database.execute(sql`SELECT ${payload.secret}::int AS n`);
+    },
+  },
   {
     kind: 'test.echo',
     async handler(payload, ctx) {
@@ -73,7 +89,17 @@ describe('durable jobs', () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'helpdesk-jobs-'));
-    app = await createTestApp({ JOBS_POLL_INTERVAL_MS: '200', DATA_DIR: dataDir });
+    const stream = new Writable({
+      write(chunk, _enc, cb) {
+        logLines.push(...String(chunk).split('\n').filter(Boolean));
+        cb();
+      },
+    });
+    app = await createTestApp(
+      { JOBS_POLL_INTERVAL_MS: '200', DATA_DIR: dataDir },
+      { logger: { ...(loggerOptions({ logLevel: 'info', env: 'test' }) as object), stream } },
+    );
+    database = app.db;
     app.jobs.register(definitions);
     await app.jobRunner.start({ schedules: false });
     [admin, requester, other, agent] = await Promise.all([
@@ -166,6 +192,33 @@ describe('durable jobs', () => {
     expect(job.error).toBe('broken on attempt 2');
     expect(job.result).toBeNull();
     expect(job.finishedAt).not.toBeNull();
+  });
+
+  it('a job failing on a database error logs (ours and the queue library’s lines) no SQL and no parameter', async () => {
+    const secret = `hd_secret_${randomBytes(12).toString('hex')}`;
+    const id = await app.db.transaction((tx) =>
+      app.jobs.enqueue(tx, 'test.db-error', { secret }, { createdBy: admin.id }),
+    );
+    // The first attempt fails and is retried: graphile-worker logs its "Failed task" line for it.
+    const queueLine = () =>
+      logLines.map((l) => JSON.parse(l)).find((l) => String(l.msg).startsWith(`Failed task ${id} (`));
+    await expect.poll(queueLine, { timeout: 20_000 }).toBeDefined();
+    const failed = await waitForState(id, 'failed');
+    const text = logLines.join('\n');
+    expect(text).not.toContain(secret);
+    expect(text).not.toMatch(/select .*::int/i);
+    // What is left says what went wrong: the SQLSTATE and PostgreSQL's message with the value masked.
+    expect(JSON.stringify(queueLine().err)).toContain('22P02');
+    expect(queueLine().msg).toContain(`Failed task ${id} (test.db-error`);
+    expect(queueLine().jobId).toBe(id);
+    // The error kept with the job (GET /jobs/{id}) is the same data-free description.
+    expect(failed.error).toMatch(/22P02/);
+    expect(JSON.stringify(failed)).not.toContain(secret);
+    const { rows } = await app.db.$client.query<{ e: string | null }>(
+      `SELECT string_agg(coalesce(last_error, ''), ' ') AS e FROM graphile_worker._private_jobs WHERE id = $1`,
+      [id],
+    );
+    expect(rows[0]?.e ?? '').not.toContain(secret);
   });
 
   it('PermanentJobError fails the job at once, without retries', async () => {

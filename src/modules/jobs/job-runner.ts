@@ -8,6 +8,7 @@ import {
   type TaskList,
 } from 'graphile-worker';
 import pg from 'pg';
+import { serializeError } from '../../lib/log-safe-error.js';
 import {
   DEFAULT_MAX_ATTEMPTS,
   type JobContext,
@@ -46,13 +47,60 @@ const MAX_ERROR_CHARS = 2000;
 const MAX_RESULT_BYTES = 64 * 1024;
 const EVERY_KEY = (kind: string) => `every:${kind}`;
 
-/** graphile-worker's own log lines, at the application's logger; its per-job chatter only at debug. */
-function queueLogger(log: Logger): QueueLogger {
+/** Error-valued fields of graphile-worker's log metadata (the names its log calls use). */
+const QUEUE_ERROR_FIELDS = ['error', 'fatalError', 'secondError'] as const;
+
+/**
+ * graphile-worker writes an error into its message text ("Failed task 7 (…) with error '<message>':<stack>",
+ * "Stopping worker due to an error: <error>") and hands the raw error (and the job, payload included) in its
+ * metadata. A database error's message can carry a query's parameters (drizzle's "Failed query: … params: …",
+ * PostgreSQL's 'invalid input syntax … "<value>"'): the text is cut where the raw error begins and the
+ * data-free description of src/lib/log-safe-error.ts takes its place; only ids are kept of the job.
+ */
+export function safeQueueLine(
+  message: string,
+  meta: Record<string, unknown> | undefined,
+): { message: string; fields: Record<string, unknown> } {
+  const fields: Record<string, unknown> = {};
+  const errors = QUEUE_ERROR_FIELDS.map((k) => meta?.[k]).filter((e) => e !== undefined && e !== null);
+  let text = message;
+  const job = meta?.job as { id?: unknown; task_identifier?: unknown; attempts?: unknown } | undefined;
+  if (job && typeof job === 'object') {
+    fields.jobId = String(job.id);
+    fields.kind = String(job.task_identifier);
+  }
+  if (meta?.failure === true && job) {
+    // The worker's own "Failed task" line, rebuilt from its parts (the error follows as `err`).
+    const ms = typeof meta.duration === 'number' ? `, ${meta.duration.toFixed(2)}ms` : '';
+    text = `Failed task ${fields.jobId} (${fields.kind}${ms}, attempt ${String(job.attempts)})`;
+  }
+  for (const err of errors) {
+    const raw = err instanceof Error ? err.message : String(err);
+    const at = raw ? text.indexOf(raw) : -1;
+    if (at < 0) continue;
+    // "…: Error: <message>" — cut before the error's name too.
+    const name = err instanceof Error ? `${err.name}: ` : '';
+    const cut = name && text.slice(0, at).endsWith(name) ? at - name.length : at;
+    text = `${text.slice(0, cut)}${serializeError(err).message}`;
+  }
+  // Whatever else slipped into the text: SQL and its parameters never pass.
+  const sqlAt = text.search(/Failed query:|\bparams:/);
+  if (sqlAt >= 0) text = `${text.slice(0, sqlAt)}(SQL and parameters withheld)`;
+  if (errors.length > 0) fields.err = errors[0];
+  return { message: text, fields };
+}
+
+/**
+ * graphile-worker's own log lines, through the application's pino logger (whose `err` serializer is the
+ * data-free one): errors and warnings at their level, its per-job chatter only at debug.
+ */
+export function queueLogger(log: Logger): QueueLogger {
   return new QueueLogger((scope) => (level, message, meta) => {
-    const fields = { queue: { ...scope }, ...(meta?.error ? { err: meta.error } : {}) };
-    if (level === 'error') log.error(fields, message);
-    else if (level === 'warning') log.warn(fields, message);
-    else log.debug(fields, message);
+    const safe = safeQueueLine(message, meta as Record<string, unknown> | undefined);
+    const fields = { queue: { ...scope }, ...safe.fields };
+    if (level === 'error') log.error(fields, safe.message);
+    else if (level === 'warning') log.warn(fields, safe.message);
+    else log.debug(fields, safe.message);
   });
 }
 
@@ -69,9 +117,25 @@ export async function migrateQueue(databaseUrl: string): Promise<void> {
   }
 }
 
+/**
+ * The error a job keeps (job_records.error, the queue's last_error; GET /jobs/{id} shows it): the data-free
+ * description, so a failed query's parameters are not stored or shown either.
+ */
 function errorMessage(err: unknown): string {
-  const message = err instanceof Error ? err.message || err.name : String(err);
+  if (err instanceof Error && !err.message) return err.name;
+  const safe = serializeError(err);
+  // A wrapped query error says little by itself; PostgreSQL's (masked) message under it says what failed.
+  const cause = safe.cause as { message?: unknown } | undefined;
+  const message = typeof cause?.message === 'string' ? `${safe.message}: ${cause.message}` : safe.message;
   return message.slice(0, MAX_ERROR_CHARS);
+}
+
+/** What is rethrown to the queue for a retry: the same message and frames, without the data. */
+function retryableError(err: unknown): Error {
+  const safe = serializeError(err);
+  const out = new Error(errorMessage(err));
+  out.stack = safe.stack || out.stack;
+  return out;
 }
 
 function isPermanent(err: unknown): boolean {
@@ -174,7 +238,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
               [id, message],
             );
           }
-          throw err;
+          throw retryableError(err);
         }
         log.error({ err }, 'job failed for good');
         await query(
