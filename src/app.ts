@@ -152,7 +152,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   // Rate limits apply to routes registered after this line; route-level hooks run after the (global) auth
   // hook, so they see the actor. Requests the auth hook refuses are counted per IP by limitRejected.
   const limitRejected = await registerRateLimit(app, config);
-  const { verifyAccessToken } = await registerAuth(app, {
+  const { verifyAccessClaims } = await registerAuth(app, {
     secret: config.jwtSecret,
     accessTokenTtl: config.accessTokenTtl,
     findActor: services.actors.find,
@@ -216,7 +216,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     prefix: '/api/v1',
     changes: services.changes,
     hub,
-    verifyAccessToken,
+    verifyAccessClaims,
     stream: {
       retryMs: config.changes.retryMs,
       bufferBytes: config.changes.bufferBytes,

@@ -123,7 +123,10 @@ const TOUCH_INTERVAL_MS = 60_000;
 export async function registerAuth(
   app: FastifyInstance,
   opts: AuthOptions,
-): Promise<{ verifyAccessToken(token: string): Promise<Actor> }> {
+): Promise<{
+  verifyAccessToken(token: string): Promise<Actor>;
+  verifyAccessClaims(token: string): AccessClaims & { exp: number };
+}> {
   const verifyOptions = {
     algorithms: ['HS256' as const],
     allowedIss: JWT_ISSUER,
@@ -163,11 +166,14 @@ export async function registerAuth(
     if (schema.response && !schema.response[403]) schema.response[403] = problemSchema;
   });
 
-  /** The check every session access token goes through; a live stream re-checks its token with it too. */
-  async function verifyAccessToken(token: string): Promise<Actor> {
-    let payload: FastifyRequest['user'];
+  /**
+   * The signature, expiry and kind of a session access token (no database read): its claims, or a 401.
+   * A live stream checks the session behind them itself, batched for all streams (src/modules/changes).
+   */
+  function verifyAccessClaims(token: string): AccessClaims & { exp: number } {
+    let payload: FastifyRequest['user'] & { exp?: number };
     try {
-      payload = verifyToken(token) as FastifyRequest['user'];
+      payload = verifyToken(token) as FastifyRequest['user'] & { exp?: number };
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED' || code === 'FAST_JWT_EXPIRED') {
@@ -178,6 +184,12 @@ export async function registerAuth(
     if (payload.typ !== 'access' || typeof payload.sub !== 'string' || typeof payload.sid !== 'string') {
       throw new UnauthenticatedError('The token is not an access token.');
     }
+    return { ...payload, exp: Number(payload.exp) };
+  }
+
+  /** The check every session access token goes through. */
+  async function verifyAccessToken(token: string): Promise<Actor> {
+    const payload = verifyAccessClaims(token);
     if (!(await opts.isSessionLive(payload.sid, payload.sub))) {
       throw new UnauthenticatedError('The session has ended; sign in again.');
     }
@@ -256,5 +268,5 @@ export async function registerAuth(
       }
     }
   });
-  return { verifyAccessToken };
+  return { verifyAccessToken, verifyAccessClaims };
 }

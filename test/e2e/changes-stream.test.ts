@@ -283,7 +283,10 @@ describe('the stream ends with its session', () => {
     await sse.ended;
   });
 
-  it('a stream opened with a stream token ends when the access token behind it expires', async () => {
+  /** The time the access token expires, from its `exp` claim (whole seconds). */
+  const expiryOf = (token: string) => (app.jwt.decode<{ exp: number }>(token)!.exp as number) * 1000;
+
+  it('a stream opened with a stream token ends within 5 s of the access token behind it expiring', async () => {
     const user = await createUser(app, { role: 'agent' });
     const shortLived = app.jwt.sign(
       { sub: user.id, role: 'agent', typ: 'access', sid: user.sessionId },
@@ -296,8 +299,79 @@ describe('the stream ends with its session', () => {
     });
     const sse = await openSse(streamUrl(`token=${encodeURIComponent(res.json().token)}`));
     expect(sse.status).toBe(200);
-    const close = await sse.next((f) => f.event === 'close', 8000);
+    const close = await sse.next((f) => f.event === 'close', expiryOf(shortLived) + 5000 - Date.now());
     expect(JSON.parse(close.data!)).toEqual({ reason: 'session ended' });
+    await sse.ended;
+  });
+
+  it('a Bearer stream ends within 5 s of its access token expiring', async () => {
+    const user = await createUser(app, { role: 'agent' });
+    const shortLived = app.jwt.sign(
+      { sub: user.id, role: 'agent', typ: 'access', sid: user.sessionId },
+      { expiresIn: 2 },
+    );
+    const sse = await openSse(streamUrl(), { authorization: `Bearer ${shortLived}` });
+    expect(sse.status).toBe(200);
+    const close = await sse.next((f) => f.event === 'close', expiryOf(shortLived) + 5000 - Date.now());
+    expect(JSON.parse(close.data!)).toEqual({ reason: 'session ended' });
+  });
+
+  it('logging out (on another instance) closes the session’s stream within 5 s; another session’s stays', async () => {
+    const user = await createUser(app, { role: 'agent' });
+    const login = async () => {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { email: user.email, password: user.password },
+      });
+      expect(res.statusCode).toBe(200);
+      return res.json() as { accessToken: string; refreshToken: string };
+    };
+    const [ended, kept] = [await login(), await login()];
+    const sse = await openSse(streamUrl(), { authorization: `Bearer ${ended.accessToken}` });
+    const other = await openSse(streamUrl(), { authorization: `Bearer ${kept.accessToken}` });
+    const b = await createTestApp({ JWT_SECRET: app.config.jwtSecret });
+    try {
+      await sse.next((f) => f.retry !== undefined);
+      const out = await b.inject({
+        method: 'POST',
+        url: '/api/v1/auth/logout',
+        headers: { authorization: `Bearer ${ended.accessToken}` },
+        payload: { refreshToken: ended.refreshToken },
+      });
+      expect(out.statusCode).toBe(204);
+      const close = await sse.next((f) => f.event === 'close', 5000);
+      expect(JSON.parse(close.data!)).toEqual({ reason: 'session ended' });
+      await sse.ended;
+      // The other login's stream still gets changes.
+      const t = await newTicket(app, requester);
+      await other.next(ticketCreated(t.title));
+      expect(other.frames.some((f) => f.event === 'close')).toBe(false);
+    } finally {
+      other.close();
+      await b.close();
+    }
+  });
+
+  it('the session reaching its expiry closes the stream within 5 s', async () => {
+    const user = await createUser(app, { role: 'agent' });
+    const sse = await openSse(streamUrl(), user.auth);
+    await sse.next((f) => f.retry !== undefined);
+    // The session's lifetime ends now (as it would REFRESH_TOKEN_TTL after its login).
+    await app.db.$client.query('UPDATE sessions SET expires_at = now() WHERE id = $1', [user.sessionId]);
+    const close = await sse.next((f) => f.event === 'close', 5000);
+    expect(JSON.parse(close.data!)).toEqual({ reason: 'session ended' });
+    await sse.ended;
+  });
+
+  it('a stream cannot be opened for an ended session (401)', async () => {
+    const user = await createUser(app, { role: 'agent' });
+    await app.db.$client.query('UPDATE sessions SET revoked_at = now() WHERE id = $1', [user.sessionId]);
+    expectProblem(
+      await app.inject({ method: 'GET', url: '/api/v1/changes/stream', headers: user.auth }),
+      401,
+      'UNAUTHENTICATED',
+    );
   });
 
   it('closing the server ends open streams with "server shutting down"', async () => {

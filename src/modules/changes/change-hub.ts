@@ -4,6 +4,7 @@ import type { Database } from '../../db/client.js';
 import type { LiveStream } from './change-stream.js';
 import { type ChangesRepository, comparePositions, type Position, positionOf } from './changes.repository.js';
 import { toChangeEvent } from './changes.service.js';
+import { StreamSessions } from './stream-sessions.js';
 
 const CHANNEL = 'change_events';
 const BATCH = 1000;
@@ -44,8 +45,12 @@ export class ChangeHub {
   private timers: NodeJS.Timeout[] = [];
   private reconnectDelay = 100;
   private rechecking = false;
+  /** Session checks of opening and open streams, batched: one query at a time for all of them. */
+  readonly sessions: StreamSessions;
 
-  constructor(private readonly opts: ChangeHubOptions) {}
+  constructor(private readonly opts: ChangeHubOptions) {
+    this.sessions = new StreamSessions((ids) => opts.changes.liveSessions(opts.db, ids));
+  }
 
   /** Where live delivery stands (null before the first start). */
   get current(): Position | null {
@@ -174,15 +179,31 @@ export class ChangeHub {
   }
 
   /**
-   * Re-checks every stream's credentials, a few at a time: thousands of streams must not ask the pool for
-   * thousands of connections at once (requests would wait behind them).
+   * Re-checks every open stream's credentials at once: token expiry locally, then one query for all their
+   * sessions (revoked by logout, expired, user deactivated → 'session ended'); a role change applies to the
+   * stream's view. A failed query leaves the streams open until the next round.
    */
   private async recheckAll(): Promise<void> {
-    if (this.rechecking) return;
+    if (this.rechecking || this.streams.size === 0) return;
     this.rechecking = true;
     try {
-      const all = [...this.streams];
-      for (let i = 0; i < all.length; i += 4) await Promise.all(all.slice(i, i + 4).map((s) => s.recheck()));
+      const now = Date.now();
+      const open: LiveStream[] = [];
+      for (const s of this.streams) {
+        if (s.closed) continue;
+        if (s.session.expiresAtMs <= now) s.close('session ended');
+        else open.push(s);
+      }
+      const actors = await Promise.all(
+        open.map((s) => this.sessions.check(s.session.sessionId, s.session.userId)),
+      );
+      open.forEach((s, i) => {
+        const actor = actors[i];
+        if (!actor) s.close('session ended');
+        else s.actor = actor;
+      });
+    } catch (err) {
+      this.opts.log.warn({ err }, 'change stream session re-check failed; retried next round');
     } finally {
       this.rechecking = false;
     }

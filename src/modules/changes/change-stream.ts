@@ -11,11 +11,17 @@ import {
 
 export type CloseReason = 'session ended' | 'slow consumer' | 'server shutting down' | 'error';
 
+/** The credentials behind a stream: its access token's session and user, and when the token expires. */
+export interface StreamSession {
+  sessionId: string;
+  userId: string;
+  /** The access token's `exp`, in ms since the epoch. */
+  expiresAtMs: number;
+}
+
 export interface LiveStreamOptions {
   /** Bytes that may wait for the client; past it the stream is closed ('slow consumer'). */
   bufferBytes: number;
-  /** Resolves false (or rejects) once the stream's credentials would be refused. */
-  stillAuthorized(): Promise<boolean>;
   onClose(stream: LiveStream, reason: CloseReason | 'client gone'): void;
 }
 
@@ -28,11 +34,12 @@ export interface LiveStreamOptions {
 export class LiveStream {
   live = false;
   closed = false;
-  private checking = false;
 
   constructor(
     readonly res: ServerResponse,
-    readonly actor: Actor,
+    /** Replaced by the hub's session re-check: the view follows the user's current role. */
+    public actor: Actor,
+    readonly session: StreamSession,
     readonly filters: ChangeFilters,
     public cursor: Position,
     private readonly opts: LiveStreamOptions,
@@ -61,19 +68,6 @@ export class LiveStream {
 
   heartbeat(): void {
     this.write(': heartbeat\n\n');
-  }
-
-  /** Re-checks the credentials; closes the stream when they would be refused now. */
-  async recheck(): Promise<void> {
-    if (this.checking || this.closed) return;
-    this.checking = true;
-    try {
-      if (!(await this.opts.stillAuthorized())) this.close('session ended');
-    } catch {
-      this.close('session ended');
-    } finally {
-      this.checking = false;
-    }
   }
 
   /** Ends the stream with a last `close` event naming the reason (EventSource clients see it before the end). */

@@ -7,6 +7,7 @@ import {
   changeStreamTokens,
   tickets,
 } from '../../db/schema/index.js';
+import type { Actor } from '../auth/actor.js';
 
 /**
  * A place in the feed: (transaction id, event id). Events are served in that order.
@@ -62,10 +63,38 @@ export interface NewChangeEvent {
   data: Record<string, unknown>;
 }
 
+export interface LiveSession {
+  sessionId: string;
+  actor: Actor;
+}
+
 export function createChangesRepository() {
   const horizonXmin = sql`pg_snapshot_xmin(pg_current_snapshot())`;
 
   return {
+    /**
+     * Of these sessions, those still live (not revoked, not expired) whose user is active, with that user:
+     * one query however many streams ask (src/modules/changes/stream-sessions.ts batches them).
+     */
+    async liveSessions(ex: Executor, sessionIds: readonly string[]): Promise<LiveSession[]> {
+      if (sessionIds.length === 0) return [];
+      // One array parameter (not an IN list): the same statement text for any number of sessions.
+      const { rows } = await ex.execute<{
+        session_id: string;
+        id: string;
+        role: LiveSession['actor']['role'];
+        name: string;
+        email: string;
+      }>(sql`SELECT s.id AS session_id, u.id, u.role, u.name, u.email
+               FROM sessions s JOIN users u ON u.id = s.user_id
+              WHERE s.id = ANY(${`{${sessionIds.join(',')}}`}::uuid[])
+                AND s.revoked_at IS NULL AND s.expires_at > now() AND u.active`);
+      return rows.map((r) => ({
+        sessionId: r.session_id,
+        actor: { id: r.id, role: r.role, name: r.name, email: r.email },
+      }));
+    },
+
     /** One INSERT; the ticket's requester is copied in the same statement (no extra round trip). */
     async insert(ex: Executor, event: NewChangeEvent): Promise<ChangeEventRow> {
       const [row] = await ex

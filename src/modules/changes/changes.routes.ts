@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { AUTHED_PROBLEMS, problemResponses } from '../../http/problem.js';
 import { authed } from '../../http/reply.js';
 import { AppError, UnauthenticatedError } from '../../lib/errors.js';
-import type { Actor } from '../auth/actor.js';
+import type { AccessClaims } from '../auth/token-signer.js';
 import type { ChangeHub } from './change-hub.js';
 import { LiveStream } from './change-stream.js';
 import { comparePositions } from './changes.repository.js';
@@ -14,7 +14,8 @@ import { type ChangesService, decodeCursor } from './changes.service.js';
 export interface ChangesRoutesOptions {
   changes: ChangesService;
   hub: ChangeHub;
-  verifyAccessToken(token: string): Promise<Actor>;
+  /** A session access token's signature, expiry and kind (no database read); throws the 401. */
+  verifyAccessClaims(token: string): AccessClaims & { exp: number };
   stream: { retryMs: number; bufferBytes: number; streamsPerUser: number };
 }
 
@@ -148,7 +149,12 @@ refused (expiry, logout, deactivation). Never logged.`,
           'Send Authorization: Bearer <accessToken>, or ?token= from POST /api/v1/changes/stream-tokens.',
         );
       }
-      const actor = await opts.verifyAccessToken(accessToken);
+      // The token here, its session and user through the hub: checks of streams opening together share a query.
+      const claims = opts.verifyAccessClaims(accessToken);
+      const actor = await hub.sessions.check(claims.sid, claims.sub);
+      if (!actor) {
+        throw new UnauthenticatedError('The session has ended or the account is deactivated; sign in again.');
+      }
       request.ctx.actor = actor;
 
       const lastEventId = request.headers['last-event-id'];
@@ -176,12 +182,9 @@ refused (expiry, logout, deactivation). Never logged.`,
       res.write(`retry: ${opts.stream.retryMs}\n\n`);
 
       const filters = { types: request.query.types, ticketId: request.query.ticketId };
-      const stream = new LiveStream(res, actor, filters, cursor, {
+      const session = { sessionId: claims.sid, userId: claims.sub, expiresAtMs: claims.exp * 1000 };
+      const stream = new LiveStream(res, actor, session, filters, cursor, {
         bufferBytes: opts.stream.bufferBytes,
-        stillAuthorized: async () => {
-          await opts.verifyAccessToken(accessToken);
-          return true;
-        },
         onClose: (s, reason) => {
           hub.remove(s);
           hub.release(actor.id);
@@ -198,7 +201,7 @@ refused (expiry, logout, deactivation). Never logged.`,
       // Catch up through the feed (the caller's view), then go live once level with the hub.
       try {
         for (;;) {
-          const page = await changes.list(actor, { ...filters, from: stream.cursor, limit: 500 });
+          const page = await changes.list(stream.actor, { ...filters, from: stream.cursor, limit: 500 });
           if (stream.closed) return;
           for (const event of page.data) stream.send(event);
           stream.cursor = page.position;
