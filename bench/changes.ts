@@ -1,12 +1,17 @@
 /**
  * `npm run bench:changes`: the change feed's costs, on loopback, bounded and self-stopping.
- *  1. commit → SSE delivery latency (p50/p99) with N open streams while changes are written at R/s;
+ *  1. commit → SSE delivery latency (p50/p99) with N open streams while changes are written at R/s, and
+ *     whether any request (write or stream opening) was refused meanwhile;
  *  2. server RSS with 1,000 and 5,000 idle streams;
- *  3. write throughput of POST /tickets and POST /tickets/{id}/comments with the outbox, and on the code
- *     before it (BENCH_BASE_REF, default the commit before the change feed: exported with `git archive`).
- * Databases: throwaway ones on TEST_DATABASE_URL's server (or embedded). Results: bench/results/changes-*.json.
+ *  3. write throughput of POST /tickets and POST /tickets/{id}/comments with the outbox, against the same
+ *     code on a database whose change trigger (NOTIFY at commit) is dropped, and against the code before the
+ *     change feed (BENCH_BASE_REF, exported with `git archive`, on its own database).
+ * The server runs with the production settings (NODE_ENV=production, default pool and load shedding); only
+ * rate limits and the per-user stream cap are lifted, because every stream here belongs to one agent.
+ * Databases: fresh ones on BENCH_PG_URL (default the local server), dropped afterwards.
+ * Results: bench/results/changes-*.json. Ports BENCH_PORT and BENCH_PORT+1 (default 4400).
  * Options (env): BENCH_STREAMS (1000), BENCH_RATE (50/s), BENCH_SECONDS (10), BENCH_IDLE (1000,5000),
- * BENCH_WRITE_SECONDS (10), BENCH_CONNECTIONS (10), BENCH_BASE_REF (f553221; "none" skips the comparison).
+ * BENCH_WRITE_SECONDS (10), BENCH_CONNECTIONS (10), BENCH_BASE_REF (f553221; "none" skips it).
  */
 import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,8 +20,9 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { tempDatabase } from '../test/helpers/temp-database.js';
-import { freePort, killChildren, type Server, startServer } from './proc.js';
+import pg from 'pg';
+import { freshDatabase, openBenchServer } from './database.js';
+import { api, killChildren, login, type Server, startServer } from './proc.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const env = (k: string, d: string) => process.env[k] ?? d;
@@ -27,6 +33,11 @@ const IDLE = env('BENCH_IDLE', '1000,5000').split(',').map(Number);
 const WRITE_SECONDS = Number(env('BENCH_WRITE_SECONDS', '10'));
 const CONNECTIONS = Number(env('BENCH_CONNECTIONS', '10'));
 const BASE_REF = env('BENCH_BASE_REF', 'f553221');
+const PORT = Number(env('BENCH_PORT', '4400'));
+const PG = env(
+  'BENCH_PG_URL',
+  process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+);
 const ADMIN = { email: 'bench-admin@example.test', password: 'bench-admin-password-2026' };
 
 const log = (m: string) => console.log(`[bench:changes ${new Date().toISOString().slice(11, 19)}] ${m}`);
@@ -36,14 +47,7 @@ const pct = (xs: number[], p: number) => {
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : Number.NaN;
 };
 
-async function rss(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : 0;
-}
-
-async function start(name: string, root: string, databaseUrl: string): Promise<Server> {
-  const port = await freePort();
+function start(name: string, root: string, databaseUrl: string, port: number): Promise<Server> {
   return startServer({
     name,
     script: '--import',
@@ -68,51 +72,36 @@ async function start(name: string, root: string, databaseUrl: string): Promise<S
       LOGIN_RATE_LIMIT_PER_IP: '1000000000',
       LOGIN_RATE_LIMIT_PER_ACCOUNT: '1000000000',
       CHANGES_STREAMS_PER_USER: '10000',
-      OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     },
   });
-}
-
-async function call(base: string, method: string, url: string, token?: string, body?: unknown) {
-  const res = await fetch(`${base}/api/v1${url}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url} → ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
 }
 
 async function setup(base: string) {
-  const admin = (await call(base, 'POST', '/auth/login', undefined, ADMIN)).accessToken as string;
+  const admin = await login(base, ADMIN);
   const password = 'bench-user-password-2026';
   const mk = async (role: string) => {
     const email = `${role}-${randomBytes(3).toString('hex')}@example.test`;
-    await call(base, 'POST', '/users', admin, { email, name: `Bench ${role}`, role, password });
-    return (await call(base, 'POST', '/auth/login', undefined, { email, password })).accessToken as string;
+    await api(base, 'POST', '/users', admin, { email, name: `Bench ${role}`, role, password });
+    return login(base, { email, password });
   };
   return { admin, agent: await mk('agent'), requester: await mk('requester') };
 }
 
-interface Streams {
-  count: number;
-  close(): void;
-}
-
-/** Opens n SSE connections; onChunk sees every chunk with its arrival time. */
+/** Opens n SSE connections, 100 at a time; onChunk sees every chunk with its arrival time. */
 async function openStreams(base: string, token: string, n: number, onChunk?: (s: string, t: number) => void) {
   const agent = new http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
   const reqs: http.ClientRequest[] = [];
   const url = new URL(`${base}/api/v1/changes/stream`);
   let opened = 0;
+  const refused: number[] = [];
   const one = () =>
     new Promise<void>((resolve, reject) => {
       const req = http.get(url, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
-        if (res.statusCode !== 200) return reject(new Error(`stream answered ${res.statusCode}`));
+        if (res.statusCode !== 200) {
+          refused.push(res.statusCode ?? 0);
+          res.resume();
+          return resolve();
+        }
         opened++;
         res.setEncoding('utf8');
         res.on('data', (c: string) => onChunk?.(c, performance.now()));
@@ -122,76 +111,90 @@ async function openStreams(base: string, token: string, n: number, onChunk?: (s:
       req.on('error', reject);
       reqs.push(req);
     });
+  const t0 = performance.now();
   for (let i = 0; i < n; i += 100) await Promise.all(Array.from({ length: Math.min(100, n - i) }, one));
+  if (refused.length) log(`stream openings refused: ${refused.length} (${[...new Set(refused)].join(', ')})`);
   return {
-    get count() {
-      return opened;
-    },
+    count: opened,
+    refused: refused.length,
+    openSeconds: Number(((performance.now() - t0) / 1000).toFixed(2)),
     close: () => {
       for (const r of reqs) r.destroy();
       agent.destroy();
     },
-  } satisfies Streams;
+  };
 }
 
 async function latency(base: string, server: Server, users: Awaited<ReturnType<typeof setup>>) {
-  const ticket = await call(base, 'POST', '/tickets', users.requester, {
+  const ticket = await api<{ id: number }>(base, 'POST', '/tickets', users.requester, {
     title: 'bench-0',
     description: 'd',
   });
-  const sent = new Map<number, number>();
-  const samples: number[] = [];
+  const sentAt = new Map<number, number>();
+  const answeredAt = new Map<number, number>();
+  const arrivals: Array<[number, number]> = [];
   const re = /"title":"bench-(\d+)"/g;
   const streams = await openStreams(base, users.agent, STREAMS, (chunk, t) => {
-    for (const m of chunk.matchAll(re)) {
-      const at = sent.get(Number(m[1]));
-      if (at !== undefined) samples.push(t - at);
-    }
+    for (const m of chunk.matchAll(re)) arrivals.push([Number(m[1]), t]);
   });
-  log(`latency: ${streams.count} streams open, writing ${RATE} changes/s for ${SECONDS}s`);
+  log(
+    `latency: ${streams.count} streams open in ${streams.openSeconds}s; writing ${RATE} changes/s for ${SECONDS}s`,
+  );
   const total = RATE * SECONDS;
+  const failed: string[] = [];
   const t0 = performance.now();
   const writes: Promise<unknown>[] = [];
   for (let i = 1; i <= total; i++) {
     const due = t0 + (i * 1000) / RATE;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    sentAt.set(i, performance.now());
     writes.push(
-      call(base, 'PATCH', `/tickets/${ticket.id}`, users.agent, { title: `bench-${i}` }).then(() => {
-        // Commit time: the PATCH has answered, so its transaction has committed.
-        sent.set(i, performance.now());
-      }),
+      api(base, 'PATCH', `/tickets/${ticket.id}`, users.agent, { title: `bench-${i}` }).then(
+        () => answeredAt.set(i, performance.now()),
+        (err: Error) => failed.push(err.message.slice(0, 200)),
+      ),
     );
   }
   await Promise.all(writes);
+  const expected = (total - failed.length) * streams.count;
   const deadline = performance.now() + 10_000;
-  while (samples.length < total * streams.count && performance.now() < deadline) {
+  while (arrivals.length < expected && performance.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
   }
-  const peak = await rss(server.pid);
+  const peak = await server.rss();
   streams.close();
-  // A frame can arrive before the PATCH response is read by this process: those count as 0 ms.
-  const clipped = samples.map((x) => Math.max(0, x));
+  // The commit happens between sending the PATCH and reading its answer: from the send is an upper bound
+  // (it includes the request's own work), from the answer a lower one (a frame can arrive first: 0 ms).
+  const fromSend = arrivals.map(([i, t]) => t - sentAt.get(i)!);
+  const fromAnswer = arrivals
+    .filter(([i]) => answeredAt.has(i))
+    .map(([i, t]) => Math.max(0, t - answeredAt.get(i)!));
+  if (failed.length) log(`writes refused: ${failed.length}; first: ${failed[0]}`);
   return {
     streams: streams.count,
+    streamsRefused: streams.refused,
+    openSeconds: streams.openSeconds,
     changes: total,
-    deliveries: samples.length,
-    expected: total * streams.count,
-    p50Ms: Math.round(pct(clipped, 50)),
-    p99Ms: Math.round(pct(clipped, 99)),
-    maxMs: Math.round(Math.max(...clipped)),
+    writesFailed: failed.length,
+    deliveries: arrivals.length,
+    expected,
+    fromSend: { p50Ms: Math.round(pct(fromSend, 50)), p99Ms: Math.round(pct(fromSend, 99)) },
+    fromAnswer: { p50Ms: Math.round(pct(fromAnswer, 50)), p99Ms: Math.round(pct(fromAnswer, 99)) },
+    maxMs: Math.round(Math.max(...fromSend)),
     serverRssMb: mb(peak),
   };
 }
 
 async function idle(base: string, server: Server, token: string) {
   const out: Array<{ streams: number; serverRssMb: number }> = [];
-  const baseline = await rss(server.pid);
+  const baseline = await server.rss();
   for (const n of IDLE) {
     const streams = await openStreams(base, token, n);
-    await new Promise((r) => setTimeout(r, 2000));
-    out.push({ streams: streams.count, serverRssMb: mb(await rss(server.pid)) });
-    log(`idle: ${streams.count} streams → server RSS ${mb(await rss(server.pid))} MB`);
+    await new Promise((r) => setTimeout(r, 3000)); // past one session re-check round
+    const rss = await server.rss();
+    out.push({ streams: streams.count, serverRssMb: mb(rss) });
+    log(`idle: ${streams.count} streams (${streams.openSeconds}s to open) → server RSS ${mb(rss)} MB`);
     streams.close();
     await new Promise((r) => setTimeout(r, 2000));
   }
@@ -199,7 +202,7 @@ async function idle(base: string, server: Server, token: string) {
 }
 
 async function writes(base: string, users: Awaited<ReturnType<typeof setup>>) {
-  const ticket = await call(base, 'POST', '/tickets', users.requester, {
+  const ticket = await api<{ id: number }>(base, 'POST', '/tickets', users.requester, {
     title: 'comment target',
     description: 'd',
   });
@@ -228,12 +231,22 @@ async function writes(base: string, users: Awaited<ReturnType<typeof setup>>) {
 }
 
 async function main() {
-  const results: Record<string, unknown> = { at: new Date().toISOString(), cpus: os.cpus().length };
-  const db = await tempDatabase('helpdesk_bench_changes');
+  const load = os.loadavg().map((x) => x.toFixed(1));
+  const results: Record<string, unknown> = {
+    at: new Date().toISOString(),
+    cpus: os.cpus().length,
+    loadAverageAtStart: load,
+  };
+  log(
+    `load average ${load.join(' ')}; fd limit: see \`ulimit -n\` (≥ ${Math.max(...IDLE, STREAMS) * 2 + 500} needed)`,
+  );
+  const pgServer = await openBenchServer(PG);
   const servers: Server[] = [];
-  const cleanups: Array<() => Promise<unknown>> = [db.drop];
+  const cleanups: Array<() => Promise<unknown>> = [];
   try {
-    const server = await start('outbox', ROOT, db.url);
+    const db = await freshDatabase(pgServer.adminUrl, 'helpdesk_bench_changes');
+    cleanups.push(db.drop);
+    const server = await start('outbox', ROOT, db.url, PORT);
     servers.push(server);
     const users = await setup(server.baseUrl);
     results.latency = await latency(server.baseUrl, server, users);
@@ -243,26 +256,55 @@ async function main() {
     log(`writes with the outbox: ${JSON.stringify(results.writesWithOutbox)}`);
     await server.stop();
 
+    // The same code on a database without the change trigger: the events are written, nobody is notified.
+    const quiet = await freshDatabase(pgServer.adminUrl, 'helpdesk_bench_changes_quiet');
+    cleanups.push(quiet.drop);
+    const c = new pg.Client({ connectionString: quiet.url });
+    await c.connect();
+    await c.query('DROP TRIGGER change_events_notify ON change_events');
+    await c.end();
+    const noNotify = await start('no-notify', ROOT, quiet.url, PORT + 1);
+    servers.push(noNotify);
+    results.writesWithoutNotify = await writes(noNotify.baseUrl, await setup(noNotify.baseUrl));
+    log(`writes without the change trigger: ${JSON.stringify(results.writesWithoutNotify)}`);
+    await noNotify.stop();
+
     if (BASE_REF !== 'none') {
-      // The code before the change feed, on its own database, same machine, same settings.
+      // The code before the change feed (no change_events rows at all), on its own database.
       const dir = path.join(os.tmpdir(), `helpdesk-bench-base-${process.pid}`);
       await mkdir(dir, { recursive: true });
       cleanups.push(() => rm(dir, { recursive: true, force: true }));
       execSync(`git archive ${BASE_REF} | tar -x -C ${dir}`, { cwd: ROOT, stdio: 'inherit' });
       await symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-      const baseDb = await tempDatabase('helpdesk_bench_base');
+      const baseDb = await freshDatabase(pgServer.adminUrl, 'helpdesk_bench_changes_base', {
+        migrate: false,
+      });
       cleanups.push(baseDb.drop);
-      const before = await start('before', dir, baseDb.url);
+      const before = await start('before', dir, baseDb.url, PORT + 1);
       servers.push(before);
       results.writesBefore = await writes(before.baseUrl, await setup(before.baseUrl));
-      log(`writes before the outbox: ${JSON.stringify(results.writesBefore)}`);
+      log(`writes before the outbox (${BASE_REF}): ${JSON.stringify(results.writesBefore)}`);
       await before.stop();
     }
   } finally {
     for (const s of servers) await s.stop().catch(() => {});
     killChildren();
     for (const c of cleanups.reverse()) await c().catch(() => {});
+    await pgServer.stop();
   }
+  const w = results.writesWithOutbox as { createTicketRps: number; addCommentRps: number };
+  const loss = (ref: unknown) => {
+    const r = ref as { createTicketRps: number; addCommentRps: number } | undefined;
+    if (!r) return undefined;
+    const pctLoss = (a: number, b: number) => Number((((b - a) / b) * 100).toFixed(1));
+    return {
+      createTicketPct: pctLoss(w.createTicketRps, r.createTicketRps),
+      addCommentPct: pctLoss(w.addCommentRps, r.addCommentRps),
+    };
+  };
+  results.writeLossVsNoNotifyPct = loss(results.writesWithoutNotify);
+  results.writeLossVsBeforePct = loss(results.writesBefore);
+  results.loadAverageAtEnd = os.loadavg().map((x) => x.toFixed(1));
   await mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
   const file = path.join(ROOT, 'bench/results', `changes-${Date.now()}.json`);
   await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);

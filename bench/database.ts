@@ -43,7 +43,7 @@ export async function openBenchServer(pgOption: string): Promise<BenchServer> {
   }
 }
 
-function databaseUrl(adminUrl: string, name: string): string {
+export function databaseUrl(adminUrl: string, name: string): string {
   const u = new URL(adminUrl);
   u.pathname = `/${name}`;
   return u.toString();
@@ -181,4 +181,28 @@ export async function describeUsers(
     );
     return { agents: agents.rows, requesters: requesters.rows };
   });
+}
+
+/**
+ * A fresh database `name` on the bench server (a leftover of an interrupted run is dropped first), migrated
+ * unless `migrate: false` (a server that migrates its own schema); drop() removes it.
+ */
+export async function freshDatabase(
+  adminUrl: string,
+  name: string,
+  opts: { migrate?: boolean } = {},
+): Promise<{ url: string; drop(): Promise<void> }> {
+  await withClient(adminUrl, async (c) => {
+    await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(name)} WITH (FORCE)`);
+    await c.query(`CREATE DATABASE ${c.escapeIdentifier(name)}`);
+  });
+  const url = databaseUrl(adminUrl, name);
+  if (opts.migrate !== false) await runMigrations(url);
+  return {
+    url,
+    drop: () =>
+      withClient(adminUrl, async (c) => {
+        await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(name)} WITH (FORCE)`);
+      }),
+  };
 }

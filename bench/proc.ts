@@ -37,6 +37,8 @@ export interface Server {
   resetPeak(): void;
   /** VmHWM: the kernel's peak resident set size over the whole life of a process, the highest of them, in bytes. */
   highWaterMark(): Promise<number>;
+  /** VmRSS now, in bytes. */
+  rss(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -163,6 +165,7 @@ export async function startServer(opts: {
     },
     highWaterMark: async () =>
       Math.max(...(await Promise.all((await processTree(pid)).map((p) => procStatusBytes(p, 'VmHWM'))))),
+    rss: () => procStatusBytes(pid, 'VmRSS'),
     stop: async () => {
       clearInterval(sampler);
       if (exited) return;
@@ -174,4 +177,37 @@ export async function startServer(opts: {
       log.end();
     },
   };
+}
+
+/** One JSON call to a bench server's API (`path` below /api/v1); throws with the status and body unless 2xx. */
+export async function api<T = unknown>(
+  baseUrl: string,
+  method: string,
+  path: string,
+  token?: string,
+  body?: unknown,
+): Promise<T> {
+  const res = await fetch(`${baseUrl}/api/v1${path}`, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
+  return (text ? JSON.parse(text) : null) as T;
+}
+
+/** Signs in; the access token. */
+export async function login(baseUrl: string, creds: { email: string; password: string }): Promise<string> {
+  const { accessToken } = await api<{ accessToken: string }>(
+    baseUrl,
+    'POST',
+    '/auth/login',
+    undefined,
+    creds,
+  );
+  return accessToken;
 }

@@ -26,7 +26,7 @@ const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 
  * transaction of the change it describes, next to its audit event.
  *
  * Order without gaps: `xid` is the writing transaction's id (pg_current_xact_id()). Readers serve only
- * rows whose xid is below the oldest transaction still running (pg_snapshot_xmin), ordered by (xid, id):
+ * rows whose xid is below the oldest transaction of this database still running, ordered by (xid, id):
  * every row a later read can reveal has a larger xid than everything already served, so a cursor
  * never skips an event that committed late with a lower id. Why this technique: changes.repository.ts.
  */

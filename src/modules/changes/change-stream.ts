@@ -9,6 +9,21 @@ import {
   viewFor,
 } from './changes.service.js';
 
+/**
+ * The SSE frame of an event, serialized once however many streams send it: every caller who may see an
+ * event sees the same entity (visibility decides whether, never what), so only the first stream pays.
+ */
+const frames = new WeakMap<ChangeEvent, string>();
+
+function frameOf(event: ChangeEvent, view: ChangeEventDto): string {
+  let frame = frames.get(event);
+  if (frame === undefined) {
+    frame = `id: ${view.id}\nevent: ${view.type}\ndata: ${JSON.stringify(view)}\n\n`;
+    frames.set(event, frame);
+  }
+  return frame;
+}
+
 export type CloseReason = 'session ended' | 'slow consumer' | 'server shutting down' | 'error';
 
 /** The credentials behind a stream: its access token's session and user, and when the token expires. */
@@ -63,7 +78,7 @@ export class LiveStream {
     this.cursor = position;
     if (!matchesFilters(event, this.filters)) return;
     const view = viewFor(this.actor, event);
-    if (view) this.send(view);
+    if (view) this.write(frameOf(event, view));
   }
 
   heartbeat(): void {

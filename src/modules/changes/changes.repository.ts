@@ -15,8 +15,8 @@ import type { Actor } from '../auth/actor.js';
  * Why (xid, id) and the snapshot horizon, not the id alone: ids are handed out when a row is inserted,
  * but rows become visible when their transaction commits, so id 7 can commit after id 8 has been read.
  * A reader that resumed "after 8" would never see 7 (the classic outbox gap). Every row stores its
- * writer's transaction id; a read serves only rows whose xid is below pg_snapshot_xmin() — the oldest
- * transaction still running, so every transaction below it has ended and can add nothing more. Any row
+ * writer's transaction id; a read serves only rows whose xid is below the oldest transaction of this
+ * database still running (horizonXmin below), so every transaction below it has ended and can add nothing more. Any row
  * that appears later belongs to a transaction at or above that horizon, hence sorts after everything
  * already served: resuming from any cursor neither skips nor repeats.
  *
@@ -63,13 +63,28 @@ export interface NewChangeEvent {
   data: Record<string, unknown>;
 }
 
+/**
+ * The oldest transaction of THIS database still running in the statement's snapshot (its xmax when none):
+ * pg_snapshot_xmin() alone is cluster-wide, so one long write in another database on the same server
+ * would hold back every delivery. A transaction is left out only when pg_stat_activity shows it running in
+ * another database (it cannot write this table); one that ended meanwhile stays in, which is only ever
+ * conservative. xid8 vs xid: the low 32 bits (running transactions lie well within one epoch of each other).
+ */
+export const FEED_HORIZON_SQL = `(WITH s AS (SELECT pg_current_snapshot() AS s)
+    SELECT coalesce(
+      (SELECT min(x) FROM s, pg_snapshot_xip(s.s) AS x
+        WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                           WHERE a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database())
+                             AND a.backend_xid::text::bigint = x::text::bigint % 4294967296)),
+      (SELECT pg_snapshot_xmax(s) FROM s)))`;
+
 export interface LiveSession {
   sessionId: string;
   actor: Actor;
 }
 
 export function createChangesRepository() {
-  const horizonXmin = sql`pg_snapshot_xmin(pg_current_snapshot())`;
+  const horizonXmin = sql.raw(FEED_HORIZON_SQL);
 
   return {
     /**
