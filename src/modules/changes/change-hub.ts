@@ -3,11 +3,12 @@ import pg from 'pg';
 import type { Database } from '../../db/client.js';
 import type { LiveStream } from './change-stream.js';
 import { type ChangesRepository, comparePositions, type Position, positionOf } from './changes.repository.js';
-import { toChangeEvent } from './changes.service.js';
+import { type ChangeEvent, toChangeEvent } from './changes.service.js';
 import { StreamSessions } from './stream-sessions.js';
 
 const CHANNEL = 'change_events';
 const BATCH = 1000;
+const FAN_OUT_SLICE = 200;
 
 export interface ChangeHubOptions {
   db: Database;
@@ -165,16 +166,28 @@ export class ChangeHub {
         after: this.position!,
         limit: BATCH,
       });
-      for (const row of rows) {
-        const position = positionOf(row);
-        this.position = position;
-        const event = toChangeEvent(row);
-        for (const stream of this.streams) stream.offer(event, position);
+      if (rows.length > 0) {
+        const batch = rows.map((row) => ({ event: toChangeEvent(row), position: positionOf(row) }));
+        this.position = batch.at(-1)!.position;
+        await this.fanOut(batch);
       }
       if (rows.length < BATCH) {
         if (comparePositions(horizon, this.position!) > 0) this.position = horizon;
         return;
       }
+    }
+  }
+
+  /**
+   * Offers a batch to every stream, FAN_OUT_SLICE streams per turn of the event loop: with thousands of
+   * streams one synchronous pass would hold the loop long enough for request transactions (which keep
+   * their pool connection across awaits) to pile up behind it.
+   */
+  private async fanOut(batch: { event: ChangeEvent; position: Position }[]): Promise<void> {
+    const streams = [...this.streams];
+    for (let i = 0; i < streams.length; i += FAN_OUT_SLICE) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      for (const stream of streams.slice(i, i + FAN_OUT_SLICE)) stream.offer(batch);
     }
   }
 

@@ -72,13 +72,21 @@ export class LiveStream {
     this.write(`id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
   }
 
-  /** A live event from the hub: kept when it is new to this stream, matches its filters and is visible. */
-  offer(event: ChangeEvent, position: Position): void {
-    if (!this.live || this.closed || comparePositions(position, this.cursor) <= 0) return;
-    this.cursor = position;
-    if (!matchesFilters(event, this.filters)) return;
-    const view = viewFor(this.actor, event);
-    if (view) this.write(frameOf(event, view));
+  /**
+   * New events from the hub, in feed order: those new to this stream that match its filters and that its
+   * caller may see go out as one write (one syscall per stream per batch, not per event).
+   */
+  offer(batch: readonly { event: ChangeEvent; position: Position }[]): void {
+    if (!this.live || this.closed) return;
+    let out = '';
+    for (const { event, position } of batch) {
+      if (comparePositions(position, this.cursor) <= 0) continue;
+      this.cursor = position;
+      if (!matchesFilters(event, this.filters)) continue;
+      const view = viewFor(this.actor, event);
+      if (view) out += frameOf(event, view);
+    }
+    if (out) this.write(out);
   }
 
   heartbeat(): void {
