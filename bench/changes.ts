@@ -7,12 +7,13 @@
  *     build on databases where (a) the change trigger (NOTIFY at commit) is dropped, (b) change events are
  *     discarded: `change_events` is a view whose INSTEAD OF trigger hands the row back without storing it.
  * The server is the production build (`npm run build` first unless BENCH_SKIP_BUILD=1) with the production
- * settings (NODE_ENV=production, default pool and load shedding); only rate limits and the per-user stream
+ * settings (NODE_ENV=production, default pool and load shedding), ROLE=api; only rate limits and the per-user stream
  * cap are lifted, because every stream here belongs to one agent.
  * Databases: fresh ones on BENCH_PG_URL (default the local server), dropped afterwards.
  * Results: bench/results/changes-*.json. Ports BENCH_PORT.. BENCH_PORT+2 (default 4400).
- * Options (env): BENCH_STREAMS (1000), BENCH_RATE (50/s), BENCH_SECONDS (10), BENCH_IDLE (1000,5000),
- * BENCH_WRITE_SECONDS (10), BENCH_CONNECTIONS (10).
+ * Options (env): BENCH_STREAMS (1000, of which BENCH_WATCHED (50) are decoded and timed), BENCH_RATE (50/s), BENCH_SECONDS (10), BENCH_IDLE (1000,5000),
+ * BENCH_WRITE_SECONDS (20 per endpoint and server, in BENCH_WRITE_ROUNDS (4) interleaved rounds),
+ * BENCH_CONNECTIONS (10).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -30,9 +31,11 @@ const STREAMS = Number(env('BENCH_STREAMS', '1000'));
 const RATE = Number(env('BENCH_RATE', '50'));
 const SECONDS = Number(env('BENCH_SECONDS', '10'));
 const IDLE = env('BENCH_IDLE', '1000,5000').split(',').map(Number);
-const WRITE_SECONDS = Number(env('BENCH_WRITE_SECONDS', '10'));
+const WRITE_SECONDS = Number(env('BENCH_WRITE_SECONDS', '20'));
 const CONNECTIONS = Number(env('BENCH_CONNECTIONS', '10'));
 const SKIP_BUILD = env('BENCH_SKIP_BUILD', '') === '1';
+const ROUNDS = Number(env('BENCH_WRITE_ROUNDS', '4'));
+const WATCHED = Number(env('BENCH_WATCHED', '50'));
 const PORT = Number(env('BENCH_PORT', '4400'));
 const PG = env(
   'BENCH_PG_URL',
@@ -58,6 +61,9 @@ function start(name: string, databaseUrl: string, port: number): Promise<Server>
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       NODE_ENV: 'production',
+      // The API alone: the jobs changes cause (notifications, webhooks) are enqueued, not run, so a worker
+      // sending mail does not take CPU from what is measured.
+      ROLE: 'api',
       HOST: '127.0.0.1',
       PORT: String(port),
       DATABASE_URL: databaseUrl,
@@ -86,12 +92,23 @@ async function setup(base: string) {
   return { admin, agent: await mk('agent'), requester: await mk('requester') };
 }
 
-/** Opens n SSE connections, 100 at a time; onChunk sees every chunk with its arrival time. */
-async function openStreams(base: string, token: string, n: number, onChunk?: (s: string, t: number) => void) {
+/**
+ * Opens n SSE connections, 100 at a time. The first `watched` are decoded and onChunk sees each of their
+ * chunks with its arrival time; the others are read and dropped undecoded (the bench client shares the
+ * machine with the server: decoding 1,000 streams' frames would take CPU from what is measured).
+ */
+async function openStreams(
+  base: string,
+  token: string,
+  n: number,
+  onChunk?: (s: string, t: number) => void,
+  watched = 0,
+) {
   const agent = new http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
   const reqs: http.ClientRequest[] = [];
   const url = new URL(`${base}/api/v1/changes/stream`);
   let opened = 0;
+  let bytes = 0;
   const refused: number[] = [];
   const one = () =>
     new Promise<void>((resolve, reject) => {
@@ -101,10 +118,16 @@ async function openStreams(base: string, token: string, n: number, onChunk?: (s:
           res.resume();
           return resolve();
         }
-        opened++;
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => onChunk?.(c, performance.now()));
+        const index = opened++;
         res.on('error', () => {});
+        if (index < watched && onChunk) {
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => onChunk(c, performance.now()));
+        } else {
+          res.on('data', (c: Buffer) => {
+            bytes += c.length;
+          });
+        }
         resolve();
       });
       req.on('error', reject);
@@ -114,7 +137,12 @@ async function openStreams(base: string, token: string, n: number, onChunk?: (s:
   for (let i = 0; i < n; i += 100) await Promise.all(Array.from({ length: Math.min(100, n - i) }, one));
   if (refused.length) log(`stream openings refused: ${refused.length} (${[...new Set(refused)].join(', ')})`);
   return {
-    count: opened,
+    get count() {
+      return opened;
+    },
+    get bytes() {
+      return bytes;
+    },
     refused: refused.length,
     openSeconds: Number(((performance.now() - t0) / 1000).toFixed(2)),
     close: () => {
@@ -138,9 +166,16 @@ async function latency(base: string, server: Server, users: Awaited<ReturnType<t
   const answeredAt = new Map<number, number>();
   const arrivals: Array<[number, number]> = [];
   const re = /"title":"bench-(\d+)"/g;
-  const streams = await openStreams(base, users.agent, STREAMS, (chunk, t) => {
-    for (const m of chunk.matchAll(re)) arrivals.push([Number(m[1]), t]);
-  });
+  const streams = await openStreams(
+    base,
+    users.agent,
+    STREAMS,
+    (chunk, t) => {
+      for (const m of chunk.matchAll(re)) arrivals.push([Number(m[1]), t]);
+    },
+    WATCHED,
+  );
+  const watched = Math.min(WATCHED, streams.count);
   log(
     `latency: ${streams.count} streams open in ${streams.openSeconds}s; writing ${RATE} changes/s for ${SECONDS}s`,
   );
@@ -163,7 +198,7 @@ async function latency(base: string, server: Server, users: Awaited<ReturnType<t
     );
   }
   await Promise.all(writes);
-  const expected = (total - failed.length) * streams.count;
+  const expected = (total - failed.length) * watched;
   const deadline = performance.now() + 10_000;
   while (arrivals.length < expected && performance.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
@@ -179,6 +214,8 @@ async function latency(base: string, server: Server, users: Awaited<ReturnType<t
   if (failed.length) log(`writes refused: ${failed.length}; first: ${failed[0]}`);
   return {
     streams: streams.count,
+    watchedStreams: watched,
+    unwatchedMbReceived: mb(streams.bytes),
     streamsRefused: streams.refused,
     openSeconds: streams.openSeconds,
     changes: total,
@@ -207,33 +244,74 @@ async function idle(base: string, server: Server, token: string) {
   return { baselineRssMb: mb(baseline), idle: out };
 }
 
-async function writes(base: string, users: Awaited<ReturnType<typeof setup>>) {
+interface WriteTarget {
+  name: string;
+  base: string;
+  agent: string;
+  commentTicket: number;
+}
+
+async function writeTarget(name: string, base: string): Promise<WriteTarget> {
+  const users = await setup(base);
   const ticket = await api<{ id: number }>(base, 'POST', '/tickets', users.requester, {
     title: 'comment target',
     description: 'd',
   });
-  const run = (title: string, opts: autocannon.Options) =>
-    new Promise<number>((resolve, reject) => {
-      autocannon({ ...opts, connections: CONNECTIONS, duration: WRITE_SECONDS }, (err, r) => {
-        if (err) return reject(err);
-        if (r.non2xx > 0) log(`${title}: ${r.non2xx} non-2xx answers`);
-        resolve(Math.round(r.requests.average));
-      });
+  return { name, base, agent: users.agent, commentTicket: ticket.id };
+}
+
+/** Requests/s of one endpoint on one server for `seconds`. */
+function rate(t: WriteTarget, endpoint: 'createTicket' | 'addComment', seconds: number): Promise<number> {
+  const headers = { authorization: `Bearer ${t.agent}`, 'content-type': 'application/json' };
+  const opts: autocannon.Options =
+    endpoint === 'createTicket'
+      ? {
+          url: `${t.base}/api/v1/tickets`,
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ title: 'Printer on fire', description: 'It is on fire.' }),
+        }
+      : {
+          url: `${t.base}/api/v1/tickets/${t.commentTicket}/comments`,
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ body: 'Looking into it.', visibility: 'internal' }),
+        };
+  return new Promise<number>((resolve, reject) => {
+    autocannon({ ...opts, connections: CONNECTIONS, duration: seconds }, (err, r) => {
+      if (err) return reject(err);
+      if (r.non2xx > 0) log(`${t.name} ${endpoint}: ${r.non2xx} non-2xx answers`);
+      resolve(r.requests.total / seconds);
     });
-  const headers = { authorization: `Bearer ${users.agent}`, 'content-type': 'application/json' };
-  const createTicket = await run('create ticket', {
-    url: `${base}/api/v1/tickets`,
-    method: 'POST',
-    headers,
-    body: JSON.stringify({ title: 'Printer on fire', description: 'It is on fire.' }),
   });
-  const addComment = await run('add comment', {
-    url: `${base}/api/v1/tickets/${ticket.id}/comments`,
-    method: 'POST',
-    headers,
-    body: JSON.stringify({ body: 'Looking into it.', visibility: 'internal' }),
-  });
-  return { createTicketRps: createTicket, addCommentRps: addComment };
+}
+
+const median = (xs: number[]) => pct(xs, 50);
+
+/**
+ * Write throughput of every target, interleaved: ROUNDS rounds, each running every target in turn for
+ * WRITE_SECONDS / ROUNDS per endpoint, so a change in the machine's load hits all of them alike. Medians.
+ */
+async function interleavedWrites(targets: WriteTarget[]) {
+  const seconds = Math.max(2, Math.round(WRITE_SECONDS / ROUNDS));
+  const samples = new Map(
+    targets.map((t) => [t.name, { createTicket: [] as number[], addComment: [] as number[] }]),
+  );
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? targets : [...targets].reverse();
+    for (const endpoint of ['createTicket', 'addComment'] as const) {
+      for (const t of order) samples.get(t.name)![endpoint].push(await rate(t, endpoint, seconds));
+    }
+  }
+  const out: Record<string, { createTicketRps: number; addCommentRps: number; samples: unknown }> = {};
+  for (const [name, s] of samples) {
+    out[name] = {
+      createTicketRps: Math.round(median(s.createTicket)),
+      addCommentRps: Math.round(median(s.addComment)),
+      samples: { createTicket: s.createTicket.map(Math.round), addComment: s.addComment.map(Math.round) },
+    };
+  }
+  return out;
 }
 
 async function main() {
@@ -249,7 +327,7 @@ async function main() {
   const pgServer = await openBenchServer(PG);
   const servers: Server[] = [];
   const cleanups: Array<() => Promise<unknown>> = [];
-  /** Write throughput of the same build on a fresh database altered by `statements`. */
+  /** The same build on a fresh database altered by `statements`, as a write target. */
   async function variant(name: string, port: number, statements: string[]) {
     const db = await freshDatabase(pgServer.adminUrl, `helpdesk_bench_changes_${name.replace(/-/g, '_')}`);
     cleanups.push(db.drop);
@@ -259,10 +337,7 @@ async function main() {
     await c.end();
     const server = await start(name, db.url, port);
     servers.push(server);
-    const out = await writes(server.baseUrl, await setup(server.baseUrl));
-    log(`writes (${name}): ${JSON.stringify(out)}`);
-    await server.stop();
-    return out;
+    return writeTarget(name, server.baseUrl);
   }
   if (!SKIP_BUILD) await run('npm', ['run', '--silent', 'build']);
   try {
@@ -271,19 +346,18 @@ async function main() {
     const server = await start('outbox', db.url, PORT);
     servers.push(server);
     const users = await setup(server.baseUrl);
+    // Idle streams first, on the fresh process: its footprint before any load has grown the heap.
+    results.idle = await idle(server.baseUrl, server, users.agent);
     results.latency = await latency(server.baseUrl, server, users);
     log(`latency: ${JSON.stringify(results.latency)}`);
-    results.idle = await idle(server.baseUrl, server, users.agent);
-    results.writesWithOutbox = await writes(server.baseUrl, users);
-    log(`writes with the outbox: ${JSON.stringify(results.writesWithOutbox)}`);
-    await server.stop();
 
-    // The same build on a database without the change trigger: the events are stored, nobody is notified.
-    results.writesWithoutNotify = await variant('no-notify', PORT + 1, [
+    // Write throughput: the outbox as built, against the same build on a database without the change trigger
+    // (events stored, nobody notified) and on one where change events are discarded (a view whose INSTEAD OF
+    // trigger hands the row back without storing it): the outbox's whole database cost gone.
+    const noNotify = await variant('no-notify', PORT + 1, [
       'DROP TRIGGER change_events_notify ON change_events',
     ]);
-    // And on one where change events are not stored either: the outbox's whole database cost gone.
-    results.writesWithoutEvents = await variant('no-events', PORT + 2, [
+    const noEvents = await variant('no-events', PORT + 2, [
       'DROP TRIGGER change_events_notify ON change_events',
       'ALTER TABLE change_events RENAME TO change_events_stored',
       'CREATE VIEW change_events AS SELECT * FROM change_events_stored',
@@ -299,6 +373,11 @@ async function main() {
       `CREATE TRIGGER bench_change_events_discard INSTEAD OF INSERT ON change_events
          FOR EACH ROW EXECUTE FUNCTION bench_change_events_discard()`,
     ]);
+    const w = await interleavedWrites([await writeTarget('outbox', server.baseUrl), noNotify, noEvents]);
+    results.writesWithOutbox = w.outbox;
+    results.writesWithoutNotify = w['no-notify'];
+    results.writesWithoutEvents = w['no-events'];
+    log(`writes: ${JSON.stringify(w)}`);
   } finally {
     for (const s of servers) await s.stop().catch(() => {});
     killChildren();

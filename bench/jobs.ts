@@ -8,15 +8,14 @@
  * Bounded: fixed job counts, a 120 s cap on each phase.
  */
 import { sql } from 'drizzle-orm';
-import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { createDb } from '../src/db/client.js';
-import { runMigrations } from '../src/db/migrate.js';
 import type { JobDefinition } from '../src/modules/jobs/job-definition.js';
 import { createJobRunner } from '../src/modules/jobs/job-runner.js';
 import { createJobsRepository } from '../src/modules/jobs/jobs.repository.js';
 import { createJobsService } from '../src/modules/jobs/jobs.service.js';
 import type { BenchOptions } from './args.js';
+import { freshDatabase } from './database.js';
 import { machine, writeJson } from './report.js';
 
 const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
@@ -38,16 +37,8 @@ function quantile(sorted: number[], q: number): number {
 }
 
 export async function runJobsBench(adminUrl: string, opts: BenchOptions): Promise<void> {
-  const name = 'helpdesk_bench_jobs';
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  const url = u.toString();
-  await runMigrations(url);
+  const database = await freshDatabase(adminUrl, 'helpdesk_bench_jobs');
+  const { url } = database;
 
   const config = loadConfig({ ...process.env, DATABASE_URL: url });
   const concurrency = opts.jobConcurrency ?? config.jobs.concurrency;
@@ -174,9 +165,6 @@ export async function runJobsBench(adminUrl: string, opts: BenchOptions): Promis
     console.log(`results: ${file}`);
   } finally {
     await close();
-    const c = new pg.Client({ connectionString: adminUrl });
-    await c.connect();
-    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
-    await c.end();
+    await database.drop().catch(() => {});
   }
 }

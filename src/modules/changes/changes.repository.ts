@@ -32,10 +32,20 @@ export interface Position {
 
 export const FEED_START: Position = { xid: '0', id: 0 };
 
+/** Canonical decimal (no sign, no leading zero): such strings compare by length, then character by character. */
+const CANONICAL = /^(0|[1-9][0-9]*)$/;
+
 export function comparePositions(a: Position, b: Position): number {
-  const ax = BigInt(a.xid);
-  const bx = BigInt(b.xid);
-  if (ax !== bx) return ax < bx ? -1 : 1;
+  if (a.xid !== b.xid) {
+    // Called for every stream on every live event: string comparison instead of two BigInt parses.
+    if (CANONICAL.test(a.xid) && CANONICAL.test(b.xid)) {
+      if (a.xid.length !== b.xid.length) return a.xid.length < b.xid.length ? -1 : 1;
+      return a.xid < b.xid ? -1 : 1;
+    }
+    const ax = BigInt(a.xid);
+    const bx = BigInt(b.xid);
+    if (ax !== bx) return ax < bx ? -1 : 1;
+  }
   return a.id === b.id ? 0 : a.id < b.id ? -1 : 1;
 }
 

@@ -46,6 +46,8 @@ export interface JobRunner {
 const MAX_ERROR_CHARS = 2000;
 const MAX_RESULT_BYTES = 64 * 1024;
 const EVERY_KEY = (kind: string) => `every:${kind}`;
+const RESTART_MIN_MS = 1000;
+const RESTART_MAX_MS = 30_000;
 
 /** Error-valued fields of graphile-worker's log metadata (the names its log calls use). */
 const QUEUE_ERROR_FIELDS = ['error', 'fatalError', 'secondError'] as const;
@@ -180,7 +182,12 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
       const id = String(job.id);
       const attempt = job.attempts;
       const maxAttempts = job.max_attempts;
-      const log = opts.log.child({ jobId: id, kind: def.kind, attempt });
+      // Made on first use: most jobs never log, and a child logger per job is measurable at thousands a second.
+      let childLog: Logger | undefined;
+      const logger = () => {
+        childLog ??= opts.log.child({ jobId: id, kind: def.kind, attempt });
+        return childLog;
+      };
       let tracked = Boolean((job.flags as Record<string, boolean> | null)?.tracked);
       const schedule = every.get(def.kind);
       const recurring = schedule !== undefined && job.key === EVERY_KEY(def.kind);
@@ -203,7 +210,9 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
         jobId: id,
         attempt,
         maxAttempts,
-        log,
+        get log() {
+          return logger();
+        },
         signal: helpers.abortSignal,
         async progress(done, total) {
           tracked = true;
@@ -231,7 +240,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
         const final = isPermanent(err) || attempt >= maxAttempts || recurring;
         const message = errorMessage(err);
         if (!final) {
-          log.warn({ err }, 'job failed; it will be retried');
+          logger().warn({ err }, 'job failed; it will be retried');
           if (tracked) {
             await query(
               `UPDATE job_records SET state = 'queued', error = $2, updated_at = now() WHERE id = $1`,
@@ -240,7 +249,7 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
           }
           throw retryableError(err);
         }
-        log.error({ err }, 'job failed for good');
+        logger().error({ err }, 'job failed for good');
         await query(
           `INSERT INTO job_records (id, kind, state, attempts, error, created_at, finished_at)
            VALUES ($1, $2, 'failed', $3, $4, $5, now())
@@ -254,10 +263,60 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
         await query(
           `UPDATE job_records SET state = 'succeeded', result = $2::jsonb, error = NULL, finished_at = now(),
              updated_at = now() WHERE id = $1`,
-          [id, resultJson(result, log)],
+          [id, resultJson(result, logger())],
         );
       }
     };
+  }
+
+  let restartTimer: NodeJS.Timeout | undefined;
+  let restartDelayMs = RESTART_MIN_MS;
+  let currentPoolId: string | undefined;
+
+  /**
+   * graphile-worker stops its worker pool when it cannot record outcomes or hand a local batch back (a
+   * database away for longer than its retries) and rejects the runner's promise: unwatched, that rejection
+   * would end the whole process. Here it is logged and the runner started again with backoff on the same
+   * pool, until stop(). Jobs the stopped pool still had locked are unlocked first (force_unlock_workers).
+   */
+  function supervise(r: Runner, launch: () => Promise<Runner>): void {
+    r.promise.then(
+      () => {},
+      (err) => {
+        if (runner !== r) return; // stop() ended it
+        opts.log.error({ err }, 'job worker stopped after an error; restarting it');
+        const dead = currentPoolId;
+        const again = () => {
+          restartTimer = undefined;
+          if (runner !== r) return;
+          // The stopped pool runs nothing any more: the jobs it still had locked (running or in its local batch)
+          // go back to the queue now rather than when their lock expires.
+          const unlock = dead
+            ? pool!
+                .query(`SELECT ${QUEUE_SCHEMA}.force_unlock_workers(ARRAY[$1::text])`, [dead])
+                .then(() => undefined)
+            : Promise.resolve();
+          unlock.then(launch).then(
+            (next) => {
+              if (runner !== r) {
+                void next.stop().catch(() => {});
+                return;
+              }
+              runner = next;
+              restartDelayMs = RESTART_MIN_MS;
+              supervise(next, launch);
+              opts.log.info('job worker restarted');
+            },
+            (e) => {
+              opts.log.warn({ err: e }, 'job worker restart failed; trying again');
+              restartDelayMs = Math.min(restartDelayMs * 2, RESTART_MAX_MS);
+              restartTimer = setTimeout(again, restartDelayMs);
+            },
+          );
+        };
+        restartTimer = setTimeout(again, restartDelayMs);
+      },
+    );
   }
 
   return {
@@ -307,10 +366,16 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
         timeoutMs: opts.workerTimeoutMs ?? DEFAULT_WORKER_TIMEOUT_MS,
         log: opts.log,
       });
-      try {
-        runner = await run({
-          pgPool: pool,
-          events: liveness.events,
+      const pgPool = pool;
+      const events = liveness.events;
+      // The pool id the current runner's job locks carry (locked_by): released by supervise() after a crash.
+      events.on('pool:create', ({ workerPool }) => {
+        currentPoolId = workerPool.id;
+      });
+      const launch = () =>
+        run({
+          pgPool,
+          events,
           schema: QUEUE_SCHEMA,
           concurrency: opts.concurrency,
           pollInterval: opts.pollIntervalMs,
@@ -343,6 +408,9 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
             })),
           ),
         });
+      try {
+        runner = await launch();
+        supervise(runner, launch);
       } catch (err) {
         await liveness.stop();
         liveness = undefined;
@@ -361,6 +429,8 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
       const r = runner;
       const p = pool;
       runner = undefined;
+      if (restartTimer) clearTimeout(restartTimer);
+      restartTimer = undefined;
       if (!r) return;
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<'timeout'>((resolve) => {
