@@ -121,8 +121,16 @@ async function openStreams(
         const index = opened++;
         res.on('error', () => {});
         if (index < watched && onChunk) {
+          // Whole frames only: a frame can be split across two chunks.
+          let pending = '';
           res.setEncoding('utf8');
-          res.on('data', (c: string) => onChunk(c, performance.now()));
+          res.on('data', (c: string) => {
+            pending += c;
+            const end = pending.lastIndexOf('\n\n');
+            if (end < 0) return;
+            onChunk(pending.slice(0, end + 2), performance.now());
+            pending = pending.slice(end + 2);
+          });
         } else {
           res.on('data', (c: Buffer) => {
             bytes += c.length;
@@ -249,19 +257,43 @@ interface WriteTarget {
   base: string;
   agent: string;
   commentTicket: number;
+  server: Server;
+  database: string;
 }
 
-async function writeTarget(name: string, base: string): Promise<WriteTarget> {
+async function writeTarget(name: string, server: Server, database: string): Promise<WriteTarget> {
+  const base = server.baseUrl;
   const users = await setup(base);
   const ticket = await api<{ id: number }>(base, 'POST', '/tickets', users.requester, {
     title: 'comment target',
     description: 'd',
   });
-  return { name, base, agent: users.agent, commentTicket: ticket.id };
+  return { name, base, agent: users.agent, commentTicket: ticket.id, server, database };
 }
 
-/** Requests/s of one endpoint on one server for `seconds`. */
-function rate(t: WriteTarget, endpoint: 'createTicket' | 'addComment', seconds: number): Promise<number> {
+/** Time the database's backends spent executing statements (ms; PostgreSQL 14+). */
+async function activeMs(admin: pg.Client, database: string): Promise<number> {
+  const { rows } = await admin.query<{ t: number }>(
+    'SELECT active_time AS t FROM pg_stat_database WHERE datname = $1',
+    [database],
+  );
+  return Number(rows[0]?.t ?? Number.NaN);
+}
+
+interface Sample {
+  rps: number;
+  requests: number;
+  serverCpuMs: number;
+  dbActiveMs: number;
+}
+
+/** One endpoint on one server for `seconds`: requests/s, and the server's CPU and the database's time spent. */
+async function rate(
+  admin: pg.Client,
+  t: WriteTarget,
+  endpoint: 'createTicket' | 'addComment',
+  seconds: number,
+): Promise<Sample> {
   const headers = { authorization: `Bearer ${t.agent}`, 'content-type': 'application/json' };
   const opts: autocannon.Options =
     endpoint === 'createTicket'
@@ -277,13 +309,23 @@ function rate(t: WriteTarget, endpoint: 'createTicket' | 'addComment', seconds: 
           headers,
           body: JSON.stringify({ body: 'Looking into it.', visibility: 'internal' }),
         };
-  return new Promise<number>((resolve, reject) => {
+  const cpu0 = await t.server.cpuMs();
+  const db0 = await activeMs(admin, t.database);
+  const requests = await new Promise<number>((resolve, reject) => {
     autocannon({ ...opts, connections: CONNECTIONS, duration: seconds }, (err, r) => {
       if (err) return reject(err);
       if (r.non2xx > 0) log(`${t.name} ${endpoint}: ${r.non2xx} non-2xx answers`);
-      resolve(r.requests.total / seconds);
+      resolve(r.requests.total);
     });
   });
+  // Backends report their counters to the statistics system within about a second of going idle.
+  await new Promise((r) => setTimeout(r, 1200));
+  return {
+    rps: requests / seconds,
+    requests,
+    serverCpuMs: (await t.server.cpuMs()) - cpu0,
+    dbActiveMs: (await activeMs(admin, t.database)) - db0,
+  };
 }
 
 const median = (xs: number[]) => pct(xs, 50);
@@ -292,24 +334,33 @@ const median = (xs: number[]) => pct(xs, 50);
  * Write throughput of every target, interleaved: ROUNDS rounds, each running every target in turn for
  * WRITE_SECONDS / ROUNDS per endpoint, so a change in the machine's load hits all of them alike. Medians.
  */
-async function interleavedWrites(targets: WriteTarget[]) {
+async function interleavedWrites(admin: pg.Client, targets: WriteTarget[]) {
   const seconds = Math.max(2, Math.round(WRITE_SECONDS / ROUNDS));
   const samples = new Map(
-    targets.map((t) => [t.name, { createTicket: [] as number[], addComment: [] as number[] }]),
+    targets.map((t) => [t.name, { createTicket: [] as Sample[], addComment: [] as Sample[] }]),
   );
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? targets : [...targets].reverse();
     for (const endpoint of ['createTicket', 'addComment'] as const) {
-      for (const t of order) samples.get(t.name)![endpoint].push(await rate(t, endpoint, seconds));
+      for (const t of order) samples.get(t.name)![endpoint].push(await rate(admin, t, endpoint, seconds));
     }
   }
-  const out: Record<string, { createTicketRps: number; addCommentRps: number; samples: unknown }> = {};
-  for (const [name, s] of samples) {
-    out[name] = {
-      createTicketRps: Math.round(median(s.createTicket)),
-      addCommentRps: Math.round(median(s.addComment)),
-      samples: { createTicket: s.createTicket.map(Math.round), addComment: s.addComment.map(Math.round) },
+  const summary = (xs: Sample[]) => {
+    const requests = xs.reduce((n, x) => n + x.requests, 0);
+    return {
+      medianRps: Math.round(median(xs.map((x) => x.rps))),
+      rps: xs.map((x) => Math.round(x.rps)),
+      // Per request, over all rounds: steadier than req/s on a shared machine (waiting costs no CPU).
+      serverCpuMsPerRequest: Number((xs.reduce((n, x) => n + x.serverCpuMs, 0) / requests).toFixed(2)),
+      dbActiveMsPerRequest: Number((xs.reduce((n, x) => n + x.dbActiveMs, 0) / requests).toFixed(2)),
     };
+  };
+  const out: Record<
+    string,
+    { createTicket: ReturnType<typeof summary>; addComment: ReturnType<typeof summary> }
+  > = {};
+  for (const [name, s] of samples) {
+    out[name] = { createTicket: summary(s.createTicket), addComment: summary(s.addComment) };
   }
   return out;
 }
@@ -329,7 +380,8 @@ async function main() {
   const cleanups: Array<() => Promise<unknown>> = [];
   /** The same build on a fresh database altered by `statements`, as a write target. */
   async function variant(name: string, port: number, statements: string[]) {
-    const db = await freshDatabase(pgServer.adminUrl, `helpdesk_bench_changes_${name.replace(/-/g, '_')}`);
+    const dbName = `helpdesk_bench_changes_${name.replace(/-/g, '_')}`;
+    const db = await freshDatabase(pgServer.adminUrl, dbName);
     cleanups.push(db.drop);
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
@@ -337,7 +389,7 @@ async function main() {
     await c.end();
     const server = await start(name, db.url, port);
     servers.push(server);
-    return writeTarget(name, server.baseUrl);
+    return writeTarget(name, server, dbName);
   }
   if (!SKIP_BUILD) await run('npm', ['run', '--silent', 'build']);
   try {
@@ -373,7 +425,14 @@ async function main() {
       `CREATE TRIGGER bench_change_events_discard INSTEAD OF INSERT ON change_events
          FOR EACH ROW EXECUTE FUNCTION bench_change_events_discard()`,
     ]);
-    const w = await interleavedWrites([await writeTarget('outbox', server.baseUrl), noNotify, noEvents]);
+    const admin = new pg.Client({ connectionString: pgServer.adminUrl });
+    await admin.connect();
+    cleanups.push(() => admin.end());
+    const w = await interleavedWrites(admin, [
+      await writeTarget('outbox', server, 'helpdesk_bench_changes'),
+      noNotify,
+      noEvents,
+    ]);
     results.writesWithOutbox = w.outbox;
     results.writesWithoutNotify = w['no-notify'];
     results.writesWithoutEvents = w['no-events'];
@@ -384,18 +443,25 @@ async function main() {
     for (const c of cleanups.reverse()) await c().catch(() => {});
     await pgServer.stop();
   }
-  const w = results.writesWithOutbox as { createTicketRps: number; addCommentRps: number };
-  const loss = (ref: unknown) => {
-    const r = ref as { createTicketRps: number; addCommentRps: number } | undefined;
-    if (!r) return undefined;
-    const pctLoss = (a: number, b: number) => Number((((b - a) / b) * 100).toFixed(1));
-    return {
-      createTicketPct: pctLoss(w.createTicketRps, r.createTicketRps),
-      addCommentPct: pctLoss(w.addCommentRps, r.addCommentRps),
-    };
+  type W = Record<
+    'createTicket' | 'addComment',
+    { medianRps: number; serverCpuMsPerRequest: number; dbActiveMsPerRequest: number }
+  >;
+  const w = results.writesWithOutbox as W | undefined;
+  /** What the outbox costs against a reference: req/s lost, CPU and database time added per request (%). */
+  const cost = (ref: unknown) => {
+    const r = ref as W | undefined;
+    if (!w || !r) return undefined;
+    const pctOf = (a: number, b: number) => Number((((a - b) / b) * 100).toFixed(1));
+    const one = (e: 'createTicket' | 'addComment') => ({
+      rpsLossPct: Number((((r[e].medianRps - w[e].medianRps) / r[e].medianRps) * 100).toFixed(1)),
+      serverCpuPerRequestPct: pctOf(w[e].serverCpuMsPerRequest, r[e].serverCpuMsPerRequest),
+      dbTimePerRequestPct: pctOf(w[e].dbActiveMsPerRequest, r[e].dbActiveMsPerRequest),
+    });
+    return { createTicket: one('createTicket'), addComment: one('addComment') };
   };
-  results.writeLossVsNoNotifyPct = loss(results.writesWithoutNotify);
-  results.writeLossVsNoEventsPct = loss(results.writesWithoutEvents);
+  results.outboxCostVsNoNotify = cost(results.writesWithoutNotify);
+  results.outboxCostVsNoEvents = cost(results.writesWithoutEvents);
   results.loadAverageAtEnd = os.loadavg().map((x) => x.toFixed(1));
   await mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
   const file = path.join(ROOT, 'bench/results', `changes-${Date.now()}.json`);
