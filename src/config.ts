@@ -184,7 +184,7 @@ const envSchema = z
     WEB_CONCURRENCY: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(64).optional()),
     JOBS_CONCURRENCY: int(8, 1, 100),
     JOBS_POLL_INTERVAL_MS: int(1000, 100, 60_000),
-    JOBS_BATCH_SIZE: int(100, 0, 1000),
+    JOBS_BATCH_SIZE: int(0, 0, 1000),
     JOBS_SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 600_000),
     JOBS_WORKER_TIMEOUT_MS: int(60_000, 1000, 3_600_000),
     JOBS_RETENTION_DAYS: int(14, 1, 3650),
