@@ -64,6 +64,8 @@ function start(name: string, databaseUrl: string, port: number): Promise<Server>
       // The API alone: the jobs changes cause (notifications, webhooks) are enqueued, not run, so a worker
       // sending mail does not take CPU from what is measured.
       ROLE: 'api',
+      // One process: the footprint and fan-out measured are a process's (production would fork one per core).
+      WEB_CONCURRENCY: '1',
       HOST: '127.0.0.1',
       PORT: String(port),
       DATABASE_URL: databaseUrl,
