@@ -13,22 +13,11 @@ import { runMigrations } from '../src/db/migrate.js';
 import type { AuthedContext } from '../src/modules/auth/actor.js';
 import { createJobRunner } from '../src/modules/jobs/job-runner.js';
 import { createServices, type ServicesConfig } from '../src/services.js';
-import { machine, writeJson } from './report.js';
+import { machine, silentLogger as silent, writeJson } from './report.js';
 
 const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 const TICKETS = 1000;
 const JOB_CAP_MS = 300_000;
-const silent = {
-  child: () => silent,
-  info() {},
-  warn() {},
-  error() {},
-  debug() {},
-  fatal() {},
-  trace() {},
-  level: 'silent',
-  silent() {},
-};
 
 export async function runBulkBench(adminUrl: string): Promise<void> {
   const name = 'helpdesk_bench_bulk';

@@ -16,7 +16,6 @@
  * BENCH_CONNECTIONS (10).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +23,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { freshDatabase, openBenchServer } from './database.js';
 import { api, killChildren, login, run, type Server, startServer } from './proc.js';
+import { writeJson } from './report.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const env = (k: string, d: string) => process.env[k] ?? d;
@@ -465,11 +465,8 @@ async function main() {
   results.outboxCostVsNoNotify = cost(results.writesWithoutNotify);
   results.outboxCostVsNoEvents = cost(results.writesWithoutEvents);
   results.loadAverageAtEnd = os.loadavg().map((x) => x.toFixed(1));
-  await mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
-  const file = path.join(ROOT, 'bench/results', `changes-${Date.now()}.json`);
-  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
-  log(`written to ${path.relative(ROOT, file)}`);
+  log(`written to ${await writeJson('changes', results)}`);
 }
 
 main().catch((err) => {

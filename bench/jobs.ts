@@ -16,21 +16,10 @@ import { createJobsRepository } from '../src/modules/jobs/jobs.repository.js';
 import { createJobsService } from '../src/modules/jobs/jobs.service.js';
 import type { BenchOptions } from './args.js';
 import { freshDatabase } from './database.js';
-import { machine, writeJson } from './report.js';
+import { machine, silentLogger as silent, writeJson } from './report.js';
 
 const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 const PHASE_CAP_MS = 120_000;
-const silent = {
-  child: () => silent,
-  info() {},
-  warn() {},
-  error() {},
-  debug() {},
-  fatal() {},
-  trace() {},
-  level: 'silent',
-  silent() {},
-};
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pino from 'pino';
 import type { LoadResult } from './load.js';
 
 export interface Row extends LoadResult {
@@ -146,3 +147,6 @@ export async function writeJson(kind: string, payload: unknown): Promise<string>
   await writeFile(file, `${JSON.stringify(payload, null, 2)}\n`);
   return path.relative(process.cwd(), file);
 }
+
+/** A logger that writes nothing, for the services and job runner a bench builds in its own process. */
+export const silentLogger = pino({ level: 'silent' });

@@ -11,7 +11,6 @@
  * BENCH_DRAIN_CAP_S (300).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -19,7 +18,8 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { tempDatabase } from '../test/helpers/temp-database.js';
-import { freePort, killChildren, type Server, startServer } from './proc.js';
+import { api, freePort, killChildren, login, type Server, startServer } from './proc.js';
+import { writeJson } from './report.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const env = (k: string, d: string) => process.env[k] ?? d;
@@ -31,20 +31,6 @@ const DRAIN_CAP_S = Number(env('BENCH_DRAIN_CAP_S', '300'));
 const ADMIN = { email: 'bench-admin@example.test', password: 'bench-admin-password-2026' };
 
 const log = (m: string) => console.log(`[bench:webhooks ${new Date().toISOString().slice(11, 19)}] ${m}`);
-
-async function call(base: string, method: string, url: string, token?: string, body?: unknown) {
-  const res = await fetch(`${base}/api/v1${url}`, {
-    method,
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url} → ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
 
 /** A loopback receiver answering `status` after `delayMs`; counts what it got. */
 async function receiver(status: number, delayMs = 0) {
@@ -132,14 +118,14 @@ async function main() {
       },
     });
     const base = server.baseUrl;
-    const token = (await call(base, 'POST', '/auth/login', undefined, ADMIN)).accessToken as string;
+    const token = await login(base, ADMIN);
 
     results.writesWithoutWebhooks = await writes(base, token, { duration: WRITE_SECONDS });
     log(`POST /tickets without webhooks: ${JSON.stringify(results.writesWithoutWebhooks)}`);
 
     const hooks: Array<{ id: string }> = [];
     for (const r of receivers)
-      hooks.push(await call(base, 'POST', '/webhooks', token, { url: r.url, events: ['ticket.created'] }));
+      hooks.push(await api(base, 'POST', '/webhooks', token, { url: r.url, events: ['ticket.created'] }));
     const [fast, slow, failing] = hooks.map((h) => h.id);
     await client.connect();
     const tickets = async () => Number((await client.query('SELECT count(*) AS n FROM tickets')).rows[0].n);
@@ -203,11 +189,8 @@ async function main() {
     await Promise.all(receivers.map((r) => r.close()));
     await db.drop().catch(() => {});
   }
-  await mkdir(path.join(ROOT, 'bench/results'), { recursive: true });
-  const file = path.join(ROOT, 'bench/results', `webhooks-${Date.now()}.json`);
-  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
-  log(`written to ${path.relative(ROOT, file)}`);
+  log(`written to ${await writeJson('webhooks', results)}`);
 }
 
 main().catch((err) => {
