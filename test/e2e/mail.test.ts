@@ -7,8 +7,8 @@ import { expectProblem } from '../helpers/http.js';
 import { type MailTestApp, startMailTestApp } from '../helpers/mail-app.js';
 import type { ReceivedMail } from '../helpers/smtp.js';
 
-// Every test that runs mail jobs lives in this one file: the job runner of a test app takes any queued
-// mail job, so two files running runners at once could deliver each other's mail.
+// The mail test app has a database of its own (test/helpers/mail-app.ts): the job runners other files start
+// on the shared database would otherwise take these mail jobs and deliver them elsewhere.
 
 let h: MailTestApp;
 let app: FastifyInstance;

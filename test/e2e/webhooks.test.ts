@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runMigrations } from '../../src/db/migrate.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
 import { expectProblem } from '../helpers/http.js';
+import { ownDatabase } from '../helpers/own-database.js';
 import { auditEvents, createTicket } from '../helpers/tickets.js';
 import { type ReceivedWebhook, startReceiver } from '../helpers/webhook-receiver.js';
 
@@ -22,29 +21,6 @@ type Delivery = {
   nextAttemptAt: string | null;
 };
 type Hook = { id: string; url: string; active: boolean; disabledReason: string | null; secret?: string };
-
-/**
- * The job runners of other test files share the run's database and would take (and, with their own
- * secrets and settings, fail) these deliveries: this file gets a database of its own on the same server.
- */
-async function ownDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const base = new URL(inject('databaseUrl'));
-  const name = `helpdesk_webhooks_${Date.now()}_${randomBytes(3).toString('hex')}`;
-  const run = async (query: string) => {
-    const c = new pg.Client({ connectionString: base.toString() });
-    await c.connect();
-    try {
-      await c.query(query);
-    } finally {
-      await c.end();
-    }
-  };
-  await run(`CREATE DATABASE ${name}`);
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  await runMigrations(url.toString());
-  return { url: url.toString(), drop: () => run(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
 
 /** What a receiver does with a request: the stock library's verification, throwing when it fails. */
 function verify(secret: string, hook: ReceivedWebhook) {
@@ -64,7 +40,7 @@ describe('webhooks', () => {
   const receivers: Receiver[] = [];
 
   beforeAll(async () => {
-    database = await ownDatabase();
+    database = await ownDatabase('helpdesk_webhooks');
     app = await createTestApp({
       DATABASE_URL: database.url,
       JOBS_POLL_INTERVAL_MS: '200',

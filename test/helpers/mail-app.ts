@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { createTestApp } from './app.js';
+import { ownDatabase } from './own-database.js';
 import { TestSmtpServer } from './smtp.js';
 
 export interface MailTestApp {
@@ -18,12 +19,16 @@ export interface MailTestApp {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A test app sending through a real SMTP server on 127.0.0.1, with its job runner started. */
+/**
+ * A test app sending through a real SMTP server on 127.0.0.1, with its job runner started, on a database of
+ * its own (no other file's runner takes its mail jobs).
+ */
 export async function startMailTestApp(env: Record<string, string> = {}): Promise<MailTestApp> {
   const smtp = await TestSmtpServer.start();
   const logLines: string[] = [];
+  const database = await ownDatabase('helpdesk_mail');
   const app = await createTestApp(
-    { SMTP_URL: smtp.url, JOBS_POLL_INTERVAL_MS: '200', ...env },
+    { DATABASE_URL: database.url, SMTP_URL: smtp.url, JOBS_POLL_INTERVAL_MS: '200', ...env },
     { logger: { level: 'info', stream: { write: (line: string) => logLines.push(line) } } },
   );
   await app.jobRunner.start();
@@ -73,6 +78,7 @@ export async function startMailTestApp(env: Record<string, string> = {}): Promis
     async close() {
       await app.close();
       await smtp.close();
+      await database.drop();
     },
   };
 }
