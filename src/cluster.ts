@@ -223,7 +223,7 @@ export async function runPrimary(config: Config): Promise<void> {
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const base = `http://${shown}:${config.port}`;
   app.log.info(
-    `Helpdesk API ready: ${base}/api/v1  docs: ${base}/docs  (${config.webConcurrency} HTTP workers, pids ${supervisor.pids().join(' ')}; database: ${database.embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'DATABASE_URL'}; jobs: ${config.role === 'all' ? 'in the primary process' : 'ROLE=api, run `npm run worker`'})`,
+    `Helpdesk API ready: ${base}/api/v1  docs: ${base}/docs  (${config.webConcurrency} HTTP workers, pids ${supervisor.pids().join(' ')}; database: ${database.embedded ? `embedded PostgreSQL in ${database.location}` : 'DATABASE_URL'}; jobs: ${config.role === 'all' ? 'in the primary process' : 'ROLE=api, run `npm run worker`'})`,
   );
   // Workers that cannot start at all (the port taken, the database refusing) end the primary too.
   supervisor.fatal.catch((err: Error) => {

@@ -74,7 +74,7 @@ async function main() {
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const base = `http://${shown}:${app.server.address() && typeof app.server.address() === 'object' ? (app.server.address() as { port: number }).port : config.port}`;
   app.log.info(
-    `Helpdesk API ready: ${base}/api/v1  docs: ${base}/docs  (database: ${database.embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'DATABASE_URL'}; jobs: ${config.role === 'all' ? 'worker in this process' : 'ROLE=api, run `npm run worker`'})`,
+    `Helpdesk API ready: ${base}/api/v1  docs: ${base}/docs  (database: ${database.embedded ? `embedded PostgreSQL in ${database.location}` : 'DATABASE_URL'}; jobs: ${config.role === 'all' ? 'worker in this process' : 'ROLE=api, run `npm run worker`'})`,
   );
 }
 

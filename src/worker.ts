@@ -37,7 +37,7 @@ export async function runWorker(
 
   await app.jobRunner.start();
   app.log.info(
-    `Helpdesk worker ready (database: ${database.embedded ? `embedded PostgreSQL in ${config.dataDir}` : 'DATABASE_URL'})`,
+    `Helpdesk worker ready (database: ${database.embedded ? `embedded PostgreSQL in ${database.location}` : 'DATABASE_URL'})`,
   );
 }
 

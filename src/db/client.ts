@@ -51,6 +51,8 @@ export interface ResolvedDatabase {
   /** The role migrations run as (the owner); the same as url unless DATABASE_MIGRATION_URL is set. */
   migrationUrl: string;
   embedded: boolean;
+  /** Where the embedded cluster's files are (it moves out of a directory its OS user cannot enter). */
+  location?: string;
   /** Stops the embedded server; a no-op for an external DATABASE_URL. */
   stop(): Promise<void>;
 }
@@ -71,5 +73,11 @@ export async function resolveDatabase(
     port: config.embeddedPgPort,
     log,
   });
-  return { url: server.url, migrationUrl: server.url, embedded: true, stop: server.stop };
+  return {
+    url: server.url,
+    migrationUrl: server.url,
+    embedded: true,
+    location: server.clusterDir,
+    stop: server.stop,
+  };
 }

@@ -9,6 +9,8 @@ import pg from 'pg';
 
 export interface EmbeddedDatabase {
   url: string;
+  /** The cluster's data directory (under /var/lib/helpdesk-embedded when root cannot use `dir`). */
+  clusterDir: string;
   stop(): Promise<void>;
 }
 
@@ -233,6 +235,7 @@ export async function startEmbeddedPostgres({ dir, port, database = 'helpdesk', 
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
   return {
     url,
+    clusterDir,
     stop: () => server.stop(),
   } satisfies EmbeddedDatabase;
 }
