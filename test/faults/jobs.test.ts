@@ -1,69 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FaultDatabase, ROOT, report, type ServerProcess, sleep, startServer, waitFor } from './harness.js';
-
-interface WorkerProcess {
-  child: ChildProcess;
-  output: string[];
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  kill(): Promise<void>;
-}
-
-/** Starts `script` as a child process and waits for its "worker ready" log line. */
-async function startWorker(script: string, env: Record<string, string>): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'info',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  let ready!: () => void;
-  const readyP = new Promise<void>((r) => {
-    ready = r;
-  });
-  const keep = (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) {
-      if (!line.trim()) continue;
-      output.push(line);
-      if (line.includes('Helpdesk worker ready')) ready();
-    }
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  let done = false;
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      done = true;
-      resolve({ code, signal });
-    }),
-  );
-  const outcome = await Promise.race([
-    readyP.then(() => 'ready' as const),
-    exit.then(() => 'exited' as const),
-    sleep(120_000).then(() => 'timeout' as const), // tsx compiles the app on start: slow on a busy 2-core box
-  ]);
-  if (outcome !== 'ready') {
-    child.kill('SIGKILL');
-    throw new Error(`worker did not start (${outcome}):\n${output.join('\n')}`);
-  }
-  return {
-    child,
-    output,
-    exit,
-    kill: async () => {
-      if (done) return;
-      child.kill('SIGKILL');
-      await exit;
-    },
-  };
-}
+import {
+  FaultDatabase,
+  report,
+  type ServerProcess,
+  sleep,
+  startServer,
+  startWorker,
+  type WorkerProcess,
+  waitFor,
+} from './harness.js';
 
 const FIXTURE = 'test/faults/fixtures/job-worker.ts';
 
@@ -115,7 +61,7 @@ describe('job worker processes: roles, graceful stop, bounded stop', () => {
     expect(await stateOf(first)).toBe('queued');
     expect((await queueRow(first))?.locked_at).toBeNull();
 
-    const worker = await startWorker('src/server.ts', { ...baseEnv(), ROLE: 'worker' });
+    const worker = await startWorker({ ...baseEnv(), ROLE: 'worker' }, 'src/server.ts');
     started.push(worker);
     await waitFor('the worker to run the job', async () => (await stateOf(first)) === 'succeeded', 15_000);
     await Promise.all(started.splice(0).map((p) => p.kill()));
@@ -128,7 +74,7 @@ describe('job worker processes: roles, graceful stop, bounded stop', () => {
   });
 
   it('SIGTERM: running jobs finish and commit, queued ones stay queued and unlocked, exit 0', async () => {
-    const worker = await startWorker(FIXTURE, { ...baseEnv(), JOBS_CONCURRENCY: '2' });
+    const worker = await startWorker({ ...baseEnv(), JOBS_CONCURRENCY: '2' }, FIXTURE);
     started.push(worker);
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push(await addJob('test.effect', { ms: 2000 }));
@@ -165,7 +111,7 @@ describe('job worker processes: roles, graceful stop, bounded stop', () => {
       }
     }
     // Another worker picks the rest up: every job's effect exactly once.
-    const next = await startWorker(FIXTURE, baseEnv());
+    const next = await startWorker(baseEnv(), FIXTURE);
     started.push(next);
     await waitFor(
       'the remaining jobs',
@@ -181,7 +127,7 @@ describe('job worker processes: roles, graceful stop, bounded stop', () => {
   });
 
   it('SIGTERM with a job longer than JOBS_SHUTDOWN_TIMEOUT_MS: exits in bounded time, the job is rolled back and retried', async () => {
-    const worker = await startWorker(FIXTURE, { ...baseEnv(), JOBS_SHUTDOWN_TIMEOUT_MS: '1500' });
+    const worker = await startWorker({ ...baseEnv(), JOBS_SHUTDOWN_TIMEOUT_MS: '1500' }, FIXTURE);
     started.push(worker);
     const id = await addJob('test.effect', { ms: 120_000, slowUntilAttempt: 1 });
     await waitFor(
@@ -203,7 +149,7 @@ describe('job worker processes: roles, graceful stop, bounded stop', () => {
     });
     expect(await stateOf(id)).toBe('queued');
 
-    const next = await startWorker(FIXTURE, baseEnv());
+    const next = await startWorker(baseEnv(), FIXTURE);
     started.push(next);
     await waitFor('the retried job', async () => (await stateOf(id)) === 'succeeded', 20_000);
     expect(await db.query(`SELECT 1 FROM fault_job_effects WHERE job_id = $1`, [id])).toHaveLength(1);
