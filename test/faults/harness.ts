@@ -120,46 +120,39 @@ export async function arrangeUser(
   return { id: row!.id, authorization: `Bearer ${signAccessToken(secret, row!.id, role, row!.sid)}` };
 }
 
-export interface ServerProcess {
-  url: string;
+/** A child process started by the harness, its recent output lines and its exit. */
+export interface ChildHandle {
   child: ChildProcess;
   output: string[];
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exited(): boolean;
-  /** Kills the child if it is still running (test clean-up). */
+  /** SIGKILLs the child if it is still running (a crash, or test clean-up). */
   kill(): Promise<void>;
 }
 
 /**
- * Starts `node --import tsx src/server.ts` on a free loopback port and waits until /healthz answers (in
- * cluster mode: until one worker does).
+ * `node --import tsx <script>` with only PATH, HOME and `env` in its environment; keeps its last
+ * `keepLines` output lines (stdout and stderr) and hands each to `onLine`.
  */
-export async function startServer(
+function spawnTsx(
+  script: string,
   env: Record<string, string>,
-  opts: { liveWithinMs?: number } = {},
-): Promise<ServerProcess> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  keepLines: number,
+  onLine: (line: string) => void = () => {},
+): ChildHandle {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      // The figures are about database outages and shutdown, not about a loaded CI box shedding load.
-      OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
-      // One process unless a test asks for cluster mode (production's default is one worker per CPU).
-      WEB_CONCURRENCY: '1',
-      ...env,
-    },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
   const keep = (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) if (line.trim()) output.push(line);
-    if (output.length > 2000) output.splice(0, output.length - 2000);
+    for (const line of chunk.toString().split('\n')) {
+      if (!line.trim()) continue;
+      output.push(line);
+      onLine(line);
+    }
+    if (output.length > keepLines) output.splice(0, output.length - keepLines);
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
@@ -170,25 +163,7 @@ export async function startServer(
       resolve({ code, signal });
     }),
   );
-  const url = `http://127.0.0.1:${port}`;
-  const liveWithinMs = opts.liveWithinMs ?? 60_000;
-  const deadline = Date.now() + liveWithinMs;
-  for (;;) {
-    if (done) throw new Error(`server exited during start-up:\n${output.join('\n')}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`server did not become live within ${liveWithinMs / 1000} s:\n${output.join('\n')}`);
-    }
-    try {
-      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) break;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
   return {
-    url,
     child,
     output,
     exit,
@@ -201,14 +176,55 @@ export async function startServer(
   };
 }
 
-export interface WorkerProcess {
-  child: ChildProcess;
-  output: string[];
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  exited(): boolean;
-  /** SIGKILLs the child if it is still running (a crash, or test clean-up). */
-  kill(): Promise<void>;
+export interface ServerProcess extends ChildHandle {
+  url: string;
 }
+
+/**
+ * Starts `node --import tsx src/server.ts` on a free loopback port and waits until /healthz answers (in
+ * cluster mode: until one worker does).
+ */
+export async function startServer(
+  env: Record<string, string>,
+  opts: { liveWithinMs?: number } = {},
+): Promise<ServerProcess> {
+  const port = await freePort();
+  const { child, output, exit, exited, kill } = spawnTsx(
+    'src/server.ts',
+    {
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      // The figures are about database outages and shutdown, not about a loaded CI box shedding load.
+      OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+      // One process unless a test asks for cluster mode (production's default is one worker per CPU).
+      WEB_CONCURRENCY: '1',
+      ...env,
+    },
+    2000,
+  );
+  const url = `http://127.0.0.1:${port}`;
+  const liveWithinMs = opts.liveWithinMs ?? 60_000;
+  const deadline = Date.now() + liveWithinMs;
+  for (;;) {
+    if (exited()) throw new Error(`server exited during start-up:\n${output.join('\n')}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`server did not become live within ${liveWithinMs / 1000} s:\n${output.join('\n')}`);
+    }
+    try {
+      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  return { url, child, output, exit, exited, kill };
+}
+
+export type WorkerProcess = ChildHandle;
 
 /**
  * Starts a job worker process (`node --import tsx <script>`, by default src/worker.ts = `npm run worker`)
@@ -218,39 +234,14 @@ export async function startWorker(
   env: Record<string, string>,
   script = 'src/worker.ts',
 ): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'info',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
   let ready!: () => void;
   const readyP = new Promise<void>((r) => {
     ready = r;
   });
-  const keep = (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) {
-      if (!line.trim()) continue;
-      output.push(line);
-      if (line.includes('Helpdesk worker ready')) ready();
-    }
-    if (output.length > 5000) output.splice(0, output.length - 5000);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  let done = false;
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      done = true;
-      resolve({ code, signal });
-    }),
-  );
+  const proc = spawnTsx(script, { NODE_ENV: 'production', LOG_LEVEL: 'info', ...env }, 5000, (line) => {
+    if (line.includes('Helpdesk worker ready')) ready();
+  });
+  const { child, output, exit } = proc;
   let timer: NodeJS.Timeout | undefined;
   const outcome = await Promise.race([
     readyP.then(() => 'ready' as const),
@@ -265,17 +256,7 @@ export async function startWorker(
     child.kill('SIGKILL');
     throw new Error(`worker did not start (${outcome}):\n${output.join('\n')}`);
   }
-  return {
-    child,
-    output,
-    exit,
-    exited: () => done,
-    kill: async () => {
-      if (done) return;
-      child.kill('SIGKILL');
-      await exit;
-    },
-  };
+  return proc;
 }
 
 /** The JSON log lines of a process whose `msg` is `msg`. */
