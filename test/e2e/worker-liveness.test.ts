@@ -1,19 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runMigrations } from '../../src/db/migrate.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/modules/jobs/job-definition.js';
 import { createWorkerLiveness, type WorkerLiveness } from '../../src/modules/jobs/worker-liveness.js';
+import { type OwnDatabase, ownDatabase } from '../helpers/own-database.js';
 
 /**
  * The heartbeat table and lock expiry against PostgreSQL and graphile-worker's own queue functions. A database
  * of its own: the job runners of other test files heartbeat too, and would judge this file's silent rows.
  */
 describe('job worker liveness (lock expiry)', () => {
-  let base: URL;
-  let url: string;
+  let database: OwnDatabase;
   let pool: pg.Pool;
-  const name = `helpdesk_liveness_${Date.now()}_${randomBytes(3).toString('hex')}`;
   const started: WorkerLiveness[] = [];
   const logs: Array<{ level: string; fields: Record<string, unknown>; msg: string }> = [];
   const log = {
@@ -21,24 +19,9 @@ describe('job worker liveness (lock expiry)', () => {
     error: (fields: Record<string, unknown>, msg: string) => logs.push({ level: 'error', fields, msg }),
   } as unknown as Logger;
 
-  const admin = async (query: string) => {
-    const c = new pg.Client({ connectionString: base.toString() });
-    await c.connect();
-    try {
-      await c.query(query);
-    } finally {
-      await c.end();
-    }
-  };
-
   beforeAll(async () => {
-    base = new URL(inject('databaseUrl'));
-    await admin(`CREATE DATABASE ${name}`);
-    const u = new URL(base);
-    u.pathname = `/${name}`;
-    url = u.toString();
-    await runMigrations(url);
-    pool = new pg.Pool({ connectionString: url, max: 6 });
+    database = await ownDatabase('helpdesk_liveness');
+    pool = new pg.Pool({ connectionString: database.url, max: 6 });
     pool.on('error', () => {}); // as the job runner's pool: a dropped idle client is not the test's concern
   });
   afterEach(async () => {
@@ -49,7 +32,7 @@ describe('job worker liveness (lock expiry)', () => {
   });
   afterAll(async () => {
     await pool?.end();
-    await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await database?.drop();
   });
 
   /** A liveness as the job runner makes it, for a worker pool with id `poolId`. */
