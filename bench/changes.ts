@@ -22,7 +22,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { freshDatabase, openBenchServer } from './database.js';
-import { api, killChildren, login, run, type Server, startServer } from './proc.js';
+import { api, benchServerEnv, killChildren, login, run, type Server, startServer } from './proc.js';
 import { writeJson } from './report.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -57,29 +57,21 @@ function start(name: string, databaseUrl: string, port: number): Promise<Server>
     port,
     readyPath: '/readyz',
     logFile: path.join(os.tmpdir(), `bench-changes-${name}.log`),
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NODE_ENV: 'production',
-      // The API alone: the jobs changes cause (notifications, webhooks) are enqueued, not run, so a worker
-      // sending mail does not take CPU from what is measured.
-      ROLE: 'api',
-      // One process: the footprint and fan-out measured are a process's (production would fork one per core).
-      WEB_CONCURRENCY: '1',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      DATABASE_URL: databaseUrl,
-      DATA_DIR: path.join(os.tmpdir(), `bench-changes-${name}-${process.pid}`),
-      JWT_SECRET: randomBytes(48).toString('base64url'),
-      ACCESS_TOKEN_TTL: '3600',
-      LOG_LEVEL: 'warn',
-      ADMIN_EMAIL: ADMIN.email,
-      ADMIN_PASSWORD: ADMIN.password,
-      RATE_LIMIT_MAX: '1000000000',
-      LOGIN_RATE_LIMIT_PER_IP: '1000000000',
-      LOGIN_RATE_LIMIT_PER_ACCOUNT: '1000000000',
-      CHANGES_STREAMS_PER_USER: '10000',
-    },
+    env: benchServerEnv({
+      name: `changes-${name}`,
+      port,
+      databaseUrl,
+      extra: {
+        // The API alone: the jobs changes cause (notifications, webhooks) are enqueued, not run, so a worker
+        // sending mail does not take CPU from what is measured.
+        ROLE: 'api',
+        // One process: the footprint and fan-out measured are a process's (production forks one per core).
+        WEB_CONCURRENCY: '1',
+        ADMIN_EMAIL: ADMIN.email,
+        ADMIN_PASSWORD: ADMIN.password,
+        CHANGES_STREAMS_PER_USER: '10000',
+      },
+    }),
   });
 }
 

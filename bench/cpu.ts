@@ -1,15 +1,3 @@
-/**
- * `npm run bench:cpu -- [options]`: CPU milliseconds the API server spends per request on the hot ticket
- * routes (list as agent, list ?status=open, list as requester, get by id, create, /healthz), next to the
- * floor (bench/floor.ts: bare Fastify + pg running the same SQL) in the same run, each measured twice:
- * at saturation (`--connections` concurrent) and at a fixed rate (`--rate` req/s), where per-request fixed
- * costs (timers, metrics, logging) are not hidden by batching. CPU is the server process's user + system
- * time (/proc/<pid>/stat) over the measured seconds divided by the answers. With --profile the API runs
- * under `node --cpu-prof` and each scenario's top self-time frames (its measured window only) are printed.
- *
- * Servers listen on --port and --port + 1 (loopback); every load is bounded in time.
- */
-import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,7 +12,7 @@ import {
   sampleTickets,
 } from './database.js';
 import { FLOOR_JOB_KIND } from './floor.js';
-import { killChildren, run, type Server, startServer } from './proc.js';
+import { benchServerEnv, killChildren, run, type Server, startServer } from './proc.js';
 import { writeJson } from './report.js';
 
 const log = (msg: string) => console.log(`[bench:cpu ${new Date().toISOString().slice(11, 19)}] ${msg}`);
@@ -298,21 +286,7 @@ async function main() {
     name: 'API server',
     script: path.resolve(opts.dist, 'src/server.js'),
     nodeArgs: opts.profile ? ['--cpu-prof', '--cpu-prof-dir', opts.profile] : [],
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: String(apiPort),
-      DATABASE_URL: url,
-      DATA_DIR: path.join(os.tmpdir(), `helpdesk-bench-cpu-${process.pid}`),
-      JWT_SECRET: randomBytes(48).toString('base64url'),
-      ACCESS_TOKEN_TTL: '3600',
-      LOG_LEVEL: 'warn',
-      RATE_LIMIT_MAX: '1000000000',
-      LOGIN_RATE_LIMIT_PER_IP: '1000000000',
-      LOGIN_RATE_LIMIT_PER_ACCOUNT: '1000000000',
-    },
+    env: benchServerEnv({ name: 'cpu', port: apiPort, databaseUrl: url }),
     port: apiPort,
     readyPath: '/readyz',
     logFile: path.resolve('bench/results/cpu-server.log'),

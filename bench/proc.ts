@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { freePort } from '../scripts/lib/free-port.js';
 
 export { freePort };
@@ -210,4 +213,33 @@ export async function login(baseUrl: string, creds: { email: string; password: s
     creds,
   );
   return accessToken;
+}
+
+/**
+ * The environment of a benchmarked API server: production mode on loopback, a fresh JWT secret, a data
+ * directory of its own, warnings only, and limits the load never reaches (a bench measures the work, not the
+ * limiter's refusals). `extra` adds or overrides variables.
+ */
+export function benchServerEnv(opts: {
+  name: string;
+  port: number;
+  databaseUrl: string;
+  extra?: NodeJS.ProcessEnv;
+}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    PORT: String(opts.port),
+    DATABASE_URL: opts.databaseUrl,
+    DATA_DIR: path.join(os.tmpdir(), `helpdesk-bench-${opts.name}-${process.pid}`),
+    JWT_SECRET: randomBytes(48).toString('base64url'),
+    ACCESS_TOKEN_TTL: '3600',
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_MAX: '1000000000',
+    LOGIN_RATE_LIMIT_PER_IP: '1000000000',
+    LOGIN_RATE_LIMIT_PER_ACCOUNT: '1000000000',
+    ...opts.extra,
+  };
 }

@@ -1,17 +1,7 @@
-/**
- * `npm run bench:reports`: GET /reports/overview (30 days) and GET /tickets/export at a seeded size
- * (default 1M tickets), against the production build on loopback. Prints p50/p95 of the overview for a
- * single client, the export's rows/s and bytes, and the server's RSS growth while it streams every ticket.
- *   npm run bench:reports -- --tickets 100000 --runs 30
- *   npm run bench:reports -- --db bench_1m --port 4601   (a database seeded once and shared with bench/sla.ts;
- *   a fixed port when the machine's ports are shared out)
- */
-import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { ensureDataset, openBenchServer } from './database.js';
-import { freePort, killChildren, run, startServer } from './proc.js';
+import { benchServerEnv, freePort, killChildren, run, startServer } from './proc.js';
 import { mb, writeJson } from './report.js';
 
 const log = (msg: string) => console.log(`[bench:reports ${new Date().toISOString().slice(11, 19)}] ${msg}`);
@@ -39,23 +29,17 @@ async function main() {
     const api = await startServer({
       name: 'api',
       script: path.resolve('dist/src/server.js'),
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        NODE_ENV: 'production',
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        DATABASE_URL: url,
-        DATA_DIR: path.join(os.tmpdir(), `helpdesk-bench-reports-${process.pid}`),
-        JWT_SECRET: randomBytes(48).toString('base64url'),
-        LOG_LEVEL: 'warn',
-        RATE_LIMIT_MAX: '1000000000',
-        LOGIN_RATE_LIMIT_PER_IP: '1000000000',
-        DB_STATEMENT_TIMEOUT_MS: '60000',
-        // The API alone: a worker in this process would also run whatever the shared database holds for it
-        // (an SLA pass every 15 s over tickets bench/sla.ts gave due times), and its memory is not the export's.
-        ROLE: 'api',
-      },
+      env: benchServerEnv({
+        name: 'reports',
+        port,
+        databaseUrl: url,
+        extra: {
+          DB_STATEMENT_TIMEOUT_MS: '60000',
+          // The API alone: a worker in this process would also run whatever the shared database holds for it
+          // (an SLA pass every 15 s over tickets bench/sla.ts gave due times); its memory is not the export's.
+          ROLE: 'api',
+        },
+      }),
       port,
       readyPath: '/readyz',
       logFile: path.resolve('bench/results/reports-api.log'),

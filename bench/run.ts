@@ -1,10 +1,3 @@
-/**
- * `npm run bench`: build, seed (reusing `npm run seed`), start the production build and the floor,
- * drive them with autocannon on loopback, print the table and write JSON under bench/results/.
- * `npm run bench -- --scale`: list and search at 10k, 100k and 1M tickets, and how latency grows.
- * See README "Benchmarks" and `npm run bench -- --help`.
- */
-import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { type BenchOptions, parseArgs } from './args.js';
@@ -17,7 +10,7 @@ import {
 } from './database.js';
 import { type LoadResult, measure, type Scenario } from './load.js';
 import { type PacedResult, paced, pacedTable } from './paced.js';
-import { freePort, killChildren, run, type Server, startServer } from './proc.js';
+import { benchServerEnv, freePort, killChildren, run, type Server, startServer } from './proc.js';
 import {
   endpointTable,
   machine,
@@ -49,22 +42,7 @@ async function login(baseUrl: string, creds: Credentials): Promise<string> {
 }
 
 function serverEnv(databaseUrl: string, port: number, opts: BenchOptions): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    NODE_ENV: 'production',
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    DATABASE_URL: databaseUrl,
-    DATA_DIR: path.join(os.tmpdir(), `helpdesk-bench-${process.pid}`),
-    JWT_SECRET: randomBytes(48).toString('base64url'),
-    ACCESS_TOKEN_TTL: '3600',
-    LOG_LEVEL: 'warn',
-    // Limits would turn the load into 429s: the bench measures the work, not the limiter's refusals.
-    RATE_LIMIT_MAX: '1000000000',
-    LOGIN_RATE_LIMIT_PER_IP: '1000000000',
-    LOGIN_RATE_LIMIT_PER_ACCOUNT: '1000000000',
-  };
+  const env = benchServerEnv({ name: 'run', port, databaseUrl });
   if (opts.pool !== undefined) env.DB_POOL_MAX = String(opts.pool);
   if (opts.webConcurrency !== undefined) env.WEB_CONCURRENCY = String(opts.webConcurrency);
   return env;

@@ -1,16 +1,3 @@
-/**
- * `npm run bench:webhooks`: what webhooks cost the API, on loopback, bounded and self-stopping.
- *  1. write throughput of POST /tickets with no webhook (baseline);
- *  2. the same with 3 webhooks on `ticket.created`: one fast receiver, one slow (BENCH_SLOW_MS per answer),
- *     one failing (500, retried on WEBHOOK_RETRY_SCHEDULE=1s,1s,1s, then failed);
- *  3. more tickets until BENCH_EVENTS events went to the webhooks, then the time until every delivery is
- *     settled (succeeded, or failed after its retries), per webhook, capped at BENCH_DRAIN_CAP_S.
- * The server is one process (API + worker, JOBS_CONCURRENCY workers); the receivers run in this process.
- * Database: a throwaway one on TEST_DATABASE_URL's server (or embedded). Results: bench/results/webhooks-*.json.
- * Options (env): BENCH_EVENTS (10000), BENCH_WRITE_SECONDS (10), BENCH_CONNECTIONS (10), BENCH_SLOW_MS (50),
- * BENCH_DRAIN_CAP_S (300).
- */
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -18,7 +5,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { tempDatabase } from '../test/helpers/temp-database.js';
-import { api, freePort, killChildren, login, type Server, startServer } from './proc.js';
+import { api, benchServerEnv, freePort, killChildren, login, type Server, startServer } from './proc.js';
 import { writeJson } from './report.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -95,27 +82,20 @@ async function main() {
       port,
       readyPath: '/readyz',
       logFile: path.join(os.tmpdir(), 'bench-webhooks.log'),
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        // development: webhooks to http:// on loopback (production takes https only).
-        NODE_ENV: 'development',
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        DATABASE_URL: db.url,
-        DATA_DIR: path.join(os.tmpdir(), `bench-webhooks-${process.pid}`),
-        JWT_SECRET: randomBytes(48).toString('base64url'),
-        ACCESS_TOKEN_TTL: '3600',
-        LOG_LEVEL: 'warn',
-        ADMIN_EMAIL: ADMIN.email,
-        ADMIN_PASSWORD: ADMIN.password,
-        RATE_LIMIT_MAX: '1000000000',
-        LOGIN_RATE_LIMIT_PER_IP: '1000000000',
-        LOGIN_RATE_LIMIT_PER_ACCOUNT: '1000000000',
-        OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
-        WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
-        WEBHOOK_RETRY_SCHEDULE: '1s,1s,1s',
-      },
+      env: benchServerEnv({
+        name: 'webhooks',
+        port,
+        databaseUrl: db.url,
+        extra: {
+          // development: webhooks to http:// on loopback (production takes https only).
+          NODE_ENV: 'development',
+          ADMIN_EMAIL: ADMIN.email,
+          ADMIN_PASSWORD: ADMIN.password,
+          OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+          WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+          WEBHOOK_RETRY_SCHEDULE: '1s,1s,1s',
+        },
+      }),
     });
     const base = server.baseUrl;
     const token = await login(base, ADMIN);
