@@ -58,6 +58,13 @@ export const ticketSla = pgTable(
   (t) => [
     // The breach job's scan: only targets still unmarked are in it.
     index('ticket_sla_breach_check_idx').on(t.breachCheckAt).where(sql`breach_check_at IS NOT NULL`),
+    // GET /tickets?slaBreached=false&sort=slaDueAt: unbreached tickets by their earliest unmet due time
+    // (for a ticket with no marks that is its earliest unmarked one), without stepping over breached ones.
+    index('ticket_sla_unbreached_due_idx')
+      .on(t.breachCheckAt, t.ticketId)
+      .where(
+        sql`breach_check_at IS NOT NULL AND first_response_breached_at IS NULL AND resolution_breached_at IS NULL`,
+      ),
     // Reports: targets marked missed in a period.
     index('ticket_sla_fr_breached_idx')
       .on(t.firstResponseBreachedAt)

@@ -417,10 +417,65 @@ export function createTicketsRepository(opts: { compiled?: boolean } = {}) {
       if (filters.createdAfter) where.push(gt(tickets.createdAt, filters.createdAfter));
       if (filters.createdBefore) where.push(lt(tickets.createdAt, filters.createdBefore));
       if (filters.updatedAfter) where.push(gt(tickets.updatedAt, filters.updatedAfter));
-      if (filters.slaBreached !== undefined) {
-        const breached = sql`EXISTS (SELECT 1 FROM ${ticketSla} WHERE ${ticketSla.ticketId} = ${tickets.id} AND (${ticketSla.firstResponseBreachedAt} IS NOT NULL OR ${ticketSla.resolutionBreachedAt} IS NOT NULL))`;
-        where.push(filters.slaBreached ? breached : sql`NOT ${breached}`);
+      const breached = sql`EXISTS (SELECT 1 FROM ${ticketSla} WHERE ${ticketSla.ticketId} = ${tickets.id} AND (${ticketSla.firstResponseBreachedAt} IS NOT NULL OR ${ticketSla.resolutionBreachedAt} IS NOT NULL))`;
+
+      // "Due next, not yet missed": walking tickets_sla_due_idx would first step over every breached ticket
+      // (their missed due times sort first). An unbreached ticket's earliest unmet due time is also its
+      // earliest unmarked one, which ticket_sla keeps (breach_check_at) in ticket_sla_unbreached_due_idx, an
+      // index of unbreached rows only: the finite part walks it; tickets with no unmet due time ('infinity',
+      // no ticket_sla row to speak of) come after it in id order. Desc walks the two parts the other way.
+      if (filters.slaBreached === false && order.key === 'slaDueAt' && !filters.q) {
+        const cmp = order.desc ? sql`<` : sql`>`;
+        const dir = order.desc ? sql`DESC` : sql`ASC`;
+        const afterValue = after ? sql`${String(after.value)}::timestamptz` : null;
+        const due = sql`${ticketSla.breachCheckAt}`;
+        const finite = (n: number) =>
+          ex
+            .select({
+              ...viewColumns,
+              sortValue: sql<string>`to_char(${due} AT TIME ZONE 'UTC', ${sql.raw(`'${ISO_MS}'`)})`,
+            })
+            .from(ticketSla)
+            .innerJoin(tickets, eq(tickets.id, ticketSla.ticketId))
+            .innerJoin(users, eq(users.id, tickets.requesterId))
+            .leftJoin(assignee, eq(assignee.id, tickets.assigneeId))
+            .where(
+              and(
+                ...where,
+                sql`${due} IS NOT NULL AND ${ticketSla.firstResponseBreachedAt} IS NULL AND ${ticketSla.resolutionBreachedAt} IS NULL`,
+                afterValue
+                  ? sql`(${due}, ${ticketSla.ticketId}) ${cmp} (${afterValue}, ${after!.id})`
+                  : undefined,
+              ),
+            )
+            .orderBy(sql`${due} ${dir}`, sql`${ticketSla.ticketId} ${dir}`)
+            .limit(literalLimit(n));
+        const infinite = (n: number) =>
+          ex
+            .select({ ...viewColumns, sortValue: sql<string>`'infinity'` })
+            .from(tickets)
+            .innerJoin(users, eq(users.id, tickets.requesterId))
+            .leftJoin(assignee, eq(assignee.id, tickets.assigneeId))
+            .where(
+              and(
+                ...where,
+                sql`${tickets.slaNextDueAt} = 'infinity'`,
+                sql`NOT ${breached}`,
+                afterValue
+                  ? sql`(${tickets.slaNextDueAt}, ${tickets.id}) ${cmp} (${afterValue}, ${after!.id})`
+                  : undefined,
+              ),
+            )
+            .orderBy(sql`${tickets.slaNextDueAt} ${dir}`, sql`${tickets.id} ${dir}`)
+            .limit(literalLimit(n));
+        const parts = order.desc ? [infinite, finite] : [finite, infinite];
+        const rows = await parts[0]!(limit);
+        if (rows.length < limit) rows.push(...(await parts[1]!(limit - rows.length)));
+        return rows;
       }
+
+      if (filters.slaBreached !== undefined)
+        where.push(filters.slaBreached ? breached : sql`NOT ${breached}`);
 
       const rank = filters.q
         ? sql<number>`ts_rank(${tickets.search}, ${tsQuery(filters.q)})`

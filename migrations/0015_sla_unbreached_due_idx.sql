@@ -1,0 +1,1 @@
+CREATE INDEX "ticket_sla_unbreached_due_idx" ON "ticket_sla" USING btree ("breach_check_at","ticket_id") WHERE breach_check_at IS NOT NULL AND first_response_breached_at IS NULL AND resolution_breached_at IS NULL;
