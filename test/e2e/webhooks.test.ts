@@ -219,6 +219,56 @@ describe('webhooks', () => {
     await deleteHook(h2.id);
   });
 
+  it('an SLA breach pass reaches a webhook once per missed target, through one fan-out for the batch', async () => {
+    const r = await receiver();
+    const hook = await createHook({ url: r.url, events: ['ticket.sla_breached'] });
+    const team = await app.inject({
+      method: 'POST',
+      url: '/api/v1/teams',
+      headers: admin.auth,
+      payload: { name: `sla hooks ${randomBytes(4).toString('hex')}` },
+    });
+    expect(team.statusCode, team.body).toBe(201);
+    const teamId = team.json().id as string;
+    const policy = await app.inject({
+      method: 'POST',
+      url: '/api/v1/sla-policies',
+      headers: admin.auth,
+      payload: {
+        name: `hooks ${teamId}`,
+        appliesTo: { teamId },
+        targets: { urgent: { firstResponseMinutes: 5 } },
+      },
+    });
+    expect(policy.statusCode, policy.body).toBe(201);
+    const a = await createTicket(app, agent, { requesterId: requester.id, teamId, priority: 'urgent' });
+    const b = await createTicket(app, agent, { requesterId: requester.id, teamId, priority: 'urgent' });
+
+    // Passes as the scheduled job would run them, ten minutes on; the running worker does the rest.
+    const later = new Date(Date.now() + 10 * 60_000);
+    await Promise.all([
+      app.services.sla.detectBreaches({ now: later }),
+      app.services.sla.detectBreaches({ now: later }),
+    ]);
+    await app.services.sla.detectBreaches({ now: later });
+    const done = await waitForDeliveries(
+      hook.id,
+      (d) => d.length >= 2 && d.every((x) => x.status === 'succeeded'),
+    );
+    expect(done).toHaveLength(2);
+    for (const ticket of [a, b]) {
+      const got = ticketEvents(r.received, ticket.id, 'ticket.sla_breached');
+      expect(got).toHaveLength(1);
+      const payload = verify(hook.secret!, got[0]!);
+      expect(payload.data).toMatchObject({
+        type: 'ticket.sla_breached',
+        ticketId: ticket.id,
+        data: { target: 'firstResponse', dueAt: ticket.sla.firstResponseDueAt, ticket: { id: ticket.id } },
+      });
+    }
+    await deleteHook(hook.id);
+  });
+
   it('delivers internal notes (the staff view) while requesters still cannot read them', async () => {
     const r = await receiver();
     const hook = await createHook({ url: r.url, events: ['comment.created'] });

@@ -59,6 +59,8 @@ export interface ChangeEventDto {
 }
 
 export type ChangeHandler = (ex: Executor, event: ChangeEvent) => Promise<void>;
+/** A subscriber's way of taking a whole batch of events at once (see dispatch). */
+export type ChangeBatchHandler = (ex: Executor, events: ChangeEvent[]) => Promise<void>;
 
 export interface ChangeFilters {
   types?: readonly string[];
@@ -164,7 +166,7 @@ export interface ChangesServiceDeps {
 }
 
 export function createChangesService({ db, changes, clock, retentionDays }: ChangesServiceDeps) {
-  const handlers: ChangeHandler[] = [];
+  const handlers: Array<{ one: ChangeHandler; many?: ChangeBatchHandler }> = [];
 
   async function assertNotExpired(after: Position) {
     const pruned = await changes.prunedUpTo(db);
@@ -193,7 +195,7 @@ export function createChangesService({ db, changes, clock, retentionDays }: Chan
         data: staffView(e.data),
       });
       const event = toChangeEvent(row);
-      for (const handler of handlers) await handler(ex, event);
+      for (const handler of handlers) await handler.one(ex, event);
       return event;
     },
 
@@ -233,20 +235,26 @@ export function createChangesService({ db, changes, clock, retentionDays }: Chan
     /**
      * Runs the subscribers of events written by recordMany, on `ex` (a job's transaction). Events
      * already pruned are skipped. Subscribers are idempotent per event id (mail keys its Message-IDs on
-     * it, webhook fan-out its job key), so a retried dispatch sends nothing twice.
+     * it, webhook fan-out its job key), so a retried dispatch sends nothing twice. A subscriber that has
+     * a batch handler gets all the events in one call (one job, one lookup for thousands of events).
      */
     async dispatch(ex: Executor, ids: number[]): Promise<number> {
-      const rows = await changes.findByIds(ex, ids);
-      for (const row of rows) {
-        const event = toChangeEvent(row);
-        for (const handler of handlers) await handler(ex, event);
+      const events = (await changes.findByIds(ex, ids)).map(toChangeEvent);
+      if (events.length === 0) return 0;
+      for (const handler of handlers) {
+        if (handler.many) await handler.many(ex, events);
+        else for (const event of events) await handler.one(ex, event);
       }
-      return rows.length;
+      return events.length;
     },
 
-    /** Subscribes to every recorded change, inside the writing transaction (a throw rolls the change back). */
-    onRecorded(handler: ChangeHandler): void {
-      handlers.push(handler);
+    /**
+     * Subscribes to every recorded change, inside the writing transaction (a throw rolls the change back).
+     * `many`, when given, takes the batches of dispatch() instead of `handler` once per event; it must do
+     * for each event what `handler` does.
+     */
+    onRecorded(handler: ChangeHandler, many?: ChangeBatchHandler): void {
+      handlers.push({ one: handler, many });
     },
 
     /**

@@ -19,6 +19,8 @@ import { type MailTransport, type OutgoingMail, PermanentMailError } from './mai
 import { type NotificationEvent, notificationRecipients } from './notification-rules.js';
 
 export const MAIL_NOTIFY = 'mail.notify';
+/** Several `mail.notify` payloads in one job (a batch of change events, e.g. one SLA breach pass). */
+export const MAIL_NOTIFY_BATCH = 'mail.notify_batch';
 export const MAIL_SEND = 'mail.send';
 export const MAIL_PASSWORD_RESET = 'mail.password_reset';
 
@@ -108,73 +110,107 @@ export function createMailJobs(deps: MailJobDeps): JobDefinition[] {
     return { messageId: payload.mail.messageId, response };
   }
 
+  /** People and teams read once per job: a batch names the same few teams and agents again and again. */
+  type Lookups = {
+    teamMembers: Map<string, Promise<string[]>>;
+    teamNames: Map<string, Promise<string | null>>;
+  };
+  const newLookups = (): Lookups => ({ teamMembers: new Map(), teamNames: new Map() });
+  function cached<T>(map: Map<string, Promise<T>>, key: string, load: () => Promise<T>): Promise<T> {
+    let hit = map.get(key);
+    if (!hit) {
+      hit = load();
+      map.set(key, hit);
+    }
+    return hit;
+  }
+
+  /** One event's recipients: one `mail.send` per recipient, keyed by its Message-ID (event id + person). */
+  async function notifyOne({ eventId, event }: NotifyPayload, lookups: Lookups) {
+    const ticket = await tickets.findView(db, event.ticketId);
+    if (!ticket) return { recipients: 0, skipped: 'ticket not found' };
+    const comment = event.comment ? await comments.findView(db, event.comment.id) : undefined;
+    const teamId = ticket.teamId;
+    const teamIds = teamId
+      ? await cached(lookups.teamMembers, teamId, () => mail.teamMemberIds(db, teamId))
+      : [];
+    const ids = new Set<string>([ticket.requesterId, ...teamIds]);
+    for (const id of [ticket.assigneeId, event.newAssigneeId, event.comment?.authorId, event.actorId])
+      if (id) ids.add(id);
+    const people = new Map((await mail.usersWithPreferences(db, [...ids])).map((u) => [u.id, u]));
+    const recipients = notificationRecipients(event, ticket, (id) => people.get(id), teamIds);
+    if (recipients.length === 0) return { recipients: 0 };
+
+    const actorName = event.actorId ? (people.get(event.actorId)?.name ?? null) : null;
+    const teamName =
+      teamId && recipients.some((r) => r.kind === 'ticketCreated')
+        ? await cached(lookups.teamNames, teamId, () => mail.teamName(db, teamId))
+        : null;
+    const thread = ticketThreadId(ticket.id, domain);
+    const sends: SendPayload[] = recipients.map((r) => {
+      const person = people.get(r.userId)!;
+      const rendered = renderNotification({
+        kind: r.kind,
+        recipient: { name: person.name, isRequester: person.id === ticket.requesterId },
+        ticket: {
+          id: ticket.id,
+          title: ticket.title,
+          description: ticket.description,
+          requesterName: ticket.requesterName,
+        },
+        ticketUrl: ticketUrl(ticket.id),
+        actorName,
+        comment: comment
+          ? comment.visibility === 'public'
+            ? { authorName: comment.authorName, body: comment.body }
+            : undefined
+          : undefined,
+        teamName,
+        slaTarget: event.slaTarget ?? null,
+        merge: event.merge ? { role: event.merge.role, otherTicketId: event.merge.otherTicketId } : null,
+      });
+      return {
+        kind: r.kind,
+        ticketId: ticket.id,
+        recipientUserId: person.id,
+        mail: {
+          messageId: ticketMessageId(ticket.id, `${eventId}:${person.id}`, domain),
+          from: settings.from,
+          to: { name: person.name, address: person.email },
+          replyTo: replyAddress.address(ticket.id),
+          subject: rendered.subject,
+          text: rendered.text,
+          html: rendered.html,
+          inReplyTo: thread,
+          references: [thread],
+          headers: autoHeaders,
+        },
+      };
+    });
+    // All or none: a retry of this job re-enqueues the same keys, and mail.send skips what was sent.
+    await db.transaction(async (tx) => {
+      for (const s of sends)
+        await jobs.enqueue(tx, MAIL_SEND, s, { jobKey: `mail.send:${s.mail.messageId}` });
+    });
+    return { recipients: sends.length };
+  }
+
   const notify: JobDefinition<NotifyPayload> = {
     kind: MAIL_NOTIFY,
     maxAttempts: 10,
-    async handler({ eventId, event }) {
-      const ticket = await tickets.findView(db, event.ticketId);
-      if (!ticket) return { recipients: 0, skipped: 'ticket not found' };
-      const comment = event.comment ? await comments.findView(db, event.comment.id) : undefined;
-      const teamIds = ticket.teamId ? await mail.teamMemberIds(db, ticket.teamId) : [];
-      const ids = new Set<string>([ticket.requesterId, ...teamIds]);
-      for (const id of [ticket.assigneeId, event.newAssigneeId, event.comment?.authorId, event.actorId])
-        if (id) ids.add(id);
-      const people = new Map((await mail.usersWithPreferences(db, [...ids])).map((u) => [u.id, u]));
-      const recipients = notificationRecipients(event, ticket, (id) => people.get(id), teamIds);
-      if (recipients.length === 0) return { recipients: 0 };
+    handler: (payload) => notifyOne(payload, newLookups()),
+  };
 
-      const actorName = event.actorId ? (people.get(event.actorId)?.name ?? null) : null;
-      const teamName =
-        ticket.teamId && recipients.some((r) => r.kind === 'ticketCreated')
-          ? await mail.teamName(db, ticket.teamId)
-          : null;
-      const thread = ticketThreadId(ticket.id, domain);
-      const sends: SendPayload[] = recipients.map((r) => {
-        const person = people.get(r.userId)!;
-        const rendered = renderNotification({
-          kind: r.kind,
-          recipient: { name: person.name, isRequester: person.id === ticket.requesterId },
-          ticket: {
-            id: ticket.id,
-            title: ticket.title,
-            description: ticket.description,
-            requesterName: ticket.requesterName,
-          },
-          ticketUrl: ticketUrl(ticket.id),
-          actorName,
-          comment: comment
-            ? comment.visibility === 'public'
-              ? { authorName: comment.authorName, body: comment.body }
-              : undefined
-            : undefined,
-          teamName,
-          slaTarget: event.slaTarget ?? null,
-          merge: event.merge ? { role: event.merge.role, otherTicketId: event.merge.otherTicketId } : null,
-        });
-        return {
-          kind: r.kind,
-          ticketId: ticket.id,
-          recipientUserId: person.id,
-          mail: {
-            messageId: ticketMessageId(ticket.id, `${eventId}:${person.id}`, domain),
-            from: settings.from,
-            to: { name: person.name, address: person.email },
-            replyTo: replyAddress.address(ticket.id),
-            subject: rendered.subject,
-            text: rendered.text,
-            html: rendered.html,
-            inReplyTo: thread,
-            references: [thread],
-            headers: autoHeaders,
-          },
-        };
-      });
-      // All or none: a retry of this job re-enqueues the same keys, and mail.send skips what was sent.
-      await db.transaction(async (tx) => {
-        for (const s of sends)
-          await jobs.enqueue(tx, MAIL_SEND, s, { jobKey: `mail.send:${s.mail.messageId}` });
-      });
-      return { recipients: sends.length };
+  // Each event's sends are enqueued with their Message-ID keys, and mail.send skips what was sent: a retry
+  // after a failure half-way redoes the batch without mailing anyone twice.
+  const notifyBatch: JobDefinition<{ items: NotifyPayload[] }> = {
+    kind: MAIL_NOTIFY_BATCH,
+    maxAttempts: 10,
+    async handler({ items }) {
+      const lookups = newLookups();
+      let recipients = 0;
+      for (const item of items) recipients += (await notifyOne(item, lookups)).recipients;
+      return { events: items.length, recipients };
     },
   };
 
@@ -235,5 +271,5 @@ export function createMailJobs(deps: MailJobDeps): JobDefinition[] {
     },
   };
 
-  return [notify, send, passwordReset] as JobDefinition[];
+  return [notify, notifyBatch, send, passwordReset] as JobDefinition[];
 }

@@ -5,7 +5,7 @@ import type { AuditService } from '../audit/audit.service.js';
 import type { AuthedContext } from '../auth/actor.js';
 import { assertCan } from '../auth/permissions.js';
 import type { JobsService } from '../jobs/jobs.service.js';
-import { MAIL_NOTIFY, type NotifyPayload } from './mail.jobs.js';
+import { MAIL_NOTIFY, MAIL_NOTIFY_BATCH, type NotifyPayload } from './mail.jobs.js';
 import type { MailRepository } from './mail.repository.js';
 import type { NotificationEvent, NotificationPreferences } from './notification-rules.js';
 
@@ -126,6 +126,21 @@ export function createMailService(deps: MailServiceDeps) {
       if (!facts) return;
       const payload: NotifyPayload = { eventId: String(event.id), event: facts };
       await jobs.enqueue(ex, MAIL_NOTIFY, payload);
+    },
+
+    /**
+     * onChangeRecorded for a batch of events (a breach pass's thousands): the same facts per event, in
+     * one `mail.notify_batch` job instead of one `mail.notify` each. Recipients and Message-IDs are still
+     * per event, so each event mails each recipient once.
+     */
+    async onChangesRecorded(ex: Executor, events: RecordedChange[]): Promise<void> {
+      const items: NotifyPayload[] = [];
+      for (const event of events) {
+        const facts = await factsOf(ex, event);
+        if (facts) items.push({ eventId: String(event.id), event: facts });
+      }
+      if (items.length === 1) await jobs.enqueue(ex, MAIL_NOTIFY, items[0]!);
+      else if (items.length > 1) await jobs.enqueue(ex, MAIL_NOTIFY_BATCH, { items });
     },
 
     /** GET /auth/me/notifications: the caller's switches (all on until changed). */

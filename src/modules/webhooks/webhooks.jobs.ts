@@ -8,6 +8,8 @@ import { PING_EVENT } from './webhooks.schemas.js';
 import { DELIVER_JOB, enqueueDelivery, type JobEnqueuer } from './webhooks.service.js';
 
 export const FANOUT_JOB = 'webhooks.fanout';
+/** The fan-out of a batch of events (one SLA breach pass's thousands) in one job. */
+export const FANOUT_BATCH_JOB = 'webhooks.fanout_batch';
 
 /** The contract's retry schedule: after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; then the delivery failed. */
 export const DEFAULT_RETRY_SCHEDULE = '5s,5m,30m,2h,5h,10h,10h';
@@ -158,23 +160,36 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
 
   /** One delivery per active webhook that wants the event; the same event twice adds nothing. */
   async function fanout(event: WebhookEvent): Promise<number> {
+    return fanoutMany([event]);
+  }
+
+  /** fanout() of several events in one transaction, the webhooks of each event type looked up once. */
+  async function fanoutMany(events: WebhookEvent[]): Promise<number> {
     return db.transaction(async (tx) => {
       const now = clock.now();
-      const occurredAt = new Date(event.occurredAt);
+      const hooksOf = new Map<string, Array<{ id: string }>>();
       let n = 0;
-      for (const hook of await webhooks.activeFor(tx, event.type)) {
-        const delivery = await webhooks.insertDelivery(tx, {
-          webhookId: hook.id,
-          eventId: event.id,
-          eventType: event.type,
-          payload: { type: event.type, timestamp: occurredAt.toISOString(), data: event },
-          nextAttemptAt: now,
-          createdAt: now,
-          updatedAt: now,
-        });
-        if (delivery) {
-          await enqueueDelivery(jobs, tx, delivery);
-          n++;
+      for (const event of events) {
+        const occurredAt = new Date(event.occurredAt);
+        let hooks = hooksOf.get(event.type);
+        if (!hooks) {
+          hooks = await webhooks.activeFor(tx, event.type);
+          hooksOf.set(event.type, hooks);
+        }
+        for (const hook of hooks) {
+          const delivery = await webhooks.insertDelivery(tx, {
+            webhookId: hook.id,
+            eventId: event.id,
+            eventType: event.type,
+            payload: { type: event.type, timestamp: occurredAt.toISOString(), data: event },
+            nextAttemptAt: now,
+            createdAt: now,
+            updatedAt: now,
+          });
+          if (delivery) {
+            await enqueueDelivery(jobs, tx, delivery);
+            n++;
+          }
         }
       }
       return n;
@@ -189,7 +204,25 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
       }
     },
 
+    /**
+     * onRecorded for a batch of events: one lookup of the wanted event types and one fan-out job for the
+     * events some webhook wants (deliveries stay one per webhook and event).
+     */
+    async onRecordedMany(ex: Executor, events: WebhookEvent[]): Promise<void> {
+      if (events.length === 0) return;
+      const wanted = await webhooks.wantedTypes(ex, [...new Set(events.map((e) => e.type))]);
+      const fanned = events.filter((e) => wanted.has(e.type));
+      if (fanned.length === 0) return;
+      await jobs.enqueue(
+        ex,
+        FANOUT_BATCH_JOB,
+        { events: fanned },
+        { jobKey: `webhook-fanout:${fanned[0]!.id}+${fanned.length}` },
+      );
+    },
+
     fanout,
+    fanoutMany,
     attempt,
 
     /** The job kinds this module runs. */
@@ -201,6 +234,13 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
           handler: async (payload: { event: WebhookEvent }) => {
             await fanout(payload.event);
           },
+        },
+        {
+          kind: FANOUT_BATCH_JOB,
+          maxAttempts: 10,
+          handler: async (payload: { events: WebhookEvent[] }) => ({
+            deliveries: await fanoutMany(payload.events),
+          }),
         },
         {
           kind: DELIVER_JOB,

@@ -58,6 +58,14 @@ export function createWebhooksRepository() {
         .limit(1);
       return rows.length > 0;
     },
+    /** Of these event types, those some active webhook wants: one query for a whole batch of events. */
+    async wantedTypes(ex: Executor, eventTypes: string[]): Promise<Set<string>> {
+      const { rows } = await ex.execute<{ type: string }>(sql`
+        SELECT t.type FROM unnest(${sql.param(eventTypes)}::text[]) AS t(type)
+         WHERE EXISTS (SELECT 1 FROM ${webhooks}
+                        WHERE ${webhooks.active} AND ${webhooks.events} && ARRAY['*', t.type]::text[])`);
+      return new Set(rows.map((r) => r.type));
+    },
     async activeFor(ex: Executor, eventType: string): Promise<Pick<WebhookRow, 'id'>[]> {
       return ex
         .select({ id: webhooks.id })
