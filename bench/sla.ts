@@ -39,6 +39,11 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '30' },
     reseed: { type: 'boolean', default: false },
     db: { type: 'string' },
+    // Prints the plan of every statement of the breach pass (auto_explain, ANALYZE + BUFFERS) instead of
+    // trusting its timings: the instrumentation itself costs time.
+    explain: { type: 'boolean', default: false },
+    // Only the breach job and its notification jobs (repeated runs to compare code under a noisy load).
+    'skip-list': { type: 'boolean', default: false },
   },
 });
 const N = Number(args.tickets);
@@ -105,6 +110,19 @@ class TimedClient extends pg.Client {
 }
 const pool = new pg.Pool({ connectionString: dbUrl, max: 4, Client: TimedClient as typeof pg.Client });
 pool.on('error', () => {});
+/** auto_explain's plans, sent to this client as notices, kept while `capturePlans` is on (--explain). */
+const plans: string[] = [];
+let capturePlans = false;
+if (args.explain) {
+  pool.on('connect', (c) => {
+    c.on('notice', (n) => {
+      if (capturePlans) plans.push(n.message ?? '');
+    });
+    c.query(`LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;
+      SET auto_explain.log_buffers = on; SET auto_explain.log_nested_statements = on;
+      SET auto_explain.log_level = notice`).catch(() => {});
+  });
+}
 const db = drizzle({ client: pool, schema, casing: 'snake_case' }) as unknown as Database;
 
 // ---- arrange SLA state, once per database: a 24/7 policy; open tickets get resolution due times spread
@@ -181,63 +199,65 @@ const { rows: shape } = await pool.query(
 );
 console.log(`arranged SLA state in ${((Date.now() - t0) / 1000).toFixed(1)} s:`, shape[0]);
 
-// ---- 1. list: default vs slaDueAt ----
-const repo = createTicketsRepository();
-async function timeList(label: string, fn: () => Promise<unknown>) {
-  for (let i = 0; i < 3; i++) await fn(); // warm
-  const samples: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const before = dbMs;
-    await fn();
-    samples.push(dbMs - before);
+if (!args['skip-list']) {
+  // ---- 1. list: default vs slaDueAt ----
+  const repo = createTicketsRepository();
+  async function timeList(label: string, fn: () => Promise<unknown>) {
+    for (let i = 0; i < 3; i++) await fn(); // warm
+    const samples: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const before = dbMs;
+      await fn();
+      samples.push(dbMs - before);
+    }
+    samples.sort((a, b) => a - b);
+    const median = samples[Math.floor(samples.length / 2)]!;
+    const p95 = samples[Math.floor(samples.length * 0.95)]!;
+    console.log(`${label.padEnd(52)} median ${median.toFixed(2)} ms  p95 ${p95.toFixed(2)} ms`);
+    return median;
   }
-  samples.sort((a, b) => a - b);
-  const median = samples[Math.floor(samples.length / 2)]!;
-  const p95 = samples[Math.floor(samples.length * 0.95)]!;
-  console.log(`${label.padEnd(52)} median ${median.toFixed(2)} ms  p95 ${p95.toFixed(2)} ms`);
-  return median;
-}
-const deep = await pool.query<{ v: string; id: number }>(
-  `SELECT CASE WHEN isfinite(sla_next_due_at) THEN to_char(sla_next_due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') ELSE 'infinity' END AS v, id
+  const deep = await pool.query<{ v: string; id: number }>(
+    `SELECT CASE WHEN isfinite(sla_next_due_at) THEN to_char(sla_next_due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') ELSE 'infinity' END AS v, id
      FROM tickets WHERE deleted_at IS NULL ORDER BY sla_next_due_at, id OFFSET 5000 LIMIT 1`,
-);
-const deepDefault = await pool.query<{ v: Date; id: number }>(
-  `SELECT updated_at AS v, id FROM tickets WHERE deleted_at IS NULL ORDER BY updated_at DESC, id DESC OFFSET 5000 LIMIT 1`,
-);
-const base = await timeList('default list (-updatedAt), first page', () =>
-  repo.list(db, {}, { key: 'updatedAt', desc: true }, null, 26),
-);
-const baseDeep = await timeList('default list, page after 5,000 rows', () =>
-  repo.list(
-    db,
-    {},
-    { key: 'updatedAt', desc: true },
-    { value: deepDefault.rows[0]!.v.toISOString(), id: deepDefault.rows[0]!.id },
-    26,
-  ),
-);
-const sla = await timeList('sort=slaDueAt, first page', () =>
-  repo.list(db, {}, { key: 'slaDueAt', desc: false }, null, 26),
-);
-const slaDeep = await timeList('sort=slaDueAt, page after 5,000 rows', () =>
-  repo.list(db, {}, { key: 'slaDueAt', desc: false }, { value: deep.rows[0]!.v, id: deep.rows[0]!.id }, 26),
-);
-const slaDesc = await timeList('sort=-slaDueAt, first page', () =>
-  repo.list(db, {}, { key: 'slaDueAt', desc: true }, null, 26),
-);
-await timeList('slaBreached=true, default sort', () =>
-  repo.list(db, { slaBreached: true }, { key: 'updatedAt', desc: true }, null, 26),
-);
-await timeList('slaBreached=false, sort=slaDueAt', () =>
-  repo.list(db, { slaBreached: false }, { key: 'slaDueAt', desc: false }, null, 26),
-);
-console.log(
-  `ratio slaDueAt / default: first page ${(sla / base).toFixed(2)}×, deep ${(slaDeep / baseDeep).toFixed(2)}×, -slaDueAt ${(slaDesc / base).toFixed(2)}× (target ≤ 1.5×)`,
-);
-const plan = await pool.query(
-  `EXPLAIN (ANALYZE, BUFFERS) SELECT id FROM tickets WHERE deleted_at IS NULL ORDER BY sla_next_due_at, id LIMIT 26`,
-);
-console.log(plan.rows.map((r) => `  ${r['QUERY PLAN']}`).join('\n'));
+  );
+  const deepDefault = await pool.query<{ v: Date; id: number }>(
+    `SELECT updated_at AS v, id FROM tickets WHERE deleted_at IS NULL ORDER BY updated_at DESC, id DESC OFFSET 5000 LIMIT 1`,
+  );
+  const base = await timeList('default list (-updatedAt), first page', () =>
+    repo.list(db, {}, { key: 'updatedAt', desc: true }, null, 26),
+  );
+  const baseDeep = await timeList('default list, page after 5,000 rows', () =>
+    repo.list(
+      db,
+      {},
+      { key: 'updatedAt', desc: true },
+      { value: deepDefault.rows[0]!.v.toISOString(), id: deepDefault.rows[0]!.id },
+      26,
+    ),
+  );
+  const sla = await timeList('sort=slaDueAt, first page', () =>
+    repo.list(db, {}, { key: 'slaDueAt', desc: false }, null, 26),
+  );
+  const slaDeep = await timeList('sort=slaDueAt, page after 5,000 rows', () =>
+    repo.list(db, {}, { key: 'slaDueAt', desc: false }, { value: deep.rows[0]!.v, id: deep.rows[0]!.id }, 26),
+  );
+  const slaDesc = await timeList('sort=-slaDueAt, first page', () =>
+    repo.list(db, {}, { key: 'slaDueAt', desc: true }, null, 26),
+  );
+  await timeList('slaBreached=true, default sort', () =>
+    repo.list(db, { slaBreached: true }, { key: 'updatedAt', desc: true }, null, 26),
+  );
+  await timeList('slaBreached=false, sort=slaDueAt', () =>
+    repo.list(db, { slaBreached: false }, { key: 'slaDueAt', desc: false }, null, 26),
+  );
+  console.log(
+    `ratio slaDueAt / default: first page ${(sla / base).toFixed(2)}×, deep ${(slaDeep / baseDeep).toFixed(2)}×, -slaDueAt ${(slaDesc / base).toFixed(2)}× (target ≤ 1.5×)`,
+  );
+  const plan = await pool.query(
+    `EXPLAIN (ANALYZE, BUFFERS) SELECT id FROM tickets WHERE deleted_at IS NULL ORDER BY sla_next_due_at, id LIMIT 26`,
+  );
+  console.log(plan.rows.map((r) => `  ${r['QUERY PLAN']}`).join('\n'));
+}
 
 // ---- 2. the breach job, through the real services (audit, change feed with its mail and webhook
 // subscribers, jobs) ----
@@ -289,8 +309,11 @@ dbMs = 0;
 statements = 0;
 byKind.clear();
 const wall = performance.now();
+capturePlans = true;
 const result = await services.sla.detectBreaches({ now });
+capturePlans = false;
 const wallMs = performance.now() - wall;
+if (args.explain) console.log(plans.map((p) => p.replace(/^/gm, '  ')).join('\n'));
 const cpuMs = cpuDelta(cpuBefore, await backendCpuMs());
 const serverMs = (await activeMs()) - activeBefore;
 console.log(
@@ -300,6 +323,10 @@ for (const [kind, k] of [...byKind].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8
   console.log(`  ${k.ms.toFixed(0).padStart(6)} ms  ${String(k.n).padStart(4)}×  ${kind}`);
 const again = await services.sla.detectBreaches({ now });
 console.log(`second pass: ${again.breaches} breaches (must be 0)`);
+if (args.explain) {
+  await pool.end();
+  process.exit(0);
+}
 
 // The notification jobs the pass enqueued, run in-process: their subscribers enqueue the mail (and webhook) jobs.
 const { rows: notify } = await pool.query<{ payload: { events: number[] } }>(

@@ -23,7 +23,7 @@ import { createActorDirectory, createTokenSigner } from './modules/auth/token-si
 import { createBulkService } from './modules/bulk/bulk.service.js';
 import { changesJobs } from './modules/changes/changes.jobs.js';
 import { createChangesRepository } from './modules/changes/changes.repository.js';
-import { createChangesService } from './modules/changes/changes.service.js';
+import { type ChangeEvent, createChangesService } from './modules/changes/changes.service.js';
 import { createCommentsRepository } from './modules/comments/comments.repository.js';
 import { createCommentService } from './modules/comments/comments.service.js';
 import { createDraftsRepository } from './modules/drafts/drafts.repository.js';
@@ -133,14 +133,9 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     jobs,
     cursor: cursorFor('sla-policies'),
     clock,
-    ticketData: async (ex, ids) => {
-      const views = await ticketsRepo.findViews(ex, ids);
-      return new Map(
-        views.map((v) => {
-          const { allowedTransitions: _a, ...dto } = tickets.toDto(v, staffView);
-          return [v.id, dto as Record<string, unknown>];
-        }),
-      );
+    staffTicket: (view) => {
+      const { allowedTransitions: _a, ...dto } = tickets.toDto(view, staffView);
+      return dto;
     },
   });
   jobs.register(slaJobDefinitions(sla), slaSchedules);
@@ -268,7 +263,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     clock,
   });
   jobs.register(mail.definitions);
-  changes.onRecorded(mail.service.onChangeRecorded);
+  changes.onRecorded(mail.service.onChangeRecorded, mail.service.onChangesRecorded);
   const passwordReset = createPasswordResetService({
     db,
     mail: mail.repository,
@@ -331,15 +326,17 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
   });
   jobs.register(webhookDelivery.jobs());
   // Receivers get the contract's ChangeEvent as staff see it (internal notes included), nothing internal.
-  changes.onRecorded((ex, e) =>
-    webhookDelivery.onRecorded(ex, {
-      id: e.id,
-      type: e.type,
-      occurredAt: e.occurredAt,
-      ticketId: e.ticketId,
-      actor: e.actor,
-      data: e.data,
-    }),
+  const webhookEvent = (e: ChangeEvent) => ({
+    id: e.id,
+    type: e.type,
+    occurredAt: e.occurredAt,
+    ticketId: e.ticketId,
+    actor: e.actor,
+    data: e.data,
+  });
+  changes.onRecorded(
+    (ex, e) => webhookDelivery.onRecorded(ex, webhookEvent(e)),
+    (ex, events) => webhookDelivery.onRecordedMany(ex, events.map(webhookEvent)),
   );
 
   const adminAccounts = createAdminAccounts({

@@ -492,6 +492,20 @@ describe('Ticket.sla', () => {
       { target: 'firstResponse', ticketId: String(ticket.id), staffOnly: true },
       { target: 'resolution', ticketId: String(ticket.id), staffOnly: true },
     ]);
+    // Each event carries the ticket as staff see it (GET, without allowedTransitions) with its marks so far.
+    const { rows } = await app.db.$client.query(
+      `SELECT data FROM change_events WHERE type = 'ticket.sla_breached' AND ticket_id = $1 ORDER BY id`,
+      [ticket.id],
+    );
+    const staffView = ({ allowedTransitions: _, ...rest }: Record<string, unknown>) => rest;
+    expect(rows.map((r) => r.data)).toEqual([
+      {
+        ticket: staffView(afterFirst),
+        target: 'firstResponse',
+        dueAt: ticket.sla.firstResponseDueAt,
+      },
+      { ticket: staffView(afterBoth), target: 'resolution', dueAt: ticket.sla.resolutionDueAt },
+    ]);
   });
 
   it('two breach passes running at once over many due tickets mark and announce every target exactly once', async () => {
@@ -658,6 +672,26 @@ describe('GET /tickets with slaBreached and sort=slaDueAt', () => {
       cursor = page.nextCursor;
     } while (cursor);
     expect(walked).toEqual(expected);
+
+    // Not breached, due next first (and the other way): the same order without the breached ticket, page
+    // by page across the tickets with and without an unmet due time.
+    const unbreached = expected.filter((id) => id !== urgent.id);
+    for (const [sort, want] of [
+      ['slaDueAt', unbreached],
+      ['-slaDueAt', [...unbreached].reverse()],
+    ] as const) {
+      const pages: number[] = [];
+      let next: string | null = null;
+      do {
+        const page = await list(
+          `slaBreached=false&sort=${sort}&limit=2${next ? `&cursor=${encodeURIComponent(next)}` : ''}`,
+        );
+        pages.push(...page.data.map((t) => t.id));
+        next = page.nextCursor;
+      } while (next);
+      expect(pages, sort).toEqual(want);
+      expect((await list(`slaBreached=false&sort=${sort}`)).data.map((t) => t.id)).toEqual(want);
+    }
   });
 
   it('a cursor of another sort is refused', async () => {

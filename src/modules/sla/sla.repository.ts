@@ -1,16 +1,42 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import {
+  auditEvents,
+  changeEvents,
   type NewSlaPolicyRow,
   type SlaPolicyRow,
   slaPolicies,
   teams,
   ticketSla,
   tickets,
+  users,
 } from '../../db/schema/index.js';
+import type { TicketView } from '../tickets/tickets.repository.js';
 import type { SlaState, SlaTicketFacts } from './sla-clock.js';
 
 export type SlaTicketRow = SlaState & SlaTicketFacts & { id: number };
+
+/**
+ * A claimed ticket: its SLA row, and the rest of its staff view (read in the claiming statement, so the
+ * breach events need no second read of the same rows).
+ */
+export type ClaimedTicket = SlaTicketRow & {
+  view: Omit<
+    TicketView,
+    | 'id'
+    | 'status'
+    | 'priority'
+    | 'type'
+    | 'teamId'
+    | 'createdAt'
+    | 'firstResponseAt'
+    | 'slaPolicyId'
+    | 'slaFirstResponseDueAt'
+    | 'slaResolutionDueAt'
+    | 'slaFirstResponseBreachedAt'
+    | 'slaResolutionBreachedAt'
+  >;
+};
 
 /** The ticket's SLA facts and clock (tickets) without its breach marks (ticket_sla). */
 export type SlaClockRow = Omit<SlaTicketRow, SlaMarkKey>;
@@ -48,6 +74,8 @@ const markColumns = {
   slaResolutionBreachedAt: ticketSla.resolutionBreachedAt,
   slaBreachCheckAt: ticketSla.breachCheckAt,
 };
+
+const SLA_BREACHED_ACTION = 'ticket.sla_breached';
 
 const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
 
@@ -179,13 +207,18 @@ export function createSlaRepository() {
      * ticket) and the ticket rows FOR SHARE SKIP LOCKED (a ticket being changed by a request right now is
      * left for the next pass, as its clock may be about to stop).
      */
-    async claimDue(ex: Executor, now: Date, limit: number): Promise<SlaTicketRow[]> {
+    async claimDue(ex: Executor, now: Date, limit: number): Promise<ClaimedTicket[]> {
       const { rows } = await ex.execute<Record<string, unknown>>(sql`
         SELECT t.id, t.status, t.priority, t.type, t.team_id, t.created_at, t.first_response_at,
                t.sla_policy_id, t.sla_first_response_due_at, t.sla_resolution_due_at,
                t.sla_resolution_started_at, t.sla_resolution_consumed_ms,
                CASE WHEN isfinite(t.sla_next_due_at) THEN t.sla_next_due_at END AS sla_next_due_at,
-               s.first_response_breached_at, s.resolution_breached_at, s.breach_check_at
+               s.first_response_breached_at, s.resolution_breached_at, s.breach_check_at,
+               t.title, t.description, t.tags, t.requester_id, t.assignee_id, t.version, t.updated_at,
+               t.solved_at, t.closed_at, t.deleted_at, t.merged_into_id,
+               (SELECT u.name FROM ${users} u WHERE u.id = t.requester_id) AS requester_name,
+               (SELECT u.email FROM ${users} u WHERE u.id = t.requester_id) AS requester_email,
+               (SELECT u.name FROM ${users} u WHERE u.id = t.assignee_id) AS assignee_name
           FROM ${ticketSla} s JOIN ${tickets} t ON t.id = s.ticket_id
          WHERE s.breach_check_at <= ${now.toISOString()}::timestamptz AND t.deleted_at IS NULL
          ORDER BY s.breach_check_at
@@ -193,6 +226,22 @@ export function createSlaRepository() {
            FOR UPDATE OF s SKIP LOCKED
            FOR SHARE OF t SKIP LOCKED`);
       return rows.map((r) => ({
+        view: {
+          title: r.title as string,
+          description: r.description as string,
+          tags: r.tags as string[],
+          requesterId: r.requester_id as string,
+          assigneeId: (r.assignee_id as string | null) ?? null,
+          version: Number(r.version),
+          updatedAt: date(r.updated_at)!,
+          solvedAt: date(r.solved_at),
+          closedAt: date(r.closed_at),
+          deletedAt: date(r.deleted_at),
+          mergedIntoId: r.merged_into_id === null ? null : Number(r.merged_into_id),
+          requesterName: r.requester_name as string,
+          requesterEmail: r.requester_email as string,
+          assigneeName: (r.assignee_name as string | null) ?? null,
+        },
         id: Number(r.id),
         status: r.status as SlaTicketRow['status'],
         priority: r.priority as SlaTicketRow['priority'],
@@ -213,11 +262,15 @@ export function createSlaRepository() {
     },
 
     /**
-     * Marks breaches on claimed tickets in one statement on the narrow ticket_sla rows: each …BreachedAt
-     * is set only where still null, and the breach queue moves on to the next unmarked due time. The
-     * ticket row is not written (its version, the ETag, does not move: a breach is not an edit).
+     * Marks breaches on claimed tickets and announces them, in ONE statement: the narrow ticket_sla rows
+     * get their marks (each …BreachedAt set only where still null) and the breach queue moves on to the
+     * next unmarked due time; each newly missed target (`hits`, in order) gets its audit row (system
+     * actor) and its staff-only `ticket.sla_breached` change event. The event data travel as one JSON
+     * parameter (parsed once, like a single row); the audit rows are built here from arrays. The ticket
+     * row is not written (its version, the ETag, does not move: a breach is not an edit). Returns the
+     * events' ids, in the order of `hits`.
      */
-    async markBreaches(
+    async markAndAnnounce(
       ex: Executor,
       marks: Array<{
         id: number;
@@ -225,20 +278,52 @@ export function createSlaRepository() {
         resolution: Date | null;
         breachCheckAt: Date | null;
       }>,
-    ): Promise<void> {
-      if (marks.length === 0) return;
-      const ids = marks.map((m) => m.id);
-      const fr = marks.map((m) => m.firstResponse?.toISOString() ?? null);
-      const res = marks.map((m) => m.resolution?.toISOString() ?? null);
-      const next = marks.map((m) => m.breachCheckAt?.toISOString() ?? null);
-      await ex.execute(sql`
-        UPDATE ${ticketSla} AS s SET
-          first_response_breached_at = coalesce(s.first_response_breached_at, m.fr),
-          resolution_breached_at = coalesce(s.resolution_breached_at, m.res),
-          breach_check_at = m.next
-        FROM unnest(${sql.param(ids)}::int[], ${sql.param(fr)}::timestamptz[], ${sql.param(res)}::timestamptz[], ${sql.param(next)}::timestamptz[])
-          AS m(id, fr, res, next)
-        WHERE s.ticket_id = m.id`);
+      hits: Array<{
+        ticketId: number;
+        requesterId: string;
+        target: string;
+        dueAt: string;
+        data: Record<string, unknown>;
+      }>,
+      traceId: string,
+    ): Promise<number[]> {
+      if (marks.length === 0) return [];
+      const { rows } = await ex.execute<{ id: string | number }>(sql`
+        WITH marked AS (
+          UPDATE ${ticketSla} AS s SET
+            first_response_breached_at = coalesce(s.first_response_breached_at, m.fr),
+            resolution_breached_at = coalesce(s.resolution_breached_at, m.res),
+            breach_check_at = m.next
+          FROM unnest(${sql.param(marks.map((m) => m.id))}::int[],
+                      ${sql.param(marks.map((m) => m.firstResponse?.toISOString() ?? null))}::timestamptz[],
+                      ${sql.param(marks.map((m) => m.resolution?.toISOString() ?? null))}::timestamptz[],
+                      ${sql.param(marks.map((m) => m.breachCheckAt?.toISOString() ?? null))}::timestamptz[])
+            AS m(id, fr, res, next)
+          WHERE s.ticket_id = m.id
+        ), hits AS (
+          SELECT * FROM unnest(${sql.param(hits.map((h) => h.ticketId))}::int[],
+                               ${sql.param(hits.map((h) => h.requesterId))}::uuid[],
+                               ${sql.param(hits.map((h) => h.target))}::text[],
+                               ${sql.param(hits.map((h) => h.dueAt))}::text[])
+                   WITH ORDINALITY AS h(id, requester_id, target, due, n)
+        ), audited AS (
+          INSERT INTO ${auditEvents} (action, entity_type, entity_id, trace_id, changes, metadata)
+          SELECT ${SLA_BREACHED_ACTION}, 'ticket', h.id::text, ${traceId},
+                 jsonb_build_object('sla.' || h.target || 'BreachedAt', jsonb_build_array(NULL, h.due)),
+                 jsonb_build_object('ticketId', h.id::text, 'target', h.target, 'dueAt', h.due)
+            FROM hits h
+           ORDER BY h.n
+        ), announced AS (
+          INSERT INTO ${changeEvents} (type, ticket_id, requester_id, staff_only, trace_id, data)
+          SELECT ${SLA_BREACHED_ACTION}, h.id, h.requester_id, true, ${traceId}, d.data
+            FROM hits h
+            JOIN jsonb_array_elements(${JSON.stringify(hits.map((h) => h.data))}::jsonb) WITH ORDINALITY AS d(data, n)
+              ON d.n = h.n
+           ORDER BY h.n
+          RETURNING id
+        )
+        SELECT id FROM announced ORDER BY id`);
+      return rows.map((r) => Number(r.id));
     },
   };
 }

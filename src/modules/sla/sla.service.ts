@@ -6,9 +6,10 @@ import type { Clock } from '../../lib/clock.js';
 import { type CursorCodec, InvalidCursorError } from '../../lib/cursor.js';
 import { NotFoundError, ValidationError } from '../../lib/errors.js';
 import { type CreatedAtKeyset, createdAtKeyset, keysetPage } from '../../lib/keyset.js';
-import type { AuditEntry, AuditService } from '../audit/audit.service.js';
+import type { AuditService } from '../audit/audit.service.js';
 import type { AuthedContext, RequestContext } from '../auth/actor.js';
 import { assertCan } from '../auth/permissions.js';
+import type { TicketView } from '../tickets/tickets.repository.js';
 import type { SlaRepository } from './sla.repository.js';
 import type { CreateSlaPolicyInput, SlaPolicyDto, UpdateSlaPolicyInput } from './sla.schemas.js';
 import {
@@ -21,19 +22,10 @@ import {
   type SlaTicketFacts,
 } from './sla-clock.js';
 
-/** The change feed (src/modules/changes) as this service uses it: a batch of events per breach pass. */
+/** The change feed (src/modules/changes) as this service uses it: the breach events' subscribers. */
 export interface ChangeRecorder {
-  /** Several events in one INSERT; their subscribers run later, by dispatch() from a job. */
-  recordMany(ex: Executor, ctx: RequestContext, events: ChangeInput[]): Promise<Array<{ seq: number }>>;
-  /** Runs the subscribers (mail, webhooks) of events recorded by recordMany. */
+  /** Runs the subscribers (mail, webhooks) of events already written (a breach pass writes its own). */
   dispatch(ex: Executor, seqs: number[]): Promise<number>;
-}
-
-export interface ChangeInput {
-  type: 'ticket.sla_breached';
-  ticketId: number | null;
-  data: Record<string, unknown>;
-  staffOnly?: boolean;
 }
 
 /** Enqueues a job in the caller's transaction (src/modules/jobs). */
@@ -49,8 +41,8 @@ export interface SlaServiceDeps {
   jobs: JobEnqueuer;
   cursor: CursorCodec;
   clock: Clock;
-  /** The tickets as staff see them, for the breach events' data (ids → ticket). */
-  ticketData(ex: Executor, ids: number[]): Promise<Map<number, Record<string, unknown>>>;
+  /** The ticket as staff see it (TicketDto without allowedTransitions): the breach events' `data.ticket`. */
+  staffTicket(view: TicketView): Record<string, unknown>;
 }
 
 export class SlaPolicyNotFoundError extends NotFoundError {
@@ -93,7 +85,7 @@ function ruleOf(row: SlaPolicyRow): SlaPolicyRule {
 }
 
 export function createSlaService(deps: SlaServiceDeps) {
-  const { db, repo, audit, changes, jobs, cursor, clock, ticketData } = deps;
+  const { db, repo, audit, changes, jobs, cursor, clock, staffTicket } = deps;
 
   async function assertTeam(ex: Executor, teamId: string | null | undefined) {
     if (teamId && !(await repo.teamExists(ex, teamId))) {
@@ -284,9 +276,10 @@ export function createSlaService(deps: SlaServiceDeps) {
      * One pass of breach detection: marks every target whose due time has passed (…BreachedAt = the due
      * time) and records one `ticket.sla_breached` change event and one audit event per target, in the
      * transaction that marks it. Per batch of `batch` tickets (2000): one claiming statement (SKIP LOCKED, so
-     * concurrent passes on several workers never mark or announce a target twice), one marking UPDATE of
-     * the narrow ticket_sla rows, one INSERT of audit rows, one of change events, and one job that runs
-     * the events' subscribers (mail to the assignee or team, webhooks) off this transaction.
+     * concurrent passes on several workers never mark or announce a target twice), ONE statement that
+     * marks the narrow ticket_sla rows and writes the audit rows and change events (with the ticket views
+     * built in it), and one job that runs the events' subscribers (mail to the assignee or team, webhooks)
+     * off this transaction.
      */
     async detectBreaches(
       opts: { now?: Date; batch?: number } = {},
@@ -318,40 +311,44 @@ export function createSlaService(deps: SlaServiceDeps) {
             );
             return { id: row.id, firstResponse, resolution, breachCheckAt };
           });
-          await repo.markBreaches(tx, marks);
-          const hit = marks.filter((m) => m.firstResponse || m.resolution);
-          if (hit.length === 0) return rows.length;
-          const data = await ticketData(
-            tx,
-            hit.map((m) => m.id),
-          );
-          const audits: AuditEntry[] = [];
-          const events: ChangeInput[] = [];
-          for (const m of hit) {
-            for (const [target, dueAt] of [
+          const hits: Parameters<typeof repo.markAndAnnounce>[2] = [];
+          rows.forEach((row, i) => {
+            const m = marks[i]!;
+            if (!m.firstResponse && !m.resolution) return;
+            const ticket = staffTicket({
+              ...row.view,
+              id: row.id,
+              status: row.status,
+              priority: row.priority,
+              type: row.type,
+              teamId: row.teamId,
+              createdAt: row.createdAt,
+              firstResponseAt: row.firstResponseAt,
+              slaPolicyId: row.slaPolicyId,
+              slaFirstResponseDueAt: row.slaFirstResponseDueAt,
+              slaResolutionDueAt: row.slaResolutionDueAt,
+              slaFirstResponseBreachedAt: row.slaFirstResponseBreachedAt ?? m.firstResponse,
+              slaResolutionBreachedAt: row.slaResolutionBreachedAt ?? m.resolution,
+            });
+            for (const [target, due] of [
               ['firstResponse', m.firstResponse],
               ['resolution', m.resolution],
             ] as const) {
-              if (!dueAt) continue;
-              audits.push({
-                action: SLA_BREACHED,
-                entityType: 'ticket',
-                entityId: m.id,
-                changes: { [`sla.${target}BreachedAt`]: [null, dueAt] },
-                metadata: { ticketId: String(m.id), target, dueAt: dueAt.toISOString() },
-              });
-              events.push({
-                type: SLA_BREACHED,
-                ticketId: m.id,
-                data: { ticket: data.get(m.id) ?? { id: m.id }, target, dueAt: dueAt.toISOString() },
-                staffOnly: true,
+              if (!due) continue;
+              const dueAt = due.toISOString();
+              hits.push({
+                ticketId: row.id,
+                requesterId: row.view.requesterId,
+                target,
+                dueAt,
+                data: { ticket, target, dueAt },
               });
             }
-          }
-          breaches += events.length;
-          await audit.recordMany(tx, ctx, audits);
-          const recorded = await changes.recordMany(tx, ctx, events);
-          await jobs.enqueue(tx, SLA_NOTIFY_JOB, { events: recorded.map((e) => e.seq) });
+          });
+          const seqs = await repo.markAndAnnounce(tx, marks, hits, ctx.traceId);
+          if (seqs.length === 0) return rows.length;
+          breaches += seqs.length;
+          await jobs.enqueue(tx, SLA_NOTIFY_JOB, { events: seqs });
           return rows.length;
         });
         ticketsSeen += claimed;
