@@ -203,6 +203,37 @@ describe('who gets what', () => {
     expect((await mailsTo(agent2, id)).filter((m) => m.parsed.text?.includes('missed its'))).toHaveLength(0);
   });
 
+  it('SLA breaches of several tickets in one pass: one mail per ticket and recipient (assignee, else the team)', async () => {
+    const team = await post(admin, '/api/v1/teams', {
+      name: `SLA batch ${Date.now()}`,
+      memberIds: [agent.id, agent2.id],
+    });
+    expect(team.statusCode).toBe(201);
+    const teamId = team.json().id as string;
+    const policy = await post(admin, '/api/v1/sla-policies', {
+      name: `mail batch ${teamId}`,
+      appliesTo: { teamId },
+      targets: { urgent: { firstResponseMinutes: 5 } },
+    });
+    expect(policy.statusCode, policy.body).toBe(201);
+    const assigned = await newTicket(admin, { requesterId: requester.id, teamId, priority: 'urgent' });
+    expect((await patch(admin, `/api/v1/tickets/${assigned}`, { assigneeId: agent.id })).statusCode).toBe(
+      200,
+    );
+    const unassigned = await newTicket(admin, { requesterId: requester.id, teamId, priority: 'urgent' });
+    await h.settle();
+    // The first pass marks both tickets: their two events go to mail as one batch (mail.notify_batch).
+    const later = new Date(Date.now() + 10 * 60_000);
+    expect((await app.services.sla.detectBreaches({ now: later })).breaches).toBeGreaterThanOrEqual(2);
+    expect((await app.services.sla.detectBreaches({ now: later })).breaches).toBe(0);
+    const missed = (m: ReceivedMail) => m.parsed.text?.includes('missed its first-response target');
+    expect((await mailsTo(agent, assigned)).filter(missed)).toHaveLength(1);
+    expect((await mailsTo(agent2, assigned)).filter(missed)).toHaveLength(0);
+    expect((await mailsTo(agent, unassigned)).filter(missed)).toHaveLength(1);
+    expect((await mailsTo(agent2, unassigned)).filter(missed)).toHaveLength(1);
+    expect((await mailsTo(requester, assigned)).filter(missed)).toHaveLength(0);
+  });
+
   it('never to a deactivated user', async () => {
     const gone = await createUser(app, { role: 'requester' });
     const id = await newTicket(agent, { requesterId: gone.id });
