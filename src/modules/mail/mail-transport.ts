@@ -113,14 +113,30 @@ export function emlFileName(messageId: string): string {
  */
 export function createFileTransport(dir: string, log: MailLog): MailTransport {
   const transporter = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  // The directory is made once, not per message; if it disappears later, the write fails and makes it again.
+  let made: Promise<unknown> | null = null;
+  const ensureDir = () => {
+    made ??= mkdir(dir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+      made = null;
+      throw err;
+    });
+    return made;
+  };
   return {
     kind: 'file',
     async send(mail) {
       const info = await transporter.sendMail(composeOptions(mail));
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await ensureDir();
       const file = path.join(dir, emlFileName(mail.messageId));
       const tmp = `${file}.tmp`;
-      await writeFile(tmp, info.message as Buffer, { mode: 0o600 });
+      try {
+        await writeFile(tmp, info.message as Buffer, { mode: 0o600 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        made = null;
+        await ensureDir();
+        await writeFile(tmp, info.message as Buffer, { mode: 0o600 });
+      }
       await rename(tmp, file);
       log.info(
         { to: mail.to.address, subject: mail.subject, file },

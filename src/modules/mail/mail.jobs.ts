@@ -68,9 +68,12 @@ export function hashResetToken(token: string): string {
 /**
  * The mail job kinds:
  * - `mail.notify` (one per change event): decides the recipients (notification rules, with today's
- *   users, preferences and permissions) and enqueues one `mail.send` per recipient, keyed by its Message-ID;
+ *   users, preferences and permissions) and, on its first attempt, sends their mails itself; a message it
+ *   cannot send (and every later one) becomes a `mail.send` job keyed by its Message-ID, as do all of them
+ *   on a retry;
  * - `mail.send`: hands one message to the transport, at most once: a message whose Message-ID is in
- *   mail_deliveries is never sent again; a permanent SMTP refusal fails the job at once with the reason;
+ *   mail_deliveries is never sent again (neither path sends it); a permanent SMTP refusal fails the job at
+ *   once with the reason;
  * - `mail.password_reset`: issues a reset token (stored hashed) and mails the link. The token exists only
  *   in the mail, never in the job's payload.
  */
@@ -84,6 +87,28 @@ export function createMailJobs(deps: MailJobDeps): JobDefinition[] {
     'X-Auto-Response-Suppress': 'All',
   };
 
+  /** Hands the message to the transport and records it as delivered (the key that stops a second send). */
+  async function sendAndRecord(payload: SendPayload): Promise<string> {
+    const { response } = await transport.send(payload.mail);
+    await mail.recordDelivery(db, {
+      messageId: payload.mail.messageId,
+      kind: payload.kind,
+      ticketId: payload.ticketId,
+      recipientUserId: payload.recipientUserId,
+      response: response.slice(0, 1000),
+    });
+    return response;
+  }
+
+  /** One mail.send job per message, keyed by its Message-ID, all or none (mail.send skips what was sent). */
+  async function handOff(sends: SendPayload[]): Promise<void> {
+    if (sends.length === 0) return;
+    await db.transaction(async (tx) => {
+      for (const s of sends)
+        await jobs.enqueue(tx, MAIL_SEND, s, { jobKey: `mail.send:${s.mail.messageId}` });
+    });
+  }
+
   async function deliver(payload: SendPayload, ctx: JobContext) {
     const done = await mail.findDelivery(db, payload.mail.messageId);
     if (done) return { messageId: payload.mail.messageId, alreadySent: true };
@@ -94,19 +119,12 @@ export function createMailJobs(deps: MailJobDeps): JobDefinition[] {
     }
     let response: string;
     try {
-      ({ response } = await transport.send(payload.mail));
+      response = await sendAndRecord(payload);
     } catch (err) {
       if (err instanceof PermanentMailError) throw new PermanentJobError(err.message, { cause: err });
       ctx.log.warn({ err, messageId: payload.mail.messageId }, 'mail not sent; will retry');
       throw err;
     }
-    await mail.recordDelivery(db, {
-      messageId: payload.mail.messageId,
-      kind: payload.kind,
-      ticketId: payload.ticketId,
-      recipientUserId: payload.recipientUserId,
-      response: response.slice(0, 1000),
-    });
     return { messageId: payload.mail.messageId, response };
   }
 
@@ -126,7 +144,11 @@ export function createMailJobs(deps: MailJobDeps): JobDefinition[] {
   }
 
   /** One event's recipients: one `mail.send` per recipient, keyed by its Message-ID (event id + person). */
-  async function notifyOne({ eventId, event }: NotifyPayload, lookups: Lookups) {
+  async function notifyOne(
+    { eventId, event }: NotifyPayload,
+    lookups: Lookups,
+    dispatch: (sends: SendPayload[]) => Promise<Record<string, number>>,
+  ) {
     const ticket = await tickets.findView(db, event.ticketId);
     if (!ticket) return { recipients: 0, skipped: 'ticket not found' };
     const comment = event.comment ? await comments.findView(db, event.comment.id) : undefined;
@@ -187,18 +209,45 @@ export function createMailJobs(deps: MailJobDeps): JobDefinition[] {
         },
       };
     });
-    // All or none: a retry of this job re-enqueues the same keys, and mail.send skips what was sent.
-    await db.transaction(async (tx) => {
-      for (const s of sends)
-        await jobs.enqueue(tx, MAIL_SEND, s, { jobKey: `mail.send:${s.mail.messageId}` });
-    });
-    return { recipients: sends.length };
+    return { recipients: sends.length, ...(await dispatch(sends)) };
+  }
+
+  /**
+   * The first attempt of a `mail.notify` sends its mails itself (a mail.send job per message costs a job's
+   * round trips and a second look-up of what this job just read). What was already delivered is skipped;
+   * after the first failure, that message and the rest go to mail.send jobs, which retry (or fail with the
+   * reason). A retry hands everything to mail.send: it may follow a hand-off that committed.
+   */
+  async function sendHere(sends: SendPayload[], ctx: JobContext): Promise<Record<string, number>> {
+    if (ctx.attempt > 1) {
+      await handOff(sends);
+      return { queued: sends.length };
+    }
+    const delivered = await mail.deliveredIds(
+      db,
+      sends.map((s) => s.mail.messageId),
+    );
+    let sent = 0;
+    for (let i = 0; i < sends.length; i++) {
+      const s = sends[i]!;
+      if (delivered.has(s.mail.messageId)) continue;
+      try {
+        await sendAndRecord(s);
+        sent++;
+      } catch (err) {
+        ctx.log.warn({ err, messageId: s.mail.messageId }, 'mail not sent; handed to mail.send');
+        const rest = sends.slice(i).filter((x) => !delivered.has(x.mail.messageId));
+        await handOff(rest);
+        return { sent, queued: rest.length };
+      }
+    }
+    return { sent };
   }
 
   const notify: JobDefinition<NotifyPayload> = {
     kind: MAIL_NOTIFY,
     maxAttempts: 10,
-    handler: (payload) => notifyOne(payload, newLookups()),
+    handler: (payload, ctx) => notifyOne(payload, newLookups(), (sends) => sendHere(sends, ctx)),
   };
 
   // Each event's sends are enqueued with their Message-ID keys, and mail.send skips what was sent: a retry
@@ -209,7 +258,13 @@ export function createMailJobs(deps: MailJobDeps): JobDefinition[] {
     async handler({ items }) {
       const lookups = newLookups();
       let recipients = 0;
-      for (const item of items) recipients += (await notifyOne(item, lookups)).recipients;
+      for (const item of items)
+        recipients += (
+          await notifyOne(item, lookups, async (sends) => {
+            await handOff(sends);
+            return {};
+          })
+        ).recipients;
       return { events: items.length, recipients };
     },
   };

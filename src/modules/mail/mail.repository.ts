@@ -113,6 +113,17 @@ export function createMailRepository() {
       return row;
     },
 
+    /** Which of these Message-IDs were delivered already (one statement for a notification's recipients). */
+    async deliveredIds(ex: Executor, messageIds: readonly string[]): Promise<Set<string>> {
+      if (messageIds.length === 0) return new Set();
+      const rows = await ex
+        .select({ messageId: mailDeliveries.messageId })
+        .from(mailDeliveries)
+        // One array parameter: the same statement text (and prepared plan) for any number of recipients.
+        .where(sql`${mailDeliveries.messageId} = ANY(${sql.param([...messageIds])}::text[])`);
+      return new Set(rows.map((r) => r.messageId));
+    },
+
     async recordDelivery(
       ex: Executor,
       values: {
