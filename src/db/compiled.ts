@@ -1,5 +1,6 @@
-import { Param, Placeholder } from 'drizzle-orm';
+import { Param, Placeholder, type SQL } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import type pg from 'pg';
 import type { Executor } from './client.js';
 
@@ -13,6 +14,13 @@ import type { Executor } from './client.js';
 
 /** A database without a connection: only for building statements (same casing as the application's db). */
 export const queryBuilder = drizzle.mock({ casing: 'snake_case' });
+
+const dialect = new PgDialect({ casing: 'snake_case' });
+
+/** The text and parameters of a hand-written sql`` statement (CTEs and shapes the builder cannot express). */
+export function sqlText(query: SQL): { sql: string; params: unknown[] } {
+  return dialect.sqlToQuery(query);
+}
 
 type Queryable = Pick<pg.Pool, 'query'>;
 

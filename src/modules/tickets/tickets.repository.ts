@@ -1,10 +1,19 @@
 import { and, arrayContains, eq, getTableColumns, gt, inArray, isNull, lt, type SQL, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import type { Executor } from '../../db/client.js';
-import { type CompiledQuery, compile, queryBuilder, runCompiled } from '../../db/compiled.js';
+import {
+  type CompiledQuery,
+  compile,
+  pgClientOf,
+  queryBuilder,
+  runCompiled,
+  sqlText,
+} from '../../db/compiled.js';
 import {
   type NewTicketRow,
   SEARCH_CONFIG,
+  type SlaTargets,
+  slaPolicies,
   type TicketPriority,
   type TicketRow,
   type TicketStatus,
@@ -14,6 +23,7 @@ import {
   tickets,
   users,
 } from '../../db/schema/index.js';
+import type { BusinessHours } from '../../lib/business-time.js';
 import type { TicketPatchSet } from './ticket-patch.js';
 
 /**
@@ -181,6 +191,97 @@ const insertQuery = compile<Required<NewTicket>>(
 );
 
 /**
+ * Which SLA policies exist, as one short text: the md5 of every policy's id and row version (xmin; any
+ * INSERT or UPDATE of a policy gives its row a new one, a DELETE removes it). Computed in the statement
+ * that loads the policies and again in a new ticket's INSERT, so a ticket is never planned with policies
+ * that changed meanwhile (on any instance).
+ */
+const POLICY_FINGERPRINT = sql`(SELECT md5(coalesce(string_agg(p.id::text || ':' || p.xmin::text, ',' ORDER BY p.id), '')) FROM ${slaPolicies} p)`;
+
+/** The fields of a policy a new ticket's SLA is planned with, in matching order. */
+export interface SlaPolicySnapshot {
+  fingerprint: string;
+  policies: Array<{
+    id: string;
+    appliesToTeamId: string | null;
+    appliesToType: TicketType | null;
+    targets: SlaTargets;
+    businessHours: BusinessHours | null;
+  }>;
+}
+
+const policySnapshotQuery = {
+  text: sqlText(sql`
+    SELECT f.fp, p.id, p.applies_to_team_id, p.applies_to_type, p.targets, p.business_hours
+      FROM (SELECT ${POLICY_FINGERPRINT} AS fp) f
+      LEFT JOIN ${slaPolicies} p ON true
+     ORDER BY p.position, p.created_at, p.id`).sql,
+};
+
+/** The SLA clock a new ticket starts with, planned before its INSERT (see insertNew). */
+export interface NewTicketSlaState {
+  slaPolicyId: string | null;
+  slaFirstResponseDueAt: Date | null;
+  slaResolutionDueAt: Date | null;
+  slaResolutionStartedAt: Date | null;
+  slaResolutionConsumedMs: number;
+  /** null: no unmet due time (stored as 'infinity'). */
+  slaNextDueAt: Date | null;
+  /** Set: the ticket gets its ticket_sla row (the breach job's queue) in the same statement. */
+  slaBreachCheckAt: Date | null;
+}
+
+type InsertNewValues = Required<NewTicket> &
+  Omit<NewTicketSlaState, 'slaNextDueAt' | 'slaBreachCheckAt'> & {
+    slaNextDueAt: Date | null;
+    slaBreachCheckAt: Date | null;
+    policies: string;
+  };
+
+const ph = (name: keyof InsertNewValues) => sql.placeholder(name);
+
+/**
+ * A new ticket in one statement: the row with its SLA clock already planned (no second UPDATE of the fresh
+ * row, which would move every one of its index entries again), its ticket_sla row when it has a due time to
+ * watch, and its view (requester's name and email) read back. Inserts nothing when the policies'
+ * fingerprint is no longer `policies`: the caller then plans again with the current ones.
+ */
+const insertNewQuery = compile<InsertNewValues>({
+  toSQL: () =>
+    sqlText(sql`
+    WITH t AS (
+      INSERT INTO ${tickets} (title, description, priority, type, tags, requester_id, team_id, created_at,
+          updated_at, sla_policy_id, sla_first_response_due_at, sla_resolution_due_at,
+          sla_resolution_started_at, sla_resolution_consumed_ms, sla_next_due_at)
+      SELECT ${ph('title')}::text, ${ph('description')}::text, ${ph('priority')}::ticket_priority,
+             ${ph('type')}::ticket_type, ${ph('tags')}::text[], ${ph('requesterId')}::uuid, ${ph('teamId')}::uuid,
+             ${ph('createdAt')}::timestamptz, ${ph('updatedAt')}::timestamptz, ${ph('slaPolicyId')}::uuid,
+             ${ph('slaFirstResponseDueAt')}::timestamptz, ${ph('slaResolutionDueAt')}::timestamptz,
+             ${ph('slaResolutionStartedAt')}::timestamptz, ${ph('slaResolutionConsumedMs')}::bigint,
+             coalesce(${ph('slaNextDueAt')}::timestamptz, 'infinity')
+       WHERE ${POLICY_FINGERPRINT} = ${ph('policies')}::text
+      RETURNING id, title, description, status, priority, type, tags, requester_id, assignee_id, team_id,
+                version, created_at, updated_at, first_response_at, solved_at, closed_at, deleted_at,
+                sla_policy_id, sla_first_response_due_at, sla_resolution_due_at, merged_into_id
+    ), s AS (
+      INSERT INTO ${ticketSla} (ticket_id, breach_check_at)
+      SELECT t.id, ${ph('slaBreachCheckAt')}::timestamptz FROM t
+       WHERE ${ph('slaBreachCheckAt')}::timestamptz IS NOT NULL
+    )
+    SELECT t.id AS "id", t.title AS "title", t.description AS "description", t.status AS "status",
+           t.priority AS "priority", t.type AS "type", t.tags AS "tags", t.requester_id AS "requesterId",
+           t.assignee_id AS "assigneeId", t.team_id AS "teamId", t.version AS "version",
+           t.created_at AS "createdAt", t.updated_at AS "updatedAt", t.first_response_at AS "firstResponseAt",
+           t.solved_at AS "solvedAt", t.closed_at AS "closedAt", t.deleted_at AS "deletedAt",
+           t.sla_policy_id AS "slaPolicyId", t.sla_first_response_due_at AS "slaFirstResponseDueAt",
+           t.sla_resolution_due_at AS "slaResolutionDueAt",
+           NULL::timestamptz AS "slaFirstResponseBreachedAt", NULL::timestamptz AS "slaResolutionBreachedAt",
+           t.merged_into_id AS "mergedIntoId", u.name AS "requesterName", u.email AS "requesterEmail",
+           NULL::text AS "assigneeName"
+      FROM t JOIN ${users} u ON u.id = t.requester_id`),
+});
+
+/**
  * The list shapes nearly every request asks for: newest activity first (the default sort), live tickets,
  * optionally one status (the agent's queue) and/or one requester (what a requester sees), with or without
  * a keyset cursor. Other filters and sorts go through the query builder in list().
@@ -280,6 +381,48 @@ export function createTicketsRepository(opts: { compiled?: boolean } = {}) {
         updatedAt: values.updatedAt ?? new Date(),
       });
       return row!.id;
+    },
+
+    /**
+     * A new ticket with its planned SLA clock, in one statement (insertNewQuery); its view, or undefined when
+     * the SLA policies changed since `policies` was taken (nothing was inserted: plan again and retry).
+     */
+    async insertNew(
+      ex: Executor,
+      values: Required<NewTicket>,
+      sla: NewTicketSlaState,
+      policies: string,
+    ): Promise<TicketView | undefined> {
+      const [row] = await runCompiled<TicketView, InsertNewValues>(ex, insertNewQuery, {
+        ...values,
+        ...sla,
+        policies,
+      });
+      return row;
+    },
+
+    /** The SLA policies in matching order, with their fingerprint (one statement: one snapshot). */
+    async slaPolicySnapshot(ex: Executor): Promise<SlaPolicySnapshot> {
+      const { rows } = await pgClientOf(ex).query<{
+        fp: string;
+        id: string | null;
+        applies_to_team_id: string | null;
+        applies_to_type: TicketType | null;
+        targets: SlaTargets;
+        business_hours: BusinessHours | null;
+      }>(policySnapshotQuery);
+      return {
+        fingerprint: rows[0]!.fp,
+        policies: rows
+          .filter((r) => r.id !== null)
+          .map((r) => ({
+            id: r.id!,
+            appliesToTeamId: r.applies_to_team_id,
+            appliesToType: r.applies_to_type,
+            targets: r.targets,
+            businessHours: r.business_hours,
+          })),
+      };
     },
 
     /** The ticket with requester and assignee names; soft-deleted ones included (callers decide visibility). */

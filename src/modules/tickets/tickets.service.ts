@@ -18,6 +18,7 @@ import type { Remember } from '../idempotency/idempotency.service.js';
 import { ticketSlaOf } from '../sla/sla.schemas.js';
 import { NO_SLA, type SlaService } from '../sla/sla.service.js';
 import type { UsersRepository } from '../users/users.repository.js';
+import { createNewTicketSla } from './new-ticket-sla.js';
 import { createTicketGate, type ExpectedVersion, ticketNotFound } from './ticket-gate.js';
 import { transitionsFor } from './ticket-lifecycle.js';
 import { planTicketPatch, ticketAuditAction } from './ticket-patch.js';
@@ -45,13 +46,20 @@ export interface TicketServiceDeps {
   changes: ChangeRecorder;
   cursor: CursorCodec;
   clock: Clock;
-  /** Keeps the ticket's SLA clock in step with its changes (same transaction). */
+  /**
+   * Keeps the ticket's SLA clock in step with its changes (same transaction). A new ticket's clock is
+   * planned by new-ticket-sla.ts with the same rules and written by its INSERT; without `sla`, none is.
+   */
   sla?: Pick<SlaService, 'onTicketChanged'>;
 }
+
+/** Plans of a new ticket's SLA redone at most this often when policies change under them. */
+const MAX_SLA_REPLANS = 5;
 
 export function createTicketService(deps: TicketServiceDeps) {
   const { db, tickets, users, audit, changes: changeFeed, cursor, clock, sla = NO_SLA } = deps;
   const gate = createTicketGate(tickets);
+  const newTicketSla = createNewTicketSla({ track: sla !== NO_SLA, load: tickets.slaPolicySnapshot });
 
   function toDto(view: TicketView, actor: Pick<Actor, 'id' | 'role'>): TicketDto {
     return {
@@ -229,7 +237,7 @@ export function createTicketService(deps: TicketServiceDeps) {
     metadata: Record<string, unknown>,
   ): Promise<TicketDto> {
     const now = clock.now();
-    const id = await tickets.insert(tx, {
+    const values = {
       title: input.title,
       description: input.description,
       priority: input.priority ?? 'normal',
@@ -239,9 +247,16 @@ export function createTicketService(deps: TicketServiceDeps) {
       requesterId,
       createdAt: now,
       updatedAt: now,
-    });
-    await sla.onTicketChanged(tx, id, null, now);
-    const view = (await tickets.findView(tx, id))!;
+    };
+    // The SLA clock is planned before the INSERT, which writes it with the row and reads the view back;
+    // should the policies have changed since they were read, nothing is inserted and the plan is redone.
+    let view: TicketView | undefined;
+    for (let attempt = 0; !view; attempt++) {
+      if (attempt === MAX_SLA_REPLANS) throw new Error('SLA policies kept changing during a ticket create');
+      const plan = await newTicketSla.plan(tx, values, attempt > 0);
+      view = await tickets.insertNew(tx, values, plan.state, plan.fingerprint);
+    }
+    const id = view.id;
     await audit.record(tx, ctx, {
       action: 'ticket.created',
       entityType: 'ticket',
