@@ -1,0 +1,278 @@
+/**
+ * `npx tsx bench/create-cost.ts --db URL [options]`: what one POST /tickets costs, split by who pays it.
+ *
+ * Starts the production build in cluster mode (WEB_CONCURRENCY=2 by default: two HTTP workers, the job
+ * runner in the primary), sends a fixed number of creates as a requester, waits until the job queue is
+ * empty, and reports per create:
+ * - CPU ms of the HTTP workers (the request) and of the primary (the jobs the create triggers: mail,
+ *   webhooks), from /proc/<pid>/stat;
+ * - CPU ms of the PostgreSQL backends serving this database (pg_stat_activity's pids, /proc/<pid>/stat):
+ *   the statements' cost, whoever else uses the server;
+ * - jobs created, mails delivered and transactions committed per create;
+ * - closed-loop req/s and latency (these depend on the machine's load: the load average is printed beside).
+ * A fixed number of requests (not a duration) keeps the CPU figures comparable across loads.
+ */
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { CREATED_TITLE_PREFIX, describeUsers } from './database.js';
+import { benchServerEnv, killChildren, startServer } from './proc.js';
+
+const SEED_PASSWORD = process.env.BENCH_SEED_PASSWORD ?? 'bench-password-123';
+const API = '/api/v1';
+const USER_HZ = 100;
+
+interface Options {
+  db: string;
+  port: number;
+  requests: number;
+  warmup: number;
+  connections: number;
+  webConcurrency: number;
+  dist: string;
+  profile: string | null;
+  rounds: number;
+}
+
+function parse(argv: string[]): Options {
+  const o: Options = {
+    db: '',
+    port: 5401,
+    requests: 3000,
+    warmup: 500,
+    connections: 20,
+    webConcurrency: 2,
+    dist: 'dist',
+    profile: null,
+    rounds: 1,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const v = () => argv[++i] ?? '';
+    if (a === '--db') o.db = v();
+    else if (a === '--port') o.port = Number(v());
+    else if (a === '--requests') o.requests = Number(v());
+    else if (a === '--warmup') o.warmup = Number(v());
+    else if (a === '--connections') o.connections = Number(v());
+    else if (a === '--web-concurrency') o.webConcurrency = Number(v());
+    else if (a === '--dist') o.dist = v();
+    else if (a === '--profile') o.profile = path.resolve(v());
+    else if (a === '--rounds') o.rounds = Number(v());
+    else throw new Error(`unknown option ${a}`);
+  }
+  if (!o.db) throw new Error('--db URL is required (a seeded bench database)');
+  return o;
+}
+
+async function cpuMs(pid: number): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(rest[11]) + Number(rest[12])) * 1000) / USER_HZ;
+  } catch {
+    return 0;
+  }
+}
+
+async function children(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  return text
+    .split(' ')
+    .filter((s) => s.trim())
+    .map(Number);
+}
+
+interface Snapshot {
+  primary: number;
+  workers: number;
+  /** pid → CPU ms of this database's backends (other than the monitor's own). */
+  backends: Map<number, number>;
+  jobs: number;
+  mails: number;
+  commits: number;
+}
+
+async function snapshot(serverPid: number, monitor: pg.Client, dbName: string): Promise<Snapshot> {
+  const kids = await children(serverPid);
+  const { rows: procs } = await monitor.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+    [dbName],
+  );
+  const backends = new Map<number, number>();
+  for (const { pid } of procs) backends.set(pid, await cpuMs(pid));
+  const { rows } = await monitor.query<{ jobs: string; mails: string; commits: string }>(
+    `SELECT (SELECT last_value FROM graphile_worker.jobs_id_seq1)::text AS jobs,
+            (SELECT count(*) FROM mail_deliveries)::text AS mails,
+            (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())::text AS commits`,
+  );
+  return {
+    primary: await cpuMs(serverPid),
+    workers: (await Promise.all(kids.map(cpuMs))).reduce((a, b) => a + b, 0),
+    backends,
+    jobs: Number(rows[0]!.jobs),
+    mails: Number(rows[0]!.mails),
+    commits: Number(rows[0]!.commits),
+  };
+}
+
+function pgDelta(a: Snapshot, b: Snapshot): number {
+  let sum = 0;
+  for (const [pid, ms] of b.backends) sum += ms - (a.backends.get(pid) ?? 0);
+  return sum;
+}
+
+async function pendingJobs(c: pg.Client): Promise<number> {
+  const { rows } = await c.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE attempts < max_attempts AND run_at <= now()',
+  );
+  return rows[0]?.n ?? 0;
+}
+
+async function drain(c: pg.Client): Promise<void> {
+  const deadline = Date.now() + 300_000;
+  while ((await pendingJobs(c)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+}
+
+async function removeWrites(url: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query('BEGIN');
+    await c.query('SET LOCAL session_replication_role = replica');
+    const { rowCount } = await c.query('DELETE FROM tickets WHERE title LIKE $1', [
+      `${CREATED_TITLE_PREFIX}%`,
+    ]);
+    await c.query('COMMIT');
+    if (rowCount) await c.query('VACUUM (ANALYZE) tickets');
+  } finally {
+    await c.end();
+  }
+}
+
+function fire(
+  baseUrl: string,
+  token: string,
+  amount: number,
+  connections: number,
+  next: () => string,
+): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url: baseUrl,
+        connections,
+        amount,
+        pipelining: 1,
+        timeout: 30,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        requests: [
+          { setupRequest: (req) => ({ ...req, method: 'POST', path: `${API}/tickets`, body: next() }) },
+        ],
+      },
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
+  });
+}
+
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const fmtLoad = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+
+async function main() {
+  const o = parse(process.argv.slice(2));
+  const dbName = new URL(o.db).pathname.slice(1);
+  await removeWrites(o.db);
+  const users = await describeUsers(o.db);
+  const requester = users.requesters[0];
+  if (!requester) throw new Error('no seeded requester');
+
+  const server = await startServer({
+    name: 'API server',
+    script: path.resolve(o.dist, 'src/server.js'),
+    nodeArgs: o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [],
+    env: benchServerEnv({
+      name: 'create-cost',
+      port: o.port,
+      databaseUrl: o.db,
+      extra: { WEB_CONCURRENCY: String(o.webConcurrency) },
+    }),
+    port: o.port,
+    readyPath: '/readyz',
+    logFile: path.resolve('bench/results/create-cost-server.log'),
+  });
+  const monitor = new pg.Client({ connectionString: o.db });
+  await monitor.connect();
+  try {
+    const res = await fetch(`${server.baseUrl}${API}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: requester.email, password: SEED_PASSWORD }),
+    });
+    const { accessToken } = (await res.json()) as { accessToken: string };
+    let n = 0;
+    const body = () =>
+      JSON.stringify({
+        title: `${CREATED_TITLE_PREFIX} ${++n}: cannot open the shared calendar`,
+        description: 'Since this morning the shared calendar shows an error when I open it. Steps: …',
+        priority: 'normal',
+      });
+
+    if (o.warmup > 0) {
+      await fire(server.baseUrl, accessToken, o.warmup, o.connections, body);
+      await drain(monitor);
+    }
+    for (let round = 0; round < o.rounds; round++) {
+      const loadBefore = fmtLoad();
+      const s0 = await snapshot(server.pid, monitor, dbName);
+      const r = await fire(server.baseUrl, accessToken, o.requests, o.connections, body);
+      const s1 = await snapshot(server.pid, monitor, dbName);
+      await drain(monitor);
+      const s2 = await snapshot(server.pid, monitor, dbName);
+      const ok = r['2xx'];
+      const per = (x: number) => r3(x / Math.max(ok, 1));
+      const result = {
+        requests: r.requests.total,
+        ok,
+        reqPerSec: Math.round((ok / r.duration) * 10) / 10,
+        p50: r.latency.p50,
+        p99: r.latency.p99,
+        cpuMsPerCreate: {
+          httpWorkers: per(s2.workers - s0.workers),
+          jobsPrimary: per(s2.primary - s0.primary),
+          jobsPrimaryDuringLoad: per(s1.primary - s0.primary),
+          node: per(s2.workers - s0.workers + s2.primary - s0.primary),
+          postgres: per(pgDelta(s0, s2)),
+          postgresDuringLoad: per(pgDelta(s0, s1)),
+        },
+        jobsPerCreate: per(s2.jobs - s0.jobs),
+        mailsPerCreate: per(s2.mails - s0.mails),
+        commitsPerCreate: per(s2.commits - s0.commits),
+        load: { before: loadBefore, after: fmtLoad() },
+      };
+      console.log(JSON.stringify(result, null, 2));
+    }
+  } finally {
+    await monitor.end();
+    await server.stop();
+    await removeWrites(o.db).catch(() => {});
+  }
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    killChildren();
+    process.exit(130);
+  });
+}
+
+main().catch((err) => {
+  killChildren();
+  console.error(err);
+  process.exit(1);
+});
