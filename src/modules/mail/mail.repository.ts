@@ -1,5 +1,6 @@
-import { and, eq, gt, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
+import { compile, queryBuilder, runCompiled } from '../../db/compiled.js';
 import {
   mailDeliveries,
   notificationPreferences,
@@ -31,6 +32,55 @@ const prefColumns = {
   slaBreach: notificationPreferences.slaBreach,
 };
 
+type MailUserRow = Omit<MailUser, 'preferences'> & Partial<NotificationPreferences> & { hasPrefs: boolean };
+
+// The statements every notification runs, built once (one array parameter: one text for any number of ids).
+const usersWithPreferencesQuery = compile<{ ids: string[] }>(
+  queryBuilder
+    .select({
+      id: sql`${users.id}`.as('id'),
+      email: sql`${users.email}`.as('email'),
+      name: sql`${users.name}`.as('name'),
+      role: sql`${users.role}`.as('role'),
+      active: sql`${users.active}`.as('active'),
+      hasPrefs: sql`${notificationPreferences.userId} IS NOT NULL`.as('hasPrefs'),
+      ...Object.fromEntries(
+        Object.entries(prefColumns).map(([key, column]) => [key, sql`${column}`.as(key)]),
+      ),
+    })
+    .from(users)
+    .leftJoin(notificationPreferences, eq(notificationPreferences.userId, users.id))
+    .where(sql`${users.id} = ANY(${sql.placeholder('ids')}::uuid[])`),
+);
+
+const deliveredIdsQuery = compile<{ ids: string[] }>(
+  queryBuilder
+    .select({ messageId: sql`${mailDeliveries.messageId}`.as('messageId') })
+    .from(mailDeliveries)
+    .where(sql`${mailDeliveries.messageId} = ANY(${sql.placeholder('ids')}::text[])`),
+);
+
+type DeliveryValues = {
+  messageId: string;
+  kind: string;
+  ticketId: number | null;
+  recipientUserId: string | null;
+  response: string;
+};
+
+const recordDeliveryQuery = compile<DeliveryValues>(
+  queryBuilder
+    .insert(mailDeliveries)
+    .values({
+      messageId: sql.placeholder('messageId'),
+      kind: sql.placeholder('kind'),
+      ticketId: sql.placeholder('ticketId'),
+      recipientUserId: sql.placeholder('recipientUserId'),
+      response: sql.placeholder('response'),
+    })
+    .onConflictDoNothing(),
+);
+
 /** Preferences, delivery records, reset tokens and the reset-request throttle. */
 export function createMailRepository() {
   return {
@@ -61,26 +111,26 @@ export function createMailRepository() {
     /** Users with their preferences (defaults where no row exists), for deciding and addressing mail. */
     async usersWithPreferences(ex: Executor, ids: readonly string[]): Promise<MailUser[]> {
       if (ids.length === 0) return [];
-      const rows = await ex
-        .select({
-          id: users.id,
-          email: users.email,
-          name: users.name,
-          role: users.role,
-          active: users.active,
-          prefs: prefColumns,
-        })
-        .from(users)
-        .leftJoin(notificationPreferences, eq(notificationPreferences.userId, users.id))
-        .where(inArray(users.id, [...ids]));
+      const rows = await runCompiled<MailUserRow, { ids: string[] }>(ex, usersWithPreferencesQuery, {
+        ids: [...ids],
+      });
       return rows.map((r) => ({
         id: r.id,
         email: r.email,
         name: r.name,
         role: r.role,
         active: r.active,
-        // No preferences row (the left join yields null): the defaults apply.
-        preferences: r.prefs ?? { ...DEFAULT_PREFERENCES },
+        // No preferences row (the left join yields nulls): the defaults apply.
+        preferences: r.hasPrefs
+          ? {
+              ticketCreated: r.ticketCreated!,
+              publicReply: r.publicReply!,
+              ticketSolved: r.ticketSolved!,
+              requesterReply: r.requesterReply!,
+              assigned: r.assigned!,
+              slaBreach: r.slaBreach!,
+            }
+          : { ...DEFAULT_PREFERENCES },
       }));
     },
 
@@ -116,11 +166,9 @@ export function createMailRepository() {
     /** Which of these Message-IDs were delivered already (one statement for a notification's recipients). */
     async deliveredIds(ex: Executor, messageIds: readonly string[]): Promise<Set<string>> {
       if (messageIds.length === 0) return new Set();
-      const rows = await ex
-        .select({ messageId: mailDeliveries.messageId })
-        .from(mailDeliveries)
-        // One array parameter: the same statement text (and prepared plan) for any number of recipients.
-        .where(sql`${mailDeliveries.messageId} = ANY(${sql.param([...messageIds])}::text[])`);
+      const rows = await runCompiled<{ messageId: string }, { ids: string[] }>(ex, deliveredIdsQuery, {
+        ids: [...messageIds],
+      });
       return new Set(rows.map((r) => r.messageId));
     },
 
@@ -134,7 +182,7 @@ export function createMailRepository() {
         response: string;
       },
     ): Promise<void> {
-      await ex.insert(mailDeliveries).values(values).onConflictDoNothing();
+      await runCompiled(ex, recordDeliveryQuery, values);
     },
 
     // ---- password reset ----

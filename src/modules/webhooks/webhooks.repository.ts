@@ -1,5 +1,6 @@
 import { and, desc, eq, getTableColumns, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
+import { compile, queryBuilder, runCompiled } from '../../db/compiled.js';
 import { afterCreatedAt, createdAtSortKey } from '../../db/keyset.js';
 import {
   type WebhookDeliveryRow,
@@ -8,6 +9,20 @@ import {
   webhooks,
 } from '../../db/schema/index.js';
 import type { CreatedAtKeyset } from '../../lib/keyset.js';
+
+/** Built once: every change's transaction asks it (drizzle building it cost more than running it). */
+const anyActiveQuery = compile<{ eventType: string }>(
+  queryBuilder
+    .select({ id: webhooks.id })
+    .from(webhooks)
+    .where(
+      and(
+        eq(webhooks.active, true),
+        sql`${webhooks.events} && ARRAY['*', ${sql.placeholder('eventType')}]::text[]`,
+      ),
+    )
+    .limit(1),
+);
 
 export function createWebhooksRepository() {
   return {
@@ -51,11 +66,7 @@ export function createWebhooksRepository() {
     },
     /** Does any active webhook want this event type? (Cheap: asked inside every change's transaction.) */
     async anyActiveFor(ex: Executor, eventType: string): Promise<boolean> {
-      const rows = await ex
-        .select({ id: webhooks.id })
-        .from(webhooks)
-        .where(and(eq(webhooks.active, true), sql`${webhooks.events} && ARRAY['*', ${eventType}]::text[]`))
-        .limit(1);
+      const rows = await runCompiled(ex, anyActiveQuery, { eventType });
       return rows.length > 0;
     },
     /** Of these event types, those some active webhook wants: one query for a whole batch of events. */
