@@ -12,11 +12,12 @@
  * - closed-loop req/s and latency (these depend on the machine's load: the load average is printed beside).
  * A fixed number of requests (not a duration) keeps the CPU figures comparable across loads.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { type CpuProfile, formatTop, topFrames } from './cpuprofile-top.js';
 import { CREATED_TITLE_PREFIX, describeUsers } from './database.js';
 import { benchServerEnv, killChildren, startServer } from './proc.js';
 
@@ -206,6 +207,7 @@ async function main() {
     readyPath: '/readyz',
     logFile: path.resolve('bench/results/create-cost-server.log'),
   });
+  const windows: Array<{ from: number; to: number }> = [];
   const monitor = new pg.Client({ connectionString: o.db });
   await monitor.connect();
   try {
@@ -230,10 +232,12 @@ async function main() {
     for (let round = 0; round < o.rounds; round++) {
       const loadBefore = fmtLoad();
       const s0 = await snapshot(server.pid, monitor, dbName);
+      const from = usNow();
       const r = await fire(server.baseUrl, accessToken, o.requests, o.connections, body);
       const s1 = await snapshot(server.pid, monitor, dbName);
       await drain(monitor);
       const s2 = await snapshot(server.pid, monitor, dbName);
+      windows.push({ from, to: usNow() });
       const ok = r['2xx'];
       const per = (x: number) => r3(x / Math.max(ok, 1));
       const result = {
@@ -262,7 +266,20 @@ async function main() {
     await server.stop();
     await removeWrites(o.db).catch(() => {});
   }
+  if (o.profile && windows.length > 0) {
+    // One profile per process: the primary (jobs) and each HTTP worker; only the measured rounds count.
+    const files = (await readdir(o.profile)).filter((f) => f.endsWith('.cpuprofile')).sort();
+    for (const f of files) {
+      const profile = JSON.parse(await readFile(path.join(o.profile, f), 'utf8')) as CpuProfile;
+      const pid = Number(f.split('.')[3]);
+      const role = pid === server.pid ? 'primary (jobs)' : 'HTTP worker';
+      const top = topFrames(profile, { top: 15, from: windows[0]!.from, to: windows.at(-1)!.to });
+      console.log(`\nTop 15 self time, ${role}, pid ${pid} (${f}):\n${formatTop(top)}`);
+    }
+  }
 }
+
+const usNow = () => Number(process.hrtime.bigint() / 1000n);
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
