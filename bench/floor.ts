@@ -13,6 +13,7 @@
  *   GET  /tickets/:id                one ticket with requester and assignee
  *   POST /tickets                    create: ticket, SLA clock, audit row, change event and mail job in one
  *                                    transaction ({title, description, requesterId, actorName} body)
+ *   GET  /hello                      {"status":"ok"}: the bare-Fastify floor of /healthz (no database)
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -174,6 +175,7 @@ async function main() {
       client.release();
     }
   });
+  app.get('/hello', async () => ({ status: 'ok' }));
   app.get('/readyz', async () => {
     await pool.query('SELECT 1');
     return { status: 'ok' };

@@ -27,6 +27,8 @@ export interface SuiteResult {
 
 export const TARGETS = {
   listVsFloor: 0.6,
+  /** /healthz req/s against the bare-Fastify hello route of the floor, in the same run. */
+  healthVsHello: 0.8,
   p99Ms: 25,
   growthAt1M: 1.5,
   commonSearchP95Ms: 150,
@@ -65,6 +67,8 @@ function verdict(r: Row): string {
     if (r.vsFloor !== null) notes.push(r.vsFloor >= TARGETS.listVsFloor ? '≥0.6×✓' : '<0.6×✗');
     notes.push(r.latencyMs.p99 <= TARGETS.p99Ms ? 'p99✓' : 'p99✗');
   }
+  if (r.kind === 'health' && r.vsFloor !== null)
+    notes.push(r.vsFloor >= TARGETS.healthVsHello ? '≥0.8×hello✓' : '<0.8×hello✗');
   if (r.kind === 'search' || r.kind === 'write')
     notes.push(r.latencyMs.p99 <= TARGETS.p99Ms ? 'p99✓' : 'p99✗');
   return notes.join(' ');

@@ -38,6 +38,24 @@ export const floorScenario: Scenario = {
   expectStatus: 200,
 };
 
+/** The floor's hello route (bench/floor.ts): what /healthz is compared with. */
+export const floorHelloScenario: Scenario = {
+  name: 'floor: hello, bare Fastify',
+  kind: 'floor',
+  method: 'GET',
+  path: fixed('/hello'),
+  expectStatus: 200,
+};
+
+/** The liveness probe: no database, no authentication; the API's fixed per-request cost (hooks, headers). */
+export const healthzScenario: Scenario = {
+  name: 'healthz (liveness)',
+  kind: 'health',
+  method: 'GET',
+  path: fixed('/healthz'),
+  expectStatus: 200,
+};
+
 /** List and search: the scenarios --scale repeats at every size. */
 export function readScenarios(tokens: Tokens): Scenario[] {
   return [
@@ -112,6 +130,7 @@ export function allScenarios(tokens: Tokens, sample: Sample, login: Credentials)
       headers: bearer(tokens.agent),
       expectStatus: 200,
     },
+    healthzScenario,
     searchRare!,
     searchCommon!,
     searchCommonRanked!,
