@@ -26,9 +26,11 @@ export function rateLimitKey(request: FastifyRequest): string {
 /** Counts a request the auth hook is about to refuse with 401; throws the 429 once the IP's budget is spent. */
 export type RejectedRequestLimiter = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
-function isExempt(request: FastifyRequest): boolean {
-  const url = request.routeOptions.url;
-  return url === undefined || EXEMPT.some((p) => url === p || url.startsWith(`${p}/`));
+const EXEMPT_URLS = new Set(EXEMPT);
+const EXEMPT_PREFIXES = EXEMPT.map((p) => `${p}/`);
+
+function isExemptUrl(url: string): boolean {
+  return EXEMPT_URLS.has(url) || EXEMPT_PREFIXES.some((p) => url.startsWith(p));
 }
 
 /**
@@ -91,6 +93,11 @@ export async function registerRateLimit(
   const authMax = Math.max(1, Math.floor(config.rateLimitMax / 10));
   // Must be added before the plugin's own onRoute hook (hooks run in the order they are added).
   app.addHook('onRoute', (route) => {
+    // Exempt routes get no limiter hook at all (rather than a hook that asks an allow-list on every request).
+    if (isExemptUrl(route.url) && route.config?.rateLimit === undefined) {
+      route.config = { ...route.config, rateLimit: false };
+      return;
+    }
     if (!route.url.startsWith(AUTH_PREFIX) || route.config?.rateLimit !== undefined) return;
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     // Only the anonymous auth endpoints (register, login, refresh): /auth/me and friends keep the per-user budget.
@@ -108,7 +115,6 @@ export async function registerRateLimit(
     hook: 'onRequest',
     enableDraftSpec: true,
     keyGenerator: rateLimitKey,
-    allowList: (request) => isExempt(request),
     ...(redis
       ? { redis, nameSpace: config.redisKeyPrefix }
       : isClusterWorker()
