@@ -23,6 +23,7 @@ import {
   tickets,
   users,
 } from '../../db/schema/index.js';
+import { fastTimestampTypes } from '../../db/timestamptz.js';
 import type { BusinessHours } from '../../lib/business-time.js';
 import type { TicketPatchSet } from './ticket-patch.js';
 
@@ -350,6 +351,23 @@ function hotListQuery(shape: HotListShape): CompiledQuery<HotListValues> {
   return query;
 }
 
+/**
+ * runCompiled for the hot reads (a ticket, a list page): their rows carry seven timestamps each, parsed with
+ * the positional timestamptz parser instead of pg's regular-expression one (src/db/timestamptz.ts).
+ */
+async function readCompiled<R, P extends Record<string, unknown>>(
+  ex: Executor,
+  query: CompiledQuery<P>,
+  values: P,
+): Promise<R[]> {
+  const result = await pgClientOf(ex).query({
+    text: query.text,
+    values: query.bind(values),
+    types: fastTimestampTypes,
+  });
+  return result.rows as R[];
+}
+
 const tsQuery = (q: string) => sql`websearch_to_tsquery(${SEARCH_CONFIG}::regconfig, ${q})`;
 
 /**
@@ -431,7 +449,7 @@ export function createTicketsRepository(opts: { compiled?: boolean } = {}) {
         const [row] = await viewQuery(ex).where(eq(tickets.id, id)).limit(1);
         return row;
       }
-      const [row] = await runCompiled<TicketView, { id: number }>(ex, viewByIdQuery, { id });
+      const [row] = await readCompiled<TicketView, { id: number }>(ex, viewByIdQuery, { id });
       return row;
     },
 
@@ -535,7 +553,7 @@ export function createTicketsRepository(opts: { compiled?: boolean } = {}) {
     ): Promise<Array<TicketView & { sortValue: string | number }>> {
       const hot = compiled ? hotListShape(filters, order, after, limit) : null;
       if (hot) {
-        return runCompiled(ex, hotListQuery(hot), {
+        return readCompiled(ex, hotListQuery(hot), {
           status: filters.status?.[0],
           requesterId: filters.requesterId,
           afterValue: after ? String(after.value) : undefined,
