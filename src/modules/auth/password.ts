@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import argon2 from 'argon2';
+import pLimit from 'p-limit';
+import { isClusterWorker } from '../../lib/cluster-worker.js';
 
 /**
  * argon2id parameters. OWASP's Password Storage Cheat Sheet baseline is m=19 MiB, t=2, p=1; we keep its
@@ -14,6 +16,17 @@ export const ARGON2_PARAMS = {
   timeCost: 3,
   parallelism: 1,
 } as const;
+
+/**
+ * Hashes (and verifications) running at once in this process. Each holds memoryCost (19 MiB) for its whole run,
+ * and libuv would run up to 4 at once (its thread pool): a burst of logins took the process from ~160 to 247 MB.
+ * The parameters stay as they are; an excess login waits its turn. Two at a time in a single process (a hash is
+ * CPU-bound: more would not finish sooner on two cores); one per HTTP worker in cluster mode, where the workers
+ * (one per core) hash side by side. It also leaves the rest of the pool to file and DNS work. (The memory a
+ * finished hash leaves in glibc's per-thread arenas is bounded separately: MALLOC_ARENA_MAX, src/cluster.ts.)
+ */
+export const ARGON2_MAX_CONCURRENT = isClusterWorker() ? 1 : 2;
+const argon2Slots = pLimit(ARGON2_MAX_CONCURRENT);
 
 /** The contract's hard ceiling, in Unicode code points. Longer input is refused before any hashing. */
 export const PASSWORD_MAX_LENGTH = 256;
@@ -109,7 +122,7 @@ export interface Argon2Params {
 
 export function createPasswordHasher(params: Argon2Params = ARGON2_PARAMS): PasswordHasher {
   let dummy: Promise<string> | undefined;
-  const hash = (password: string) => argon2.hash(normalizePassword(password), params);
+  const hash = (password: string) => argon2Slots(() => argon2.hash(normalizePassword(password), params));
   const verify = async (stored: string, password: string): Promise<boolean> => {
     if (passwordLength(password) > PASSWORD_MAX_LENGTH) return false;
     // An account without a password costs the same argon2 work as one with a wrong password.
@@ -119,7 +132,7 @@ export function createPasswordHasher(params: Argon2Params = ARGON2_PARAMS): Pass
       return false;
     }
     try {
-      return await argon2.verify(stored, normalizePassword(password));
+      return await argon2Slots(() => argon2.verify(stored, normalizePassword(password)));
     } catch {
       return false;
     }
