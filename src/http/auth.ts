@@ -113,6 +113,46 @@ export class InsufficientScopeError extends AccessDeniedError {
 const TOUCH_INTERVAL_MS = 60_000;
 
 /**
+ * Tokens already verified, keyed by the token itself, until they expire (never longer than 10 minutes): a
+ * token seen again skips the HMAC and the claim checks. fast-jwt's own cache does the same but keys it by a
+ * SHA-256 of the token, computed on every request (with the header decoded to pick the hash) — a few percent
+ * of a list request's CPU. Only successes are kept, so a failure is always re-checked; the oldest entry goes
+ * past 1,000.
+ */
+export class VerifiedTokenCache {
+  private readonly entries = new Map<string, { payload: object; from: number; until: number }>();
+
+  constructor(
+    private readonly max = 1000,
+    private readonly ttlMs = 600_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(token: string): object | undefined {
+    const e = this.entries.get(token);
+    if (!e) return undefined;
+    const now = this.now();
+    if (now > e.until) this.entries.delete(token);
+    else if (now >= e.from) return e.payload;
+    return undefined;
+  }
+
+  /** Remembers a verified payload; its exp (and nbf) bound how long, as they bound the verification. */
+  set(token: string, payload: { exp?: unknown; nbf?: unknown }): void {
+    const now = this.now();
+    const until =
+      typeof payload.exp === 'number' ? Math.min(now + this.ttlMs, payload.exp * 1000) : now + this.ttlMs;
+    const from = typeof payload.nbf === 'number' ? payload.nbf * 1000 : 0;
+    this.entries.delete(token);
+    this.entries.set(token, { payload, from, until });
+    if (this.entries.size > this.max) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+  }
+}
+
+/**
  * Registers @fastify/jwt with HS256, issuer and audience pinned and the registered claims required (tokens
  * are signed by modules/auth/token-signer.ts with the same settings), and the one auth hook that builds request.ctx. Two kinds of bearer credential:
  * - a session access token (JWT): verified, `typ` must be access, its session (`sid`) must be live and
@@ -139,10 +179,9 @@ export async function registerAuth(
     verify: verifyOptions,
   });
   // The request path verifies with one fast-jwt verifier built once (app.jwt.verify re-merges its options on
-  // every call). `cache`: a token already verified is recognised by its SHA-256 until it expires (never
-  // longer than 10 minutes) instead of recomputing the HMAC and re-checking the claims; a failure is
-  // never cached. Algorithm, issuer, audience and required claims are the same as for signing.
-  const verifyToken = createVerifier({ key: opts.secret, ...verifyOptions, cache: 1000, cacheTTL: 600_000 });
+  // every call). Algorithm, issuer, audience and required claims are the same as for signing.
+  const verifyToken = createVerifier({ key: opts.secret, ...verifyOptions });
+  const verified = new VerifiedTokenCache();
 
   const lastTouched = new TtlCache<string, true>(TOUCH_INTERVAL_MS);
 
@@ -173,7 +212,9 @@ export async function registerAuth(
   function verifyAccessClaims(token: string): AccessClaims & { exp: number } {
     let payload: FastifyRequest['user'] & { exp?: number };
     try {
-      payload = verifyToken(token) as FastifyRequest['user'] & { exp?: number };
+      const known = verified.get(token) as (FastifyRequest['user'] & { exp?: number }) | undefined;
+      payload = known ?? (verifyToken(token) as FastifyRequest['user'] & { exp?: number });
+      if (!known) verified.set(token, payload);
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED' || code === 'FAST_JWT_EXPIRED') {
