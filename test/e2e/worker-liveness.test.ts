@@ -123,6 +123,38 @@ describe('job worker liveness (lock expiry)', () => {
     ]);
   });
 
+  it('after the runner replaced its worker pool, only the new pool is heartbeated; the old row is removed once its jobs are unlocked', async () => {
+    const seenAt = async (id: string) =>
+      (
+        await pool.query<{ at: string }>(
+          `SELECT last_seen_at::text AS at FROM job_workers WHERE worker_id = $1`,
+          [id],
+        )
+      ).rows[0]?.at;
+    const l = await live('pool-first', 60_000);
+    const firstSeen = await seenAt('pool-first');
+    expect(firstSeen).toBeDefined();
+
+    // graphile-worker announces the pool the runner started after the first one stopped on an error.
+    l.events.emit('pool:create', { workerPool: { id: 'pool-second' } } as never);
+    await l.tick();
+    expect(l.current).toBe('pool-second');
+    expect(await rowIds()).toEqual(['pool-first', 'pool-second']);
+    // The stopped pool is not beaten any more: its row keeps its last beat (it would expire like any silent one).
+    expect(await seenAt('pool-first')).toBe(firstSeen);
+    expect(Date.parse((await seenAt('pool-second'))!)).toBeGreaterThan(Date.parse(firstSeen!));
+
+    // The runner unlocked the stopped pool's jobs: the row goes; the current pool's never does this way.
+    await l.forget('pool-first');
+    await l.forget('pool-second');
+    expect(await rowIds()).toEqual(['pool-second']);
+    await l.tick();
+    // Its own later beats do not read as "presumed dead" for the pool it left behind.
+    expect(logs.filter((x) => x.level === 'error')).toEqual([]);
+    await l.stop();
+    expect(await rowIds()).toEqual([]);
+  });
+
   it('a stop deregisters, so a worker that shut down cleanly is never expired', async () => {
     const l = await live('pool-stopping', 60_000);
     expect(await rowIds()).toEqual(['pool-stopping']);

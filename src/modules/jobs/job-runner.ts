@@ -176,7 +176,21 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
     await pool!.query(text, values);
   }
 
+  /** Handlers still running: a restart waits for those of the stopped pool before their jobs are unlocked. */
+  const inFlight = new Set<Promise<void>>();
+
   function wrap(def: JobDefinition) {
+    const runJob = wrapped(def);
+    return (payload: unknown, helpers: JobHelpers): Promise<void> => {
+      const p = runJob(payload, helpers);
+      inFlight.add(p);
+      const done = () => inFlight.delete(p);
+      p.then(done, done);
+      return p;
+    };
+  }
+
+  function wrapped(def: JobDefinition) {
     return async (payload: unknown, helpers: JobHelpers): Promise<void> => {
       const job = helpers.job;
       const id = String(job.id);
@@ -271,33 +285,62 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
 
   let restartTimer: NodeJS.Timeout | undefined;
   let restartDelayMs = RESTART_MIN_MS;
-  let currentPoolId: string | undefined;
+
+  /** Resolves once every handler running now has settled, or after `ms` (whichever comes first). */
+  async function handlersSettled(ms: number): Promise<boolean> {
+    if (inFlight.size === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      Promise.allSettled([...inFlight]).then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+      }),
+    ]);
+    clearTimeout(timer);
+    return outcome;
+  }
 
   /**
    * graphile-worker stops its worker pool when it cannot record outcomes or hand a local batch back (a
-   * database away for longer than its retries) and rejects the runner's promise: unwatched, that rejection
-   * would end the whole process. Here it is logged and the runner started again with backoff on the same
-   * pool, until stop(). Jobs the stopped pool still had locked are unlocked first (force_unlock_workers).
+   * database away for longer than its retries). Its runner then stops too, and its promise settles — resolved,
+   * not rejected, in 0.17 — while nothing here asked it to. Either way it is logged and the runner started again
+   * with backoff on the same pool, until stop(). Before the new pool claims anything:
+   * - the handlers the stopped pool left running (a forceful shutdown does not wait for them; its abort signal
+   *   asks them to end) get up to JOBS_SHUTDOWN_TIMEOUT_MS to settle, so a job is not started again while its
+   *   previous run is still going;
+   * - the jobs the stopped pool still had locked (running or in its local batch) are unlocked
+   *   (force_unlock_workers) and its liveness row removed, rather than waiting for lock expiry.
    */
   function supervise(r: Runner, launch: () => Promise<Runner>): void {
-    r.promise.then(
-      () => {},
-      (err) => {
-        if (runner !== r) return; // stop() ended it
-        opts.log.error({ err }, 'job worker stopped after an error; restarting it');
-        const dead = currentPoolId;
-        const again = () => {
-          restartTimer = undefined;
-          if (runner !== r) return;
-          // The stopped pool runs nothing any more: the jobs it still had locked (running or in its local batch)
-          // go back to the queue now rather than when their lock expires.
-          const unlock = dead
-            ? pool!
-                .query(`SELECT ${QUEUE_SCHEMA}.force_unlock_workers(ARRAY[$1::text])`, [dead])
-                .then(() => undefined)
-            : Promise.resolve();
-          unlock.then(launch).then(
+    const stopped = (err: unknown) => {
+      if (runner !== r) return; // stop() ended it
+      opts.log.error(err === undefined ? {} : { err }, 'job worker stopped after an error; restarting it');
+      const dead = liveness?.current;
+      let drained = false;
+      const again = () => {
+        restartTimer = undefined;
+        if (runner !== r) return;
+        const drain = drained
+          ? Promise.resolve()
+          : handlersSettled(opts.shutdownTimeoutMs).then((settled) => {
+              drained = true;
+              if (!settled) {
+                opts.log.warn(
+                  { running: inFlight.size, timeoutMs: opts.shutdownTimeoutMs },
+                  'jobs of the stopped worker still running; restarting anyway (they may run again)',
+                );
+              }
+            });
+        drain
+          .then(async () => {
+            if (runner !== r || !dead) return;
+            await pool!.query(`SELECT ${QUEUE_SCHEMA}.force_unlock_workers(ARRAY[$1::text])`, [dead]);
+            await liveness?.forget(dead);
+          })
+          .then(() => (runner === r ? launch() : undefined))
+          .then(
             (next) => {
+              if (!next) return;
               if (runner !== r) {
                 void next.stop().catch(() => {});
                 return;
@@ -313,9 +356,12 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
               restartTimer = setTimeout(again, restartDelayMs);
             },
           );
-        };
-        restartTimer = setTimeout(again, restartDelayMs);
-      },
+      };
+      restartTimer = setTimeout(again, restartDelayMs);
+    };
+    r.promise.then(
+      () => stopped(undefined),
+      (err) => stopped(err),
     );
   }
 
@@ -368,10 +414,6 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
       });
       const pgPool = pool;
       const events = liveness.events;
-      // The pool id the current runner's job locks carry (locked_by): released by supervise() after a crash.
-      events.on('pool:create', ({ workerPool }) => {
-        currentPoolId = workerPool.id;
-      });
       const launch = () =>
         run({
           pgPool,

@@ -17,8 +17,17 @@ export interface WorkerLivenessOptions {
 }
 
 export interface WorkerLiveness {
-  /** Handed to graphile-worker's run({ events }): tells us the pool id its job locks carry (`locked_by`). */
+  /**
+   * Handed to graphile-worker's run({ events }): tells us the pool id its job locks carry (`locked_by`). Each
+   * `pool:create` makes that pool the one heartbeated: a pool the runner replaced (restarted after it stopped
+   * on an error) is no longer beaten, and its row expires like any silent worker's unless the runner removed
+   * it after releasing its jobs (forget()).
+   */
   readonly events: WorkerEvents;
+  /** The pool id heartbeated now (the runner's current graphile-worker pool). */
+  readonly current: string | undefined;
+  /** Removes a replaced pool's row once its jobs were unlocked: nothing is left for others to expire. */
+  forget(workerId: string): Promise<void>;
   /** Registers this process's worker pool and starts the heartbeat (after run() resolved). */
   start(): Promise<void>;
   /** Stops the heartbeat and deregisters; call once the runner has released its jobs. */
@@ -52,7 +61,8 @@ export function createWorkerLiveness(opts: WorkerLivenessOptions): WorkerLivenes
   const { pool, schema, timeoutMs, log } = opts;
   const beatMs = Math.max(200, Math.min(15_000, Math.floor(timeoutMs / BEATS_PER_TIMEOUT)));
   const events = new EventEmitter() as WorkerEvents;
-  const ids = new Set<string>();
+  /** The current pool's id: the only one beaten (a process runs one graphile-worker pool at a time). */
+  let current: string | undefined;
   const hostname = os.hostname().slice(0, 255);
   let registering: Promise<unknown> = Promise.resolve();
   let utils: WorkerUtils | undefined;
@@ -75,7 +85,9 @@ export function createWorkerLiveness(opts: WorkerLivenessOptions): WorkerLivenes
   const registered = new Set<string>();
 
   events.on('pool:create', ({ workerPool }) => {
-    ids.add(workerPool.id);
+    // A previous pool (stopped, then replaced by the runner) is not beaten any more: its row goes stale.
+    if (current !== undefined && current !== workerPool.id) registered.delete(current);
+    current = workerPool.id;
     // Registered before the pool's workers claim anything (the same pool serves both, this query first).
     registering = upsert([workerPool.id]).then(
       () => registered.add(workerPool.id),
@@ -84,8 +96,8 @@ export function createWorkerLiveness(opts: WorkerLivenessOptions): WorkerLivenes
   });
 
   async function heartbeat(): Promise<void> {
-    if (ids.size === 0) return;
-    const { rows } = await upsert([...ids]);
+    if (current === undefined) return;
+    const { rows } = await upsert([current]);
     for (const row of rows) {
       if (row.inserted && registered.has(row.worker_id)) {
         log.error(
@@ -168,7 +180,15 @@ export function createWorkerLiveness(opts: WorkerLivenessOptions): WorkerLivenes
 
   return {
     events,
+    get current() {
+      return current;
+    },
     tick,
+    async forget(workerId) {
+      if (workerId === current) return;
+      registered.delete(workerId);
+      await pool.query('DELETE FROM job_workers WHERE worker_id = $1', [workerId]);
+    },
     async start() {
       await registering;
       await tick();
@@ -179,9 +199,9 @@ export function createWorkerLiveness(opts: WorkerLivenessOptions): WorkerLivenes
       clearTimeout(timer);
       await running;
       await registering;
-      if (ids.size > 0) {
+      if (current !== undefined) {
         await pool
-          .query('DELETE FROM job_workers WHERE worker_id = ANY($1::text[])', [[...ids]])
+          .query('DELETE FROM job_workers WHERE worker_id = $1', [current])
           .catch((err) => log.warn({ err }, 'could not deregister the job worker'));
       }
       await Promise.resolve(utils?.release()).catch(() => {});
