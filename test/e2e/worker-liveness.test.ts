@@ -161,4 +161,14 @@ describe('job worker liveness (lock expiry)', () => {
     await l.stop();
     expect(await rowIds()).toEqual([]);
   });
+
+  it('a stop unlocks what the stopped pool still held (a batch it could not hand back), with the row', async () => {
+    const l = await live('pool-leftover', 60_000);
+    const held = await claimedJob('pool-leftover');
+    const other = await claimedJob('pool-elsewhere');
+    await l.stop();
+    expect(await lockOf(held)).toEqual({ locked_by: null, attempts: 1, queue_locked_by: null });
+    expect(await lockOf(other)).toMatchObject({ locked_by: 'pool-elsewhere' });
+    expect(await rowIds()).toEqual([]);
+  });
 });

@@ -30,7 +30,10 @@ export interface WorkerLiveness {
   forget(workerId: string): Promise<void>;
   /** Registers this process's worker pool and starts the heartbeat (after run() resolved). */
   start(): Promise<void>;
-  /** Stops the heartbeat and deregisters; call once the runner has released its jobs. */
+  /**
+   * Stops the heartbeat and deregisters, unlocking whatever the current pool still holds; call once the runner
+   * has stopped (its jobs finished or handed back).
+   */
   stop(): Promise<void>;
   /** One heartbeat and one check for silent workers, now. */
   tick(): Promise<void>;
@@ -200,9 +203,28 @@ export function createWorkerLiveness(opts: WorkerLivenessOptions): WorkerLivenes
       await running;
       await registering;
       if (current !== undefined) {
-        await pool
-          .query('DELETE FROM job_workers WHERE worker_id = $1', [current])
-          .catch((err) => log.warn({ err }, 'could not deregister the job worker'));
+        // The stopped pool normally holds nothing now. What it could not hand back or finish recording (its
+        // local batch, a completion, with the database away at that moment) is unlocked with the row's removal,
+        // in one transaction: if that fails too, the row stays and goes stale, and a live worker unlocks it.
+        const client = await pool.connect().catch((err) => {
+          log.warn({ err }, 'could not deregister the job worker; its row will expire');
+          return undefined;
+        });
+        if (client) {
+          let broken = false;
+          try {
+            await client.query('BEGIN');
+            await client.query(`SELECT ${schema}.force_unlock_workers(ARRAY[$1::text])`, [current]);
+            await client.query('DELETE FROM job_workers WHERE worker_id = $1', [current]);
+            await client.query('COMMIT');
+          } catch (err) {
+            broken = true;
+            await client.query('ROLLBACK').catch(() => {});
+            log.warn({ err }, 'could not deregister the job worker; its row will expire');
+          } finally {
+            client.release(broken);
+          }
+        }
       }
       await Promise.resolve(utils?.release()).catch(() => {});
       utils = undefined;
