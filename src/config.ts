@@ -184,7 +184,7 @@ const envSchema = z
     WEB_CONCURRENCY: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(64).optional()),
     JOBS_CONCURRENCY: int(8, 1, 100),
     JOBS_POLL_INTERVAL_MS: int(1000, 100, 60_000),
-    JOBS_BATCH_SIZE: int(0, 0, 1000),
+    JOBS_BATCH_SIZE: int(50, 0, 1000),
     JOBS_SHUTDOWN_TIMEOUT_MS: int(10_000, 0, 600_000),
     JOBS_WORKER_TIMEOUT_MS: int(60_000, 1000, 3_600_000),
     JOBS_RETENTION_DAYS: int(14, 1, 3650),
@@ -333,7 +333,10 @@ export interface Config {
     concurrency: number;
     /** New jobs start on LISTEN/NOTIFY; retries and future runAt are found by polling this often. */
     pollIntervalMs: number;
-    /** Jobs fetched (and locked) per query into a worker-local queue; 0 = one query per job. */
+    /**
+     * Jobs fetched (and locked) per query into a worker-local queue; 0 = one query per job. Below
+     * `concurrency` the runner uses `concurrency` (a smaller batch leaves workers waiting on every fetch).
+     */
     batchSize: number;
     /** On shutdown, running jobs get this long to finish before they are handed back to the queue. */
     shutdownTimeoutMs: number;

@@ -66,7 +66,7 @@ describe('config', () => {
     expect(loadConfig({}).jobs).toEqual({
       concurrency: 8,
       pollIntervalMs: 1000,
-      batchSize: 0,
+      batchSize: 50,
       shutdownTimeoutMs: 10_000,
       workerTimeoutMs: 60_000,
       retentionDays: 14,

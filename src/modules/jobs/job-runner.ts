@@ -26,7 +26,10 @@ export interface JobRunnerOptions {
   registry: { definitions(): readonly JobDefinition[]; schedules(): readonly JobSchedule[] };
   concurrency: number;
   pollIntervalMs: number;
-  /** > 1: fetch this many jobs per query into a local queue (throughput for many short jobs). */
+  /**
+   * > 1: fetch this many jobs per query into a local queue (throughput for many short jobs); raised to
+   * `concurrency` if below it. 0 or 1: one query per job.
+   */
   batchSize?: number;
   /** stop(): running jobs get this long to finish; then they are handed back to the queue (retried later). */
   shutdownTimeoutMs: number;
@@ -430,7 +433,9 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
             worker: {
               completeJobBatchDelay: 0,
               failJobBatchDelay: 0,
-              ...((opts.batchSize ?? 0) > 1 ? { localQueue: { size: opts.batchSize! } } : {}),
+              ...((opts.batchSize ?? 0) > 1
+                ? { localQueue: { size: Math.max(opts.batchSize!, opts.concurrency) } }
+                : {}),
             },
           },
           taskList,
