@@ -123,7 +123,7 @@ describe('job worker liveness (lock expiry)', () => {
     ]);
   });
 
-  it('after the runner replaced its worker pool, only the new pool is heartbeated; the old row is removed once its jobs are unlocked', async () => {
+  it('after the runner replaced its worker pool, only the new pool is heartbeated; the old row goes once its jobs are unlocked', async () => {
     const seenAt = async (id: string) =>
       (
         await pool.query<{ at: string }>(
@@ -135,24 +135,28 @@ describe('job worker liveness (lock expiry)', () => {
     const firstSeen = await seenAt('pool-first');
     expect(firstSeen).toBeDefined();
 
-    // graphile-worker announces the pool the runner started after the first one stopped on an error.
+    // The runner's restart when it could not unlock the stopped pool's jobs: graphile-worker announces the
+    // next pool. The stopped one is not beaten any more: its row keeps its last beat and expires like any
+    // silent worker's (a live worker then unlocks its jobs).
     l.events.emit('pool:create', { workerPool: { id: 'pool-second' } } as never);
     await l.tick();
     expect(l.current).toBe('pool-second');
     expect(await rowIds()).toEqual(['pool-first', 'pool-second']);
-    // The stopped pool is not beaten any more: its row keeps its last beat (it would expire like any silent one).
     expect(await seenAt('pool-first')).toBe(firstSeen);
     expect(Date.parse((await seenAt('pool-second'))!)).toBeGreaterThan(Date.parse(firstSeen!));
 
-    // The runner unlocked the stopped pool's jobs: the row goes; the current pool's never does this way.
-    await l.forget('pool-first');
+    // The usual restart: the stopped pool's jobs unlocked, then forget() before the next pool exists.
     await l.forget('pool-second');
-    expect(await rowIds()).toEqual(['pool-second']);
+    expect(l.current).toBeUndefined();
     await l.tick();
-    // Its own later beats do not read as "presumed dead" for the pool it left behind.
+    expect(await rowIds()).toEqual(['pool-first']);
+    l.events.emit('pool:create', { workerPool: { id: 'pool-third' } } as never);
+    await l.tick();
+    expect(await rowIds()).toEqual(['pool-first', 'pool-third']);
+    // Its own later beats do not read as "presumed dead" for the pools it left behind.
     expect(logs.filter((x) => x.level === 'error')).toEqual([]);
     await l.stop();
-    expect(await rowIds()).toEqual([]);
+    expect(await rowIds()).toEqual(['pool-first']);
   });
 
   it('a stop deregisters, so a worker that shut down cleanly is never expired', async () => {

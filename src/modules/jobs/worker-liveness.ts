@@ -26,7 +26,10 @@ export interface WorkerLiveness {
   readonly events: WorkerEvents;
   /** The pool id heartbeated now (the runner's current graphile-worker pool). */
   readonly current: string | undefined;
-  /** Removes a replaced pool's row once its jobs were unlocked: nothing is left for others to expire. */
+  /**
+   * A stopped pool's jobs were unlocked: its row is removed (nothing left for others to expire) and it is no
+   * longer beaten, even before the next pool:create.
+   */
   forget(workerId: string): Promise<void>;
   /** Registers this process's worker pool and starts the heartbeat (after run() resolved). */
   start(): Promise<void>;
@@ -188,7 +191,8 @@ export function createWorkerLiveness(opts: WorkerLivenessOptions): WorkerLivenes
     },
     tick,
     async forget(workerId) {
-      if (workerId === current) return;
+      // The runner calls this between pools: nothing is beaten until the next pool:create.
+      if (workerId === current) current = undefined;
       registered.delete(workerId);
       await pool.query('DELETE FROM job_workers WHERE worker_id = $1', [workerId]);
     },
