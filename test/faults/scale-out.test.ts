@@ -291,7 +291,10 @@ describe('two API instances, one database, S3 storage', () => {
     // 3 deliveries open at once: more than one worker process may run (JOBS_CONCURRENCY=2 each).
     const receiver = await startHttpsReceiver({ gate: 3 });
     closers.push(() => receiver.close());
-    const [w1, w2] = await Promise.all([worker(), worker()]);
+    // One query per job: a batching worker (JOBS_BATCH_SIZE, README "Batched fetching") keeps what it fetched,
+    // the heads of all four named queues included, until its own two slots free up, so the other process may
+    // get none of them; spreading slow deliveries across processes is what unbatched fetching is for.
+    const [w1, w2] = await Promise.all([worker({ JOBS_BATCH_SIZE: '0' }), worker({ JOBS_BATCH_SIZE: '0' })]);
     expect((await workerIdsOf(w1)).length).toBe(1);
     expect((await workerIdsOf(w2)).length).toBe(1);
 
