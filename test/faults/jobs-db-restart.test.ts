@@ -117,5 +117,7 @@ describe('job worker with batched fetching, PostgreSQL restarted under job load'
     expect(worker.exited()).toBe(false);
     expect(afterRecovery).toBeGreaterThan(0);
     expect(effects!.missing).toBe(0);
+    // One heartbeat row, the live pool's: a pool the runner replaced (if it had to) was unlocked and forgotten.
+    expect(await db.query('SELECT worker_id FROM job_workers')).toHaveLength(1);
   });
 });
