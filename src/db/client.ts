@@ -1,7 +1,7 @@
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { Config } from '../config.js';
-import { PreparingClient } from './prepared.js';
+import { DbClient, PreparingClient } from './prepared.js';
 import * as schema from './schema/index.js';
 
 export type Database = NodePgDatabase<typeof schema> & { $client: pg.Pool };
@@ -29,7 +29,8 @@ export function createDb(
 ): DbHandle {
   const pool = new pg.Pool({
     // Names repeated queries so PostgreSQL parses and plans them once per connection (src/db/prepared.ts).
-    ...(opts.preparedStatements ? { Client: PreparingClient } : {}),
+    // Either way the Client marks its connection errors as PostgreSQL's (503, not 500).
+    Client: opts.preparedStatements ? PreparingClient : DbClient,
     connectionString: url,
     max: opts.poolMax,
     connectionTimeoutMillis: opts.connectionTimeoutMs,

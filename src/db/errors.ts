@@ -29,7 +29,8 @@ const UNAVAILABLE_MESSAGES = [
 /**
  * True when an error (or one of its causes — drizzle wraps pg errors) means the database is
  * unreachable, restarting, overloaded or timed out: the client should retry later (503), not fix its request.
- * A socket error counts only when it is PostgreSQL's: inside a failed query, or a connection attempt.
+ * A socket error counts only when it is PostgreSQL's: inside a failed query, or a connection attempt
+ * (any syscall: DbClient marks errors raised while connecting).
  * The client's own socket (a request aborted mid-body is an ECONNRESET too) is not a database outage.
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
@@ -39,12 +40,19 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     e && typeof e === 'object' && depth < 5;
     e = (e as { cause?: unknown }).cause, depth++
   ) {
-    const o = e as { code?: unknown; message?: unknown; query?: unknown; syscall?: unknown };
+    const o = e as {
+      code?: unknown;
+      message?: unknown;
+      query?: unknown;
+      syscall?: unknown;
+      databaseConnection?: unknown;
+    };
     if (typeof o.query === 'string') inQuery = true;
     const code = o.code;
     if (typeof code === 'string') {
       if (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code)) return true;
-      const connecting = o.syscall === 'connect' || o.syscall === 'getaddrinfo';
+      const connecting =
+        o.syscall === 'connect' || o.syscall === 'getaddrinfo' || o.databaseConnection === true;
       if (UNAVAILABLE_NODE_CODES.has(code) && (inQuery || connecting)) return true;
     }
     const message = o.message;

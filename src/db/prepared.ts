@@ -39,8 +39,32 @@ interface QueryConfigLike {
   submit?: unknown;
 }
 
+/**
+ * pg Client whose connection errors say they are PostgreSQL's: a socket error while connecting can be a
+ * `read ECONNRESET` (the server went away mid-handshake), which alone looks like any other socket's error.
+ * isDatabaseUnavailable() reads the mark, so such a request gets 503, not 500.
+ */
+export class DbClient extends pg.Client {
+  // pg's connect() has a callback form (used by pg-pool) and a promise form.
+  override connect(...args: unknown[]): never {
+    const callback = args[0];
+    const connect = super.connect as (...a: unknown[]) => never;
+    if (typeof callback === 'function')
+      return connect.call(this, (err: unknown) => callback(markDatabaseConnectionError(err)));
+    return (connect.call(this) as Promise<void>).catch((err: unknown) => {
+      throw markDatabaseConnectionError(err);
+    }) as never;
+  }
+}
+
+/** Marks an error raised while connecting to PostgreSQL (see DbClient); returns it. */
+export function markDatabaseConnectionError<T>(err: T): T {
+  if (err && typeof err === 'object') (err as { databaseConnection?: boolean }).databaseConnection = true;
+  return err;
+}
+
 /** pg Client that names the statements statementName() picks; everything else is pg's own query(). */
-export class PreparingClient extends pg.Client {
+export class PreparingClient extends DbClient {
   // pg's query() has many overloads; this only rewrites the config object form drizzle uses.
   override query(...args: unknown[]): never {
     const config = args[0] as QueryConfigLike | null;
