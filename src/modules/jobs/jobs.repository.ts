@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
+import { pgClientOf } from '../../db/compiled.js';
 import type { JobState } from '../../db/schema/index.js';
 
 /** The library's schema (graphile-worker): its public view `jobs` and SQL function `add_job`. */
@@ -34,28 +35,39 @@ function toDate(v: unknown): Date {
   return v instanceof Date ? v : new Date(String(v));
 }
 
+/**
+ * graphile-worker's add_job, as fixed texts: every write that causes work sends one, and drizzle building
+ * the call per write cost more CPU than sending it. $1 kind, $2 payload (json text), $3 run_at, $4
+ * max_attempts, $5 job_key, $6 queue_name; the tracked form adds $7 created_by and writes the job_records
+ * row in the same statement.
+ */
+const addJobCall = (flags: string) => `${QUEUE_SCHEMA}.add_job(
+  identifier => $1::text, payload => $2::json, run_at => $3::timestamptz, max_attempts => $4::int,
+  job_key => $5::text, queue_name => $6::text, flags => ${flags})`;
+const ADD_JOB = `SELECT id FROM ${addJobCall('null::text[]')}`;
+const ADD_TRACKED_JOB = `WITH j AS (SELECT id, created_at FROM ${addJobCall("array['tracked']::text[]")})
+  INSERT INTO job_records (id, kind, created_by, created_at, updated_at)
+  SELECT id, $1::text, $7::uuid, created_at, created_at FROM j
+  ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, created_by = excluded.created_by,
+    state = 'queued', error = NULL, result = NULL, finished_at = NULL, updated_at = excluded.updated_at
+  RETURNING id`;
+
 /** Jobs: the queue table belongs to the library; job_records is ours. Every method runs on the executor given. */
 export function createJobsRepository() {
   return {
     /** Adds the job on `ex` (the caller's transaction: it exists only if that commits). Returns the job id. */
     async add(ex: Executor, job: AddJobInput): Promise<string> {
-      const addJob = sql`${sql.raw(QUEUE_SCHEMA)}.add_job(
-        identifier => ${job.kind}::text,
-        payload => ${JSON.stringify(job.payload)}::json,
-        run_at => ${job.runAt?.toISOString() ?? null}::timestamptz,
-        max_attempts => ${job.maxAttempts}::int,
-        job_key => ${job.jobKey}::text,
-        queue_name => ${job.queue ?? null}::text,
-        flags => ${job.track ? sql`array['tracked']` : sql`null`}::text[])`;
-      const query = job.track
-        ? sql`WITH j AS (SELECT id, created_at FROM ${addJob})
-            INSERT INTO job_records (id, kind, created_by, created_at, updated_at)
-            SELECT id, ${job.kind}, ${job.createdBy}::uuid, created_at, created_at FROM j
-            ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, created_by = excluded.created_by,
-              state = 'queued', error = NULL, result = NULL, finished_at = NULL, updated_at = excluded.updated_at
-            RETURNING id`
-        : sql`SELECT id FROM ${addJob}`;
-      const { rows } = await ex.execute<{ id: number | string }>(query);
+      const values: unknown[] = [
+        job.kind,
+        JSON.stringify(job.payload),
+        job.runAt?.toISOString() ?? null,
+        job.maxAttempts,
+        job.jobKey,
+        job.queue ?? null,
+      ];
+      const { rows } = await pgClientOf(ex).query<{ id: number | string }>(
+        job.track ? { text: ADD_TRACKED_JOB, values: [...values, job.createdBy] } : { text: ADD_JOB, values },
+      );
       return String(rows[0]!.id);
     },
 
