@@ -37,6 +37,12 @@ const SKIP_BUILD = env('BENCH_SKIP_BUILD', '') === '1';
 const ROUNDS = Number(env('BENCH_WRITE_ROUNDS', '4'));
 const WATCHED = Number(env('BENCH_WATCHED', '50'));
 const PORT = Number(env('BENCH_PORT', '4400'));
+/** Which parts to run (all by default): idle, latency, writes. */
+/** The bench databases' names start with it (dropped afterwards). */
+const DB_PREFIX = env('BENCH_DB_PREFIX', 'helpdesk_bench_changes');
+const PHASES = new Set(env('BENCH_PHASES', 'idle,latency,writes').split(','));
+/** The production image's malloc setting (Dockerfile); BENCH_GLIBC_TUNABLES= (empty) measures without it. */
+const GLIBC_TUNABLES = env('BENCH_GLIBC_TUNABLES', 'glibc.malloc.mmap_threshold=1048576');
 const PG = env(
   'BENCH_PG_URL',
   process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
@@ -70,6 +76,7 @@ function start(name: string, databaseUrl: string, port: number): Promise<Server>
         ADMIN_EMAIL: ADMIN.email,
         ADMIN_PASSWORD: ADMIN.password,
         CHANGES_STREAMS_PER_USER: '10000',
+        ...(GLIBC_TUNABLES ? { GLIBC_TUNABLES } : {}),
       },
     }),
   });
@@ -374,7 +381,7 @@ async function main() {
   const cleanups: Array<() => Promise<unknown>> = [];
   /** The same build on a fresh database altered by `statements`, as a write target. */
   async function variant(name: string, port: number, statements: string[]) {
-    const dbName = `helpdesk_bench_changes_${name.replace(/-/g, '_')}`;
+    const dbName = `${DB_PREFIX}_${name.replace(/-/g, '_')}`;
     const db = await freshDatabase(pgServer.adminUrl, dbName);
     cleanups.push(db.drop);
     const c = new pg.Client({ connectionString: db.url });
@@ -387,50 +394,53 @@ async function main() {
   }
   if (!SKIP_BUILD) await run('npm', ['run', '--silent', 'build']);
   try {
-    const db = await freshDatabase(pgServer.adminUrl, 'helpdesk_bench_changes');
+    const db = await freshDatabase(pgServer.adminUrl, DB_PREFIX);
     cleanups.push(db.drop);
     const server = await start('outbox', db.url, PORT);
     servers.push(server);
     const users = await setup(server.baseUrl);
     // Idle streams first, on the fresh process: its footprint before any load has grown the heap.
-    results.idle = await idle(server.baseUrl, server, users.agent);
-    results.latency = await latency(server.baseUrl, server, users);
-    log(`latency: ${JSON.stringify(results.latency)}`);
-
-    // Write throughput: the outbox as built, against the same build on a database without the change trigger
-    // (events stored, nobody notified) and on one where change events are discarded (a view whose INSTEAD OF
-    // trigger hands the row back without storing it): the outbox's whole database cost gone.
-    const noNotify = await variant('no-notify', PORT + 1, [
-      'DROP TRIGGER change_events_notify ON change_events',
-    ]);
-    const noEvents = await variant('no-events', PORT + 2, [
-      'DROP TRIGGER change_events_notify ON change_events',
-      'ALTER TABLE change_events RENAME TO change_events_stored',
-      'CREATE VIEW change_events AS SELECT * FROM change_events_stored',
-      'CREATE SEQUENCE bench_change_events_id',
-      `CREATE FUNCTION bench_change_events_discard() RETURNS trigger LANGUAGE plpgsql AS $$
-       BEGIN
-         NEW.id := nextval('bench_change_events_id');
-         NEW.xid := coalesce(NEW.xid, pg_current_xact_id());
-         NEW.occurred_at := coalesce(NEW.occurred_at, now());
-         NEW.staff_only := coalesce(NEW.staff_only, false);
-         RETURN NEW;
-       END $$`,
-      `CREATE TRIGGER bench_change_events_discard INSTEAD OF INSERT ON change_events
-         FOR EACH ROW EXECUTE FUNCTION bench_change_events_discard()`,
-    ]);
-    const admin = new pg.Client({ connectionString: pgServer.adminUrl });
-    await admin.connect();
-    cleanups.push(() => admin.end());
-    const w = await interleavedWrites(admin, [
-      await writeTarget('outbox', server, 'helpdesk_bench_changes'),
-      noNotify,
-      noEvents,
-    ]);
-    results.writesWithOutbox = w.outbox;
-    results.writesWithoutNotify = w['no-notify'];
-    results.writesWithoutEvents = w['no-events'];
-    log(`writes: ${JSON.stringify(w)}`);
+    if (PHASES.has('idle')) results.idle = await idle(server.baseUrl, server, users.agent);
+    if (PHASES.has('latency')) {
+      results.latency = await latency(server.baseUrl, server, users);
+      log(`latency: ${JSON.stringify(results.latency)}`);
+    }
+    if (PHASES.has('writes')) {
+      // Write throughput: the outbox as built, against the same build on a database without the change trigger
+      // (events stored, nobody notified) and on one where change events are discarded (a view whose INSTEAD OF
+      // trigger hands the row back without storing it): the outbox's whole database cost gone.
+      const noNotify = await variant('no-notify', PORT + 1, [
+        'DROP TRIGGER change_events_notify ON change_events',
+      ]);
+      const noEvents = await variant('no-events', PORT + 2, [
+        'DROP TRIGGER change_events_notify ON change_events',
+        'ALTER TABLE change_events RENAME TO change_events_stored',
+        'CREATE VIEW change_events AS SELECT * FROM change_events_stored',
+        'CREATE SEQUENCE bench_change_events_id',
+        `CREATE FUNCTION bench_change_events_discard() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           NEW.id := nextval('bench_change_events_id');
+           NEW.xid := coalesce(NEW.xid, pg_current_xact_id());
+           NEW.occurred_at := coalesce(NEW.occurred_at, now());
+           NEW.staff_only := coalesce(NEW.staff_only, false);
+           RETURN NEW;
+         END $$`,
+        `CREATE TRIGGER bench_change_events_discard INSTEAD OF INSERT ON change_events
+           FOR EACH ROW EXECUTE FUNCTION bench_change_events_discard()`,
+      ]);
+      const admin = new pg.Client({ connectionString: pgServer.adminUrl });
+      await admin.connect();
+      cleanups.push(() => admin.end());
+      const w = await interleavedWrites(admin, [
+        await writeTarget('outbox', server, DB_PREFIX),
+        noNotify,
+        noEvents,
+      ]);
+      results.writesWithOutbox = w.outbox;
+      results.writesWithoutNotify = w['no-notify'];
+      results.writesWithoutEvents = w['no-events'];
+      log(`writes: ${JSON.stringify(w)}`);
+    }
   } finally {
     for (const s of servers) await s.stop().catch(() => {});
     killChildren();

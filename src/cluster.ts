@@ -164,6 +164,15 @@ class Supervisor {
   }
 }
 
+/**
+ * glibc raises its mmap threshold to the size of the largest block freed, so after the first argon2id hash
+ * (19 MiB) every later one is carved from a thread's malloc arena and stays resident when freed: one such
+ * block per libuv thread, ≈ 60–80 MB of an idle worker's RSS after a few concurrent logins (two arenas,
+ * MALLOC_ARENA_MAX below, still keep up to two). A fixed threshold returns them to the kernel at once. glibc reads it only at process start, so it is set here for the workers
+ * (and in the Dockerfile for the single process); a GLIBC_TUNABLES in the environment wins.
+ */
+const MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=1048576';
+
 /** How long a worker may take to shut down: its drain, then in-flight requests and streams (10 s). */
 const workerShutdownBoundMs = (config: Config) => config.shutdownDrainMs + 10_000;
 
@@ -189,6 +198,8 @@ export async function runPrimary(config: Config): Promise<void> {
       // that ran an argon2 hash kept its 19 MiB, ~76 MiB per worker once logins had touched all four. Two
       // arenas bound that (measured: login load peak 238 → 177 MB per process). An operator's own value wins.
       MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+      // And what the arenas still hold of them goes back to the kernel after each hash (see MALLOC_TUNABLES).
+      GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? MALLOC_TUNABLES,
     },
     { error: (details, msg) => console.error(msg, details) },
   );
