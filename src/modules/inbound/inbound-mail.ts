@@ -1,6 +1,15 @@
 import { createHash } from 'node:crypto';
-import { convert } from 'html-to-text';
-import { type AddressObject, type HeaderValue, simpleParser } from 'mailparser';
+import type { AddressObject, HeaderValue } from 'mailparser';
+
+/**
+ * mailparser and html-to-text (with their dependencies ≈ 8 MB of heap) are loaded with the first inbound
+ * mail, not in every API process and worker at start.
+ */
+let parsers: Promise<[typeof import('mailparser'), typeof import('html-to-text')]> | undefined;
+const loadParsers = () => {
+  parsers ??= Promise.all([import('mailparser'), import('html-to-text')]);
+  return parsers;
+};
 
 /** One file of a mail, as its sender named and typed it (the type is decided again from the bytes). */
 export interface InboundFile {
@@ -79,7 +88,8 @@ function idsOf(value: string | string[] | undefined): string[] {
 }
 
 /** HTML turned into readable text: no scripts, styles or images; links keep their address; quotes get `>`. */
-export function htmlToText(html: string): string {
+export async function htmlToText(html: string): Promise<string> {
+  const [, { convert }] = await loadParsers();
   return convert(html, {
     wordwrap: false,
     limits: { maxInputLength: HTML_INPUT_LIMIT },
@@ -97,6 +107,7 @@ export function htmlToText(html: string): string {
  * multipart/alternative: the text part is preferred; an HTML-only mail is turned into text here.
  */
 export async function parseInboundMail(raw: Buffer): Promise<InboundMail> {
+  const [{ simpleParser }] = await loadParsers();
   const parsed = await simpleParser(raw, {
     skipHtmlToText: true,
     skipTextToHtml: true,
@@ -131,7 +142,7 @@ export async function parseInboundMail(raw: Buffer): Promise<InboundMail> {
   const plain = typeof parsed.text === 'string' ? parsed.text : '';
   const html = typeof parsed.html === 'string' ? parsed.html : '';
   const fromHtml = plain.trim() === '' && html.trim() !== '';
-  const text = fromHtml ? htmlToText(html) : plain;
+  const text = fromHtml ? await htmlToText(html) : plain;
 
   const contentType = h.get('content-type') as
     | { value?: string; params?: Record<string, string> }

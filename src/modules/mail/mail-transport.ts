@@ -1,6 +1,21 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import nodemailer, { type NodemailerError } from 'nodemailer';
+import type { NodemailerError, Transporter } from 'nodemailer';
+
+/** nodemailer is loaded with the first message sent: an API process that never sends mail never loads it. */
+function lazyTransporter(options: Parameters<typeof import('nodemailer').createTransport>[0]) {
+  let transporter: Promise<Transporter> | undefined;
+  return {
+    get(): Promise<Transporter> {
+      transporter ??= import('nodemailer').then((m) => m.default.createTransport(options));
+      return transporter;
+    },
+    /** Closes the transporter if one was ever made. */
+    close(): void {
+      void transporter?.then((t) => t.close());
+    },
+  };
+}
 
 export interface MailAddress {
   name: string;
@@ -69,7 +84,7 @@ function composeOptions(mail: OutgoingMail) {
  * bounded waits, so a dead server turns into a quick error the job runner retries.
  */
 export function createSmtpTransport(smtpUrl: string, log: MailLog): MailTransport {
-  const transporter = nodemailer.createTransport({
+  const transporter = lazyTransporter({
     url: smtpUrl,
     connectionTimeout: 10_000,
     greetingTimeout: 10_000,
@@ -79,7 +94,7 @@ export function createSmtpTransport(smtpUrl: string, log: MailLog): MailTranspor
     kind: 'smtp',
     async send(mail) {
       try {
-        const info = await transporter.sendMail(composeOptions(mail));
+        const info = await (await transporter.get()).sendMail(composeOptions(mail));
         log.info({ messageId: mail.messageId, to: mail.to.address }, 'mail sent');
         return { response: String(info.response ?? 'accepted') };
       } catch (err) {
@@ -112,7 +127,7 @@ export function emlFileName(messageId: string): string {
  * any mail client.
  */
 export function createFileTransport(dir: string, log: MailLog): MailTransport {
-  const transporter = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  const transporter = lazyTransporter({ streamTransport: true, buffer: true, newline: 'unix' });
   // The directory is made once, not per message; if it disappears later, the write fails and makes it again.
   let made: Promise<unknown> | null = null;
   const ensureDir = () => {
@@ -125,7 +140,7 @@ export function createFileTransport(dir: string, log: MailLog): MailTransport {
   return {
     kind: 'file',
     async send(mail) {
-      const info = await transporter.sendMail(composeOptions(mail));
+      const info = await (await transporter.get()).sendMail(composeOptions(mail));
       await ensureDir();
       const file = path.join(dir, emlFileName(mail.messageId));
       const tmp = `${file}.tmp`;
