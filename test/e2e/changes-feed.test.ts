@@ -1,10 +1,20 @@
 import { randomUUID } from 'node:crypto';
+import { drizzle } from 'drizzle-orm/node-postgres';
 import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import type { Database } from '../../src/db/client.js';
 import { runMigrations } from '../../src/db/migrate.js';
+import * as schema from '../../src/db/schema/index.js';
 import type { AuthedContext } from '../../src/modules/auth/actor.js';
 import { changesJobs } from '../../src/modules/changes/changes.jobs.js';
+import {
+  comparePositions,
+  createChangesRepository,
+  type Position,
+  positionOf,
+} from '../../src/modules/changes/changes.repository.js';
 import { createTestApp } from '../helpers/app.js';
 import { settled } from '../helpers/changes.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
@@ -386,6 +396,61 @@ describe('commit order without gaps', () => {
     }
     expect(seen).toEqual(['A', 'B']);
     expect((await feed(admin, `ticketId=${id}&after=${after}`)).data).toEqual([]);
+  });
+  it('an older transaction ending between a read and its horizon is not skipped', async () => {
+    const id = await newTicket(requester);
+    await settled(app.db);
+    const repo = createChangesRepository();
+    const start = await repo.head(app.db);
+    const ctx = ctxOf(agent);
+
+    // A records first and stays open; B records after it and commits.
+    let releaseA!: () => void;
+    const aMayCommit = new Promise<void>((r) => {
+      releaseA = r;
+    });
+    let aRecorded!: () => void;
+    const aHasRecorded = new Promise<void>((r) => {
+      aRecorded = r;
+    });
+    const txA = app.db.transaction(async (tx) => {
+      await app.changes.record(tx, ctx, { type: 'ticket.updated', ticketId: id, data: { n: 'A' } });
+      aRecorded();
+      await aMayCommit;
+    });
+    await aHasRecorded;
+    await app.db.transaction((tx) =>
+      app.changes.record(tx, ctx, { type: 'ticket.updated', ticketId: id, data: { n: 'B' } }),
+    );
+
+    // The reader's connection lets A commit right after its first statement: a horizon taken by any later
+    // statement would already lie past A and B, whose events that first statement could not show.
+    const pool = new pg.Pool({ connectionString: app.db.$client.options.connectionString, max: 1 });
+    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+    let first = true;
+    (pool as unknown as { query: typeof query }).query = async (...args) => {
+      const result = await query(...args);
+      if (first) {
+        first = false;
+        releaseA();
+        await txA;
+      }
+      return result;
+    };
+    const reader = drizzle({ client: pool, schema, casing: 'snake_case' }) as unknown as Database;
+    try {
+      const seen: unknown[] = [];
+      let after: Position = start;
+      for (let i = 0; i < 10 && seen.length < 2; i++) {
+        const { rows, horizon } = await repo.listAfter(reader, { after, ticketId: id, limit: 100 });
+        seen.push(...rows.map((r) => r.data.n));
+        if (rows.length > 0) after = positionOf(rows.at(-1)!);
+        if (comparePositions(horizon, after) > 0) after = horizon;
+      }
+      expect(seen).toEqual(['A', 'B']);
+    } finally {
+      await pool.end();
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-import { and, eq, gt, inArray, lt, type SQL, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, gt, inArray, lt, type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import {
   type ChangeEventRow,
@@ -87,6 +87,23 @@ export const FEED_HORIZON_SQL = `(WITH s AS (SELECT pg_current_snapshot() AS s)
                            WHERE a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database())
                              AND a.backend_xid::text::bigint = x::text::bigint % 4294967296)),
       (SELECT pg_snapshot_xmax(s) FROM s)))`;
+
+const EVENT_COLUMNS = Object.entries(getTableColumns(changeEvents));
+/** Every column of change_events under its property name (a raw statement's rows keyed as drizzle's). */
+const EVENT_COLUMNS_SQL = sql.join(
+  EVENT_COLUMNS.map(([key, column]) => sql`${column} AS ${sql.identifier(key)}`),
+  sql`, `,
+);
+
+/** A raw row of EVENT_COLUMNS_SQL decoded as drizzle decodes a select of the table (bigint ids, dates, jsonb). */
+function eventRowOf(raw: Record<string, unknown>): ChangeEventRow {
+  const row: Record<string, unknown> = {};
+  for (const [key, column] of EVENT_COLUMNS) {
+    const value = raw[key];
+    row[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value);
+  }
+  return row as ChangeEventRow;
+}
 
 export interface LiveSession {
   sessionId: string;
@@ -178,27 +195,34 @@ export function createChangesRepository() {
      * Committed events after a position, in feed order, only below the snapshot horizon (see Position).
      * Also returns that horizon: when fewer than `limit` rows come back, every matching event before
      * (horizon, 0) has been read, so a reader may move its cursor there.
+     *
+     * One statement, so the rows and the horizon come from one snapshot even when no row matches. A horizon
+     * read by a second statement could pass a transaction that was still running during the first (its rows
+     * unseen) and ended in between: a reader moving its cursor there would skip that transaction's events.
      */
     async listAfter(ex: Executor, q: FeedQuery): Promise<{ rows: ChangeEventRow[]; horizon: Position }> {
       const where: SQL[] = [
         sql`(${changeEvents.xid}, ${changeEvents.id}) > (${q.after.xid}::xid8, ${q.after.id}::bigint)`,
-        sql`${changeEvents.xid} < ${horizonXmin}`,
+        sql`${changeEvents.xid} < hz.h`,
       ];
       if (q.types?.length) where.push(inArray(changeEvents.type, [...q.types]));
       if (q.ticketId !== undefined) where.push(eq(changeEvents.ticketId, q.ticketId));
       if (q.requesterId !== undefined) {
         where.push(eq(changeEvents.requesterId, q.requesterId), eq(changeEvents.staffOnly, false));
       }
-      const rows = await ex
-        .select({ row: changeEvents, horizon: sql<string>`${horizonXmin}::text` })
-        .from(changeEvents)
-        .where(and(...where))
-        .orderBy(changeEvents.xid, changeEvents.id)
-        .limit(q.limit);
-      const horizon =
-        rows[0]?.horizon ??
-        (await ex.execute<{ h: string }>(sql`SELECT ${horizonXmin}::text AS h`)).rows[0]!.h;
-      return { rows: rows.map((r) => r.row), horizon: { xid: horizon, id: 0 } };
+      // The horizon is one row; the page is a LATERAL subquery on it (its own index order and LIMIT), left
+      // joined so that the horizon comes back without any event too.
+      const { rows } = await ex.execute<Record<string, unknown>>(sql`
+        SELECT hz.h::text AS "feedHorizon", e.*
+          FROM (SELECT ${horizonXmin} AS h) hz
+          LEFT JOIN LATERAL (
+            SELECT ${EVENT_COLUMNS_SQL} FROM ${changeEvents}
+             WHERE ${and(...where)}
+             ORDER BY ${changeEvents.xid}, ${changeEvents.id}
+             LIMIT ${q.limit}) e ON true
+         ORDER BY e."xid", e."id"`);
+      const horizon = { xid: rows[0]!.feedHorizon as string, id: 0 };
+      return { rows: rows[0]!.id === null ? [] : rows.map(eventRowOf), horizon };
     },
 
     /** The current end of the feed: everything before it is readable now, everything after is to come. */
