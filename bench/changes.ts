@@ -59,8 +59,11 @@ const pct = (xs: number[], p: number) => {
 function start(name: string, databaseUrl: string, port: number): Promise<Server> {
   return startServer({
     name,
-    script: path.join(ROOT, 'dist/src/server.js'),
+    // Another build (e.g. an older commit's dist, for an A/B run): BENCH_SERVER_SCRIPT.
+    script: process.env.BENCH_SERVER_SCRIPT ?? path.join(ROOT, 'dist/src/server.js'),
     port,
+    // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the servers.
+    nodeArgs: process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean),
     readyPath: '/readyz',
     logFile: path.join(os.tmpdir(), `bench-changes-${name}.log`),
     env: benchServerEnv({
@@ -102,9 +105,12 @@ async function openStreams(
   base: string,
   token: string,
   n: number,
-  onChunk?: (s: string, t: number) => void,
+  onChunk?: (s: string, t: number, stream: number) => void,
   watched = 0,
 ) {
+  /** Watched streams that ended before the bench closed them: index → the reason of their `close` event. */
+  const ended = new Map<number, string>();
+  let closing = false;
   const agent = new http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
   const reqs: http.ClientRequest[] = [];
   const url = new URL(`${base}/api/v1/changes/stream`);
@@ -124,13 +130,20 @@ async function openStreams(
         if (index < watched && onChunk) {
           // Whole frames only: a frame can be split across two chunks.
           let pending = '';
+          let reason = 'no close event';
           res.setEncoding('utf8');
           res.on('data', (c: string) => {
             pending += c;
             const end = pending.lastIndexOf('\n\n');
             if (end < 0) return;
-            onChunk(pending.slice(0, end + 2), performance.now());
+            const frames = pending.slice(0, end + 2);
+            const close = /event: close\ndata: \{"reason":"([^"]*)"/.exec(frames);
+            if (close) reason = close[1]!;
+            onChunk(frames, performance.now(), index);
             pending = pending.slice(end + 2);
+          });
+          res.on('close', () => {
+            if (!closing) ended.set(index, reason);
           });
         } else {
           res.on('data', (c: Buffer) => {
@@ -154,7 +167,9 @@ async function openStreams(
     },
     refused: refused.length,
     openSeconds: Number(((performance.now() - t0) / 1000).toFixed(2)),
+    ended,
     close: () => {
+      closing = true;
       for (const r of reqs) r.destroy();
       agent.destroy();
     },
@@ -174,13 +189,22 @@ async function latency(base: string, server: Server, users: Awaited<ReturnType<t
   const sentAt = new Map<number, number>();
   const answeredAt = new Map<number, number>();
   const arrivals: Array<[number, number]> = [];
-  const re = /"title":"bench-(\d+)"/g;
+  /** Per watched stream: how many times each change arrived. */
+  const received: Array<Map<number, number>> = Array.from({ length: WATCHED }, () => new Map());
+  let chunks = 0;
+  // One frame per change: `data:` holds the ticket once (its title) — the regex anchors on the frame's data line.
+  const re = /\ndata: \{"id":"[^"]*","type":"ticket\.updated".*?"title":"bench-(\d+)"/g;
   const streams = await openStreams(
     base,
     users.agent,
     STREAMS,
-    (chunk, t) => {
-      for (const m of chunk.matchAll(re)) arrivals.push([Number(m[1]), t]);
+    (chunk, t, stream) => {
+      chunks++;
+      for (const m of chunk.matchAll(re)) {
+        const i = Number(m[1]);
+        arrivals.push([i, t]);
+        received[stream]!.set(i, (received[stream]!.get(i) ?? 0) + 1);
+      }
     },
     WATCHED,
   );
@@ -189,7 +213,9 @@ async function latency(base: string, server: Server, users: Awaited<ReturnType<t
     `latency: ${streams.count} streams open in ${streams.openSeconds}s; writing ${RATE} changes/s for ${SECONDS}s`,
   );
   const total = RATE * SECONDS;
-  const failed: string[] = [];
+  const cpu0 = await server.cpuMs();
+  const failures: string[] = [];
+  const failed = new Set<number>();
   const t0 = performance.now();
   const writes: Promise<unknown>[] = [];
   for (let i = 1; i <= total; i++) {
@@ -202,25 +228,49 @@ async function latency(base: string, server: Server, users: Awaited<ReturnType<t
         title: `bench-${i}`,
       }).then(
         () => answeredAt.set(i, performance.now()),
-        (err: Error) => failed.push(err.message.slice(0, 200)),
+        (err: Error) => {
+          failed.add(i);
+          failures.push(err.message.slice(0, 200));
+        },
       ),
     );
   }
   await Promise.all(writes);
-  const expected = (total - failed.length) * watched;
+  const expected = (total - failed.size) * watched;
   const deadline = performance.now() + 10_000;
   while (arrivals.length < expected && performance.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
   }
+  const cpuMs = (await server.cpuMs()) - cpu0;
   const peak = await server.rss();
+  const ended = new Map(streams.ended);
   streams.close();
+  // Which changes went missing where: on every watched stream at once (lost before the fan-out: the feed read
+  // or the hub) or on some (a stream cut off, or a client problem); duplicates are never expected.
+  const written = [...sentAt.keys()].filter((i) => !failed.has(i));
+  const missingPerStream: number[] = [];
+  let duplicates = 0;
+  const missingOn = new Map<number, number>();
+  for (let k = 0; k < watched; k++) {
+    let missing = 0;
+    for (const i of written) {
+      const n = received[k]!.get(i) ?? 0;
+      if (n === 0) {
+        missing++;
+        missingOn.set(i, (missingOn.get(i) ?? 0) + 1);
+      }
+      if (n > 1) duplicates += n - 1;
+    }
+    missingPerStream.push(missing);
+  }
+  const missingEverywhere = [...missingOn.values()].filter((n) => n === watched).length;
   // The commit happens between sending the PATCH and reading its answer: from the send is an upper bound
   // (it includes the request's own work), from the answer a lower one (a frame can arrive first: 0 ms).
   const fromSend = arrivals.map(([i, t]) => t - sentAt.get(i)!);
   const fromAnswer = arrivals
     .filter(([i]) => answeredAt.has(i))
     .map(([i, t]) => Math.max(0, t - answeredAt.get(i)!));
-  if (failed.length) log(`writes refused: ${failed.length}; first: ${failed[0]}`);
+  if (failures.length) log(`writes refused: ${failures.length}; first: ${failures[0]}`);
   return {
     streams: streams.count,
     watchedStreams: watched,
@@ -228,13 +278,31 @@ async function latency(base: string, server: Server, users: Awaited<ReturnType<t
     streamsRefused: streams.refused,
     openSeconds: streams.openSeconds,
     changes: total,
-    writesFailed: failed.length,
+    writesFailed: failed.size,
     deliveries: arrivals.length,
     expected,
+    missing: missingPerStream.reduce((a, b) => a + b, 0),
+    duplicates,
+    streamsWithMissing: missingPerStream.filter((n) => n > 0).length,
+    /** Changes missing on every watched stream: lost before the fan-out. */
+    changesMissingEverywhere: missingEverywhere,
+    /** Watched streams the server ended during the run, by the reason its `close` event gave. */
+    streamsEnded: Object.fromEntries(
+      [...new Set(ended.values())].map((r) => [r, [...ended.values()].filter((x) => x === r).length]),
+    ),
     fromSend: { p50Ms: Math.round(pct(fromSend, 50)), p99Ms: Math.round(pct(fromSend, 99)) },
     fromAnswer: { p50Ms: Math.round(pct(fromAnswer, 50)), p99Ms: Math.round(pct(fromAnswer, 99)) },
     maxMs: Math.round(fromSend.reduce((m, x) => (x > m ? x : m), 0)),
     serverRssMb: mb(peak),
+    /**
+     * The server's CPU time over the run (writes, fan-out, the rest) per change and per change delivered to
+     * each open stream: steadier than latency on a shared machine, where waiting for a core costs no CPU.
+     */
+    serverCpuMs: Math.round(cpuMs),
+    serverCpuMsPerChange: Number((cpuMs / (total - failed.size)).toFixed(2)),
+    serverCpuUsPerDelivery: Number(((cpuMs * 1000) / ((total - failed.size) * streams.count)).toFixed(2)),
+    /** Data chunks a watched stream received per change: ≈ writes per stream per change (batching). */
+    chunksPerChange: Number((chunks / watched / (total - failed.size)).toFixed(3)),
   };
 }
 

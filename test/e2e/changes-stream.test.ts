@@ -119,6 +119,57 @@ describe('GET /changes/stream', () => {
     }
   });
 
+  it('streams of different callers and filters each get their own view of one batch', async () => {
+    const other = await createUser(app, { role: 'requester' });
+    const t1 = await newTicket(app, requester);
+    const t2 = await newTicket(app, other);
+    const streams = {
+      agent: await openSse(streamUrl(), agent.auth),
+      admin: await openSse(streamUrl(), admin.auth),
+      agentOnT2: await openSse(streamUrl(`ticketId=${t2.id}`), agent.auth),
+      requester: await openSse(streamUrl(), requester.auth),
+      other: await openSse(streamUrl(), other.auth),
+    };
+    try {
+      const ctx = ctxOf(agent);
+      const marker = randomUUID();
+      // One transaction: the events commit together and reach the hub as one batch.
+      await app.db.transaction(async (tx) => {
+        const rec = (ticketId: number | null, n: string, extra: Record<string, unknown> = {}) =>
+          app.changes.record(tx, ctx, { type: 'ticket.updated', ticketId, data: { marker, n, ...extra } });
+        await rec(t1.id, 'public on t1');
+        await rec(t1.id, 'internal on t1', { comment: { visibility: 'internal' } });
+        await rec(t2.id, 'public on t2');
+        await rec(null, 'no ticket');
+      });
+      await app.db.transaction(async (tx) => {
+        for (const id of [t1.id, t2.id]) {
+          await app.changes.record(tx, ctx, {
+            type: 'ticket.updated',
+            ticketId: id,
+            data: { marker, n: 'end' },
+          });
+        }
+      });
+      const seen = async (sse: (typeof streams)['agent']) => {
+        await sse.next(isChange('ticket.updated', (e) => e.data.marker === marker && e.data.n === 'end'));
+        return sse.frames
+          .filter((f) => f.event === 'ticket.updated')
+          .map((f) => JSON.parse(f.data!).data)
+          .filter((d) => d.marker === marker && d.n !== 'end')
+          .map((d) => d.n);
+      };
+      const all = ['public on t1', 'internal on t1', 'public on t2', 'no ticket'];
+      expect(await seen(streams.agent)).toEqual(all);
+      expect(await seen(streams.admin)).toEqual(all);
+      expect(await seen(streams.agentOnT2)).toEqual(['public on t2']);
+      expect(await seen(streams.requester)).toEqual(['public on t1']);
+      expect(await seen(streams.other)).toEqual(['public on t2']);
+    } finally {
+      for (const sse of Object.values(streams)) sse.close();
+    }
+  });
+
   it('filters by ticketId and types', async () => {
     const t = await newTicket(app, requester);
     const sse = await openSse(streamUrl(`ticketId=${t.id}&types=comment.created`), agent.auth);

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import pg from 'pg';
 import type { Database } from '../../db/client.js';
-import type { LiveStream } from './change-stream.js';
+import { batchOf, type LiveStream } from './change-stream.js';
 import { type ChangesRepository, comparePositions, type Position, positionOf } from './changes.repository.js';
 import { type ChangeEvent, toChangeEvent } from './changes.service.js';
 import { StreamSessions } from './stream-sessions.js';
@@ -9,6 +9,12 @@ import { StreamSessions } from './stream-sessions.js';
 const CHANNEL = 'change_events';
 const BATCH = 1000;
 const FAN_OUT_SLICE = 200;
+/**
+ * Polls (and so fan-outs) start at most this often: a notification within it waits for the rest of it. With a
+ * thousand streams every fan-out costs a write per stream, so changes arriving one by one at 50/s made
+ * 50,000 writes a second; gathered, a burst costs one write per stream. At most this much delay is added.
+ */
+const POLL_INTERVAL_MS = 50;
 
 export interface ChangeHubOptions {
   db: Database;
@@ -43,6 +49,8 @@ export class ChangeHub {
   private announced = 0n;
   private retryMs = 0;
   private retryTimer: NodeJS.Timeout | null = null;
+  private lastPollAt = Number.NEGATIVE_INFINITY;
+  private throttleTimer: NodeJS.Timeout | null = null;
   private timers: NodeJS.Timeout[] = [];
   private reconnectDelay = 100;
   private rechecking = false;
@@ -136,6 +144,18 @@ export class ChangeHub {
       return;
     }
     if (!this.position || this.stopped) return;
+    const wait = this.lastPollAt + POLL_INTERVAL_MS - performance.now();
+    if (wait > 0) {
+      if (!this.throttleTimer) {
+        this.throttleTimer = setTimeout(() => {
+          this.throttleTimer = null;
+          this.poll();
+        }, wait);
+        this.throttleTimer.unref();
+      }
+      return;
+    }
+    this.lastPollAt = performance.now();
     this.polling = true;
     this.pollOnce()
       .catch((err) => this.opts.log.warn({ err }, 'change fan-out poll failed'))
@@ -183,11 +203,12 @@ export class ChangeHub {
    * streams one synchronous pass would hold the loop long enough for request transactions (which keep
    * their pool connection across awaits) to pile up behind it.
    */
-  private async fanOut(batch: { event: ChangeEvent; position: Position }[]): Promise<void> {
+  private async fanOut(events: { event: ChangeEvent; position: Position }[]): Promise<void> {
+    const batch = batchOf(events);
     const streams = [...this.streams];
     for (let i = 0; i < streams.length; i += FAN_OUT_SLICE) {
       if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-      for (const stream of streams.slice(i, i + FAN_OUT_SLICE)) stream.offer(batch);
+      for (let j = i; j < Math.min(i + FAN_OUT_SLICE, streams.length); j++) streams[j]!.offer(batch);
     }
   }
 
@@ -249,6 +270,7 @@ export class ChangeHub {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.throttleTimer) clearTimeout(this.throttleTimer);
     for (const s of [...this.streams]) s.close('server shutting down');
     const client = this.client;
     this.client = null;

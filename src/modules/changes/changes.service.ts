@@ -3,7 +3,7 @@ import type { ChangeEventRow } from '../../db/schema/index.js';
 import type { Clock } from '../../lib/clock.js';
 import { AppError, ValidationError } from '../../lib/errors.js';
 import type { Actor, RequestContext } from '../auth/actor.js';
-import { canSeeInternal, canViewTicket, isStaff } from '../auth/permissions.js';
+import { canSeeInternal, canViewTicket, isStaff, ruleFor } from '../auth/permissions.js';
 import {
   type ChangesRepository,
   comparePositions,
@@ -116,25 +116,37 @@ export function toChangeEvent(row: ChangeEventRow): ChangeEvent {
 }
 
 /**
- * What this caller may see of an event, or null: the same permission functions as GET. The ticket is
- * judged as the event shows it (its requester, and deletedAt for a deleted one: admins only, as GET);
- * staff-only events and internal notes (and their attachments) never reach a requester; an event that
- * names no ticket is for staff only.
+ * Whether this caller may see an event: the same permission functions as GET. The ticket is judged as the
+ * event shows it (its requester, and deletedAt for a deleted one: admins only, as GET); staff-only events
+ * and internal notes (and their attachments) never reach a requester; an event that names no ticket is for
+ * staff only.
  */
-export function viewFor(actor: Pick<Actor, 'id' | 'role'>, event: ChangeEvent): ChangeEventDto | null {
-  if (event.staffOnly && !canSeeInternal(actor)) return null;
+export function visibleTo(actor: Pick<Actor, 'id' | 'role'>, event: ChangeEvent): boolean {
+  if (event.staffOnly && !canSeeInternal(actor)) return false;
   if (event.ticketId === null) {
-    if (!isStaff(actor.role)) return null;
+    if (!isStaff(actor.role)) return false;
   } else {
     const ticket = event.data.ticket as { deletedAt?: string | null } | undefined;
     const gate = {
       requesterId: event.requesterId ?? '',
       deletedAt: ticket?.deletedAt ? new Date(ticket.deletedAt) : null,
     };
-    if (!canViewTicket(actor, gate)) return null;
+    if (!canViewTicket(actor, gate)) return false;
   }
   const comment = event.data.comment as { visibility?: string } | undefined;
-  if (comment?.visibility === 'internal' && !canSeeInternal(actor)) return null;
+  return !(comment?.visibility === 'internal' && !canSeeInternal(actor));
+}
+
+/**
+ * Callers with the same key see the same events: visibleTo depends on the role, and on the caller's id only
+ * where the role may read its own tickets alone. Live streams of one audience share one rendering per batch.
+ */
+export function audienceOf(actor: Pick<Actor, 'id' | 'role'>): string {
+  return ruleFor(actor, 'ticket.read') === 'any' ? actor.role : `${actor.role}:${actor.id}`;
+}
+
+/** The event as callers receive it (the same entity for everyone who may see it: visibility decides whether). */
+export function toDto(event: ChangeEvent): ChangeEventDto {
   return {
     id: event.id,
     type: event.type,
@@ -143,6 +155,11 @@ export function viewFor(actor: Pick<Actor, 'id' | 'role'>, event: ChangeEvent): 
     actor: event.actor,
     data: event.data,
   };
+}
+
+/** What this caller may see of an event, or null. */
+export function viewFor(actor: Pick<Actor, 'id' | 'role'>, event: ChangeEvent): ChangeEventDto | null {
+  return visibleTo(actor, event) ? toDto(event) : null;
 }
 
 export function matchesFilters(event: Pick<ChangeEvent, 'type' | 'ticketId'>, f: ChangeFilters): boolean {
