@@ -16,6 +16,7 @@
  * BENCH_CONNECTIONS (10).
  */
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,6 +37,7 @@ const CONNECTIONS = Number(env('BENCH_CONNECTIONS', '10'));
 const SKIP_BUILD = env('BENCH_SKIP_BUILD', '') === '1';
 const ROUNDS = Number(env('BENCH_WRITE_ROUNDS', '4'));
 const WATCHED = Number(env('BENCH_WATCHED', '50'));
+const COMMENT_TICKETS = Number(env('BENCH_COMMENT_TICKETS', '50'));
 const PORT = Number(env('BENCH_PORT', '4400'));
 /** Which parts to run (all by default): idle, latency, writes. */
 /** The bench databases' names start with it (dropped afterwards). */
@@ -191,7 +193,6 @@ async function latency(base: string, server: Server, users: Awaited<ReturnType<t
   const arrivals: Array<[number, number]> = [];
   /** Per watched stream: how many times each change arrived. */
   const received: Array<Map<number, number>> = Array.from({ length: WATCHED }, () => new Map());
-  let chunks = 0;
   // One frame per change: `data:` holds the ticket once (its title) — the regex anchors on the frame's data line.
   const re = /\ndata: \{"id":"[^"]*","type":"ticket\.updated".*?"title":"bench-(\d+)"/g;
   const streams = await openStreams(
@@ -199,7 +200,6 @@ async function latency(base: string, server: Server, users: Awaited<ReturnType<t
     users.agent,
     STREAMS,
     (chunk, t, stream) => {
-      chunks++;
       for (const m of chunk.matchAll(re)) {
         const i = Number(m[1]);
         arrivals.push([i, t]);
@@ -301,8 +301,6 @@ async function latency(base: string, server: Server, users: Awaited<ReturnType<t
     serverCpuMs: Math.round(cpuMs),
     serverCpuMsPerChange: Number((cpuMs / (total - failed.size)).toFixed(2)),
     serverCpuUsPerDelivery: Number(((cpuMs * 1000) / ((total - failed.size) * streams.count)).toFixed(2)),
-    /** Data chunks a watched stream received per change: ≈ writes per stream per change (batching). */
-    chunksPerChange: Number((chunks / watched / (total - failed.size)).toFixed(3)),
   };
 }
 
@@ -325,7 +323,8 @@ interface WriteTarget {
   name: string;
   base: string;
   agent: string;
-  commentTicket: number;
+  /** Comments rotate over these tickets: on one ticket every writer would queue behind its row lock. */
+  commentTickets: number[];
   server: Server;
   database: string;
 }
@@ -333,11 +332,44 @@ interface WriteTarget {
 async function writeTarget(name: string, server: Server, database: string): Promise<WriteTarget> {
   const base = server.baseUrl;
   const users = await setup(base);
-  const ticket = await api<{ id: number }>(base, 'POST', '/tickets', users.requester, {
-    title: 'comment target',
-    description: 'd',
-  });
-  return { name, base, agent: users.agent, commentTicket: ticket.id, server, database };
+  const commentTickets: number[] = [];
+  for (let i = 0; i < COMMENT_TICKETS; i++) {
+    const ticket = await api<{ id: number }>(base, 'POST', '/tickets', users.requester, {
+      title: `comment target ${i}`,
+      description: 'd',
+    });
+    commentTickets.push(ticket.id);
+  }
+  return { name, base, agent: users.agent, commentTickets, server, database };
+}
+
+/**
+ * CPU time (ms) the PostgreSQL backends serving `database` have used: the database's own work, which
+ * waiting for a core or a lock does not inflate (active_time counts both). Backends are read from /proc,
+ * so only for a PostgreSQL on this machine (NaN otherwise); the pool's connections live through a sample.
+ */
+async function backendCpuMs(admin: pg.Client, database: string): Promise<Map<number, number>> {
+  const { rows } = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [
+    database,
+  ]);
+  const out = new Map<number, number>();
+  for (const { pid } of rows) {
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(pid, ((Number(rest[11]) + Number(rest[12])) * 1000) / 100);
+    } catch {
+      // not on this machine, or gone
+    }
+  }
+  return out;
+}
+
+function cpuDelta(before: Map<number, number>, after: Map<number, number>): number {
+  if (after.size === 0) return Number.NaN;
+  let ms = 0;
+  for (const [pid, t] of after) ms += t - (before.get(pid) ?? 0);
+  return ms;
 }
 
 /** Time the database's backends spent executing statements (ms; PostgreSQL 14+). */
@@ -354,6 +386,7 @@ interface Sample {
   requests: number;
   serverCpuMs: number;
   dbActiveMs: number;
+  dbCpuMs: number;
 }
 
 /** One endpoint on one server for `seconds`: requests/s, and the server's CPU and the database's time spent. */
@@ -364,6 +397,7 @@ async function rate(
   seconds: number,
 ): Promise<Sample> {
   const headers = { authorization: `Bearer ${t.agent}`, 'content-type': 'application/json' };
+  let next = 0;
   const opts: autocannon.Options =
     endpoint === 'createTicket'
       ? {
@@ -373,13 +407,22 @@ async function rate(
           body: JSON.stringify({ title: 'Printer on fire', description: 'It is on fire.' }),
         }
       : {
-          url: `${t.base}/api/v1/tickets/${t.commentTicket}/comments`,
+          url: `${t.base}/api/v1/tickets/${t.commentTickets[0]}/comments`,
           method: 'POST',
           headers,
           body: JSON.stringify({ body: 'Looking into it.', visibility: 'internal' }),
+          requests: [
+            {
+              setupRequest: (req) => {
+                next = (next + 1) % t.commentTickets.length;
+                return { ...req, path: `/api/v1/tickets/${t.commentTickets[next]}/comments` };
+              },
+            },
+          ],
         };
   const cpu0 = await t.server.cpuMs();
   const db0 = await activeMs(admin, t.database);
+  const dbCpu0 = await backendCpuMs(admin, t.database);
   const requests = await new Promise<number>((resolve, reject) => {
     autocannon({ ...opts, connections: CONNECTIONS, duration: seconds }, (err, r) => {
       if (err) return reject(err);
@@ -387,9 +430,11 @@ async function rate(
       resolve(r.requests.total);
     });
   });
+  const dbCpu1 = await backendCpuMs(admin, t.database);
   // Backends report their counters to the statistics system within about a second of going idle.
   await new Promise((r) => setTimeout(r, 1200));
   return {
+    dbCpuMs: cpuDelta(dbCpu0, dbCpu1),
     rps: requests / seconds,
     requests,
     serverCpuMs: (await t.server.cpuMs()) - cpu0,
@@ -422,6 +467,7 @@ async function interleavedWrites(admin: pg.Client, targets: WriteTarget[]) {
       // Per request, over all rounds: steadier than req/s on a shared machine (waiting costs no CPU).
       serverCpuMsPerRequest: Number((xs.reduce((n, x) => n + x.serverCpuMs, 0) / requests).toFixed(2)),
       dbActiveMsPerRequest: Number((xs.reduce((n, x) => n + x.dbActiveMs, 0) / requests).toFixed(2)),
+      dbCpuMsPerRequest: Number((xs.reduce((n, x) => n + x.dbCpuMs, 0) / requests).toFixed(3)),
     };
   };
   const out: Record<
@@ -517,7 +563,12 @@ async function main() {
   }
   type W = Record<
     'createTicket' | 'addComment',
-    { medianRps: number; serverCpuMsPerRequest: number; dbActiveMsPerRequest: number }
+    {
+      medianRps: number;
+      serverCpuMsPerRequest: number;
+      dbActiveMsPerRequest: number;
+      dbCpuMsPerRequest: number;
+    }
   >;
   const w = results.writesWithOutbox as W | undefined;
   /** What the outbox costs against a reference: req/s lost, CPU and database time added per request (%). */
@@ -529,6 +580,7 @@ async function main() {
       rpsLossPct: Number((((r[e].medianRps - w[e].medianRps) / r[e].medianRps) * 100).toFixed(1)),
       serverCpuPerRequestPct: pctOf(w[e].serverCpuMsPerRequest, r[e].serverCpuMsPerRequest),
       dbTimePerRequestPct: pctOf(w[e].dbActiveMsPerRequest, r[e].dbActiveMsPerRequest),
+      dbCpuPerRequestPct: pctOf(w[e].dbCpuMsPerRequest, r[e].dbCpuMsPerRequest),
     });
     return { createTicket: one('createTicket'), addComment: one('addComment') };
   };
