@@ -3,7 +3,7 @@
  *  1. commit → SSE delivery latency (p50/p99) with N open streams while changes are written at R/s (PATCHes
  *     spread over 50 tickets), and whether any request (write or stream opening) was refused meanwhile;
  *  2. server RSS with 1,000 and 5,000 idle streams;
- *  3. write throughput of POST /tickets and POST /tickets/{id}/comments with the outbox, against the same
+ *  3. write throughput of POST /tickets and POST /tickets/{id}/comments (over 50 tickets) with the outbox, against the same
  *     build on databases where (a) the change trigger (NOTIFY at commit) is dropped, (b) change events are
  *     discarded: `change_events` is a view whose INSTEAD OF trigger hands the row back without storing it.
  * The server is the production build (`npm run build` first unless BENCH_SKIP_BUILD=1) with the production
@@ -13,7 +13,10 @@
  * Results: bench/results/changes-*.json. Ports BENCH_PORT.. BENCH_PORT+2 (default 4400).
  * Options (env): BENCH_STREAMS (1000, of which BENCH_WATCHED (50) are decoded and timed), BENCH_RATE (50/s), BENCH_SECONDS (10), BENCH_IDLE (1000,5000),
  * BENCH_WRITE_SECONDS (20 per endpoint and server, in BENCH_WRITE_ROUNDS (4) interleaved rounds),
- * BENCH_CONNECTIONS (10).
+ * BENCH_CONNECTIONS (10), BENCH_COMMENT_TICKETS (50), BENCH_PHASES (idle,latency,writes), BENCH_DB_PREFIX,
+ * BENCH_GLIBC_TUNABLES (the Dockerfile's; empty to run without), BENCH_SERVER_SCRIPT (another build's server.js),
+ * BENCH_NODE_ARGS (e.g. --cpu-prof). Besides latency, the delivery run counts missing and duplicate deliveries
+ * per watched stream and why the server ended any stream; the write runs add PostgreSQL backend CPU per request.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
