@@ -39,10 +39,15 @@ export function createDb(
     idle_in_transaction_session_timeout: Math.max(opts.statementTimeoutMs * 2, 10_000),
     application_name: 'helpdesk-api',
   });
-  pool.on('error', onPoolError);
+  // pool.end() resolves once its idle connections are told to close, not once they have: the embedded database,
+  // stopped right after, can still cut them. That is shutdown, not a lost connection: not reported.
+  const onError = (err: Error) => {
+    if (!pool.ending) onPoolError(err);
+  };
+  pool.on('error', onError);
   // A checked-out client has no pool listener: a backend killed between two statements (database restart)
   // would emit an unhandled 'error' and crash the process. The query in progress still gets its own error.
-  pool.on('connect', (client) => client.on('error', onPoolError));
+  pool.on('connect', (client) => client.on('error', onError));
   const db = drizzle({ client: pool, schema, casing: 'snake_case' }) as Database;
   return { db, pool, close: () => pool.end() };
 }

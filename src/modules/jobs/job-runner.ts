@@ -394,9 +394,16 @@ export function createJobRunner(opts: JobRunnerOptions): JobRunner {
         max: opts.concurrency + 2,
         application_name: 'helpdesk-worker',
       });
-      pool.on('error', (err) => opts.log.warn({ err }, 'idle worker database connection lost'));
+      // Once the pool is ending, its closing connections may still see the database go (the embedded one is
+      // stopped right after): expected at shutdown, not worth a warning.
+      const thisPool = pool;
+      pool.on('error', (err) => {
+        if (!thisPool.ending) opts.log.warn({ err }, 'idle worker database connection lost');
+      });
       pool.on('connect', (client) =>
-        client.on('error', (err) => opts.log.warn({ err }, 'worker connection lost')),
+        client.on('error', (err) => {
+          if (!thisPool.ending) opts.log.warn({ err }, 'worker connection lost');
+        }),
       );
 
       const taskList: TaskList = {};
