@@ -82,33 +82,6 @@ export function createAuditRepository() {
     },
 
     /**
-     * Several events in one statement (a job's batch), in the given order. The rows travel as one JSON
-     * parameter, so thousands of them are parsed and planned like one.
-     */
-    async insertMany(ex: Executor, events: NewAuditEvent[]): Promise<void> {
-      if (events.length === 0) return;
-      const rows = events.map((e) => ({
-        actor_id: e.actorId ?? null,
-        actor_role: e.actorRole ?? null,
-        action: e.action,
-        entity_type: e.entityType,
-        entity_id: e.entityId ?? null,
-        trace_id: e.traceId ?? null,
-        ip: e.ip ?? null,
-        user_agent: e.userAgent ?? null,
-        changes: e.changes ?? {},
-        metadata: e.metadata ?? {},
-      }));
-      await ex.execute(sql`
-        INSERT INTO ${auditEvents} (actor_id, actor_role, action, entity_type, entity_id, trace_id, ip, user_agent, changes, metadata)
-        SELECT e.actor_id, e.actor_role, e.action, e.entity_type, e.entity_id, e.trace_id, e.ip, e.user_agent, e.changes, e.metadata
-          FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) WITH ORDINALITY AS j(v, n)
-          CROSS JOIN LATERAL jsonb_to_record(j.v) AS e(actor_id uuid, actor_role user_role, action text,
-                entity_type text, entity_id text, trace_id text, ip text, user_agent text, changes jsonb, metadata jsonb)
-         ORDER BY j.n`);
-    },
-
-    /**
      * A ticket's timeline, oldest first: every event that names the ticket in metadata.ticketId
      * (ticket.*, comment.*, attachment.*), served by the expression index audit_events_ticket_idx.
      */

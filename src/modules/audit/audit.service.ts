@@ -44,14 +44,6 @@ export function createAuditService({ audit }: { audit: AuditRepository }) {
     async record(ex: Executor, ctx: RequestContext, entry: AuditEntry) {
       return audit.insert(ex, rowOf(ctx, entry));
     },
-
-    /** One event per entry, written in one statement: for jobs that change many entities in a batch. */
-    async recordMany(ex: Executor, ctx: RequestContext, entries: AuditEntry[]): Promise<void> {
-      await audit.insertMany(
-        ex,
-        entries.map((e) => rowOf(ctx, e)),
-      );
-    },
   };
 }
 

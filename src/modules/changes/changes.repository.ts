@@ -196,35 +196,6 @@ export function createChangesRepository() {
       };
     },
 
-    /**
-     * Several events in one INSERT, in the given order; each ticket's requester is joined in the same
-     * statement. The rows travel as one JSON parameter, so a batch of thousands is parsed and planned like
-     * a single row. Returns the new events' ids, in order.
-     */
-    async insertMany(ex: Executor, events: NewChangeEvent[]): Promise<number[]> {
-      if (events.length === 0) return [];
-      const rows = events.map((e) => ({
-        type: e.type,
-        ticket_id: e.ticketId,
-        staff_only: e.staffOnly,
-        actor_id: e.actorId,
-        actor_name: e.actorName,
-        actor_role: e.actorRole,
-        trace_id: e.traceId,
-        data: e.data,
-      }));
-      const { rows: inserted } = await ex.execute<{ id: string | number }>(sql`
-        INSERT INTO ${changeEvents} (type, ticket_id, requester_id, staff_only, actor_id, actor_name, actor_role, trace_id, data)
-        SELECT e.type, e.ticket_id, t.requester_id, e.staff_only, e.actor_id, e.actor_name, e.actor_role, e.trace_id, e.data
-          FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) WITH ORDINALITY AS j(v, n)
-          CROSS JOIN LATERAL jsonb_to_record(j.v) AS e(type text, ticket_id int, staff_only boolean, actor_id uuid,
-                actor_name text, actor_role user_role, trace_id text, data jsonb)
-          LEFT JOIN ${tickets} t ON t.id = e.ticket_id
-         ORDER BY j.n
-        RETURNING id`);
-      return inserted.map((r) => Number(r.id));
-    },
-
     /** Events by id (for subscribers run after the writing transaction, see ChangesService.dispatch). */
     async findByIds(ex: Executor, ids: number[]): Promise<ChangeEventRow[]> {
       if (ids.length === 0) return [];

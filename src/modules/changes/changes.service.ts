@@ -217,40 +217,8 @@ export function createChangesService({ db, changes, clock, retentionDays }: Chan
     },
 
     /**
-     * Several events in one INSERT on the caller's transaction (a job's batch of thousands), beside their
-     * audit rows like record(). The subscribers are NOT run here: the caller enqueues, in this same
-     * transaction, a job that calls dispatch() with the returned ids — so the events commit with the
-     * change, and the subscribers' work (one mail or webhook job per event) is done by a worker, once.
-     * Returns the events' ids (seq), in order.
-     */
-    async recordMany(
-      ex: Executor,
-      ctx: RequestContext,
-      events: Array<{
-        type: ChangeType;
-        ticketId: number | null;
-        data: Record<string, unknown>;
-        staffOnly?: boolean;
-      }>,
-    ): Promise<Array<{ seq: number }>> {
-      const ids = await changes.insertMany(
-        ex,
-        events.map((e) => ({
-          type: e.type,
-          ticketId: e.ticketId,
-          staffOnly: e.staffOnly ?? false,
-          actorId: ctx.actor?.id ?? null,
-          actorName: ctx.actor?.name ?? null,
-          actorRole: ctx.actor?.role ?? null,
-          traceId: ctx.traceId,
-          data: staffView(e.data),
-        })),
-      );
-      return ids.map((seq) => ({ seq }));
-    },
-
-    /**
-     * Runs the subscribers of events written by recordMany, on `ex` (a job's transaction). Events
+     * Runs the subscribers of events written without record() (a breach pass writes a batch's events in
+     * its own statement), on `ex` (a job's transaction). Events
      * already pruned are skipped. Subscribers are idempotent per event id (mail keys its Message-IDs on
      * it, webhook fan-out its job key), so a retried dispatch sends nothing twice. A subscriber that has
      * a batch handler gets all the events in one call (one job, one lookup for thousands of events).
