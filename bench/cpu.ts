@@ -9,10 +9,11 @@ import {
   describeUsers,
   ensureDataset,
   openBenchServer,
+  removeCreatedTickets,
   sampleTickets,
 } from './database.js';
 import { FLOOR_JOB_KIND } from './floor.js';
-import { benchServerEnv, killChildren, run, type Server, startServer } from './proc.js';
+import { benchServerEnv, run, runBench, type Server, startServer } from './proc.js';
 import { writeJson } from './report.js';
 
 const log = (msg: string) => console.log(`[bench:cpu ${new Date().toISOString().slice(11, 19)}] ${msg}`);
@@ -217,30 +218,15 @@ async function login(baseUrl: string, email: string): Promise<{ token: string; i
   return { token: body.accessToken, id: user.id };
 }
 
-async function removeWrites(url: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    // tickets.merged_into_id references tickets without an index, so each deleted row would scan the table
-    // for referencing rows; the bench's own tickets have none (no merges, comments or attachments), so the
-    // bench session skips the foreign-key triggers for this delete.
-    await c.query('BEGIN');
-    await c.query('SET LOCAL session_replication_role = replica');
-    const { rowCount } = await c.query('DELETE FROM tickets WHERE title LIKE $1', [
-      `${CREATED_TITLE_PREFIX}%`,
-    ]);
-    await c.query('COMMIT');
-    // The deleted rows sit at the newest end of the updated_at indexes: until vacuumed, every list walks them.
-    if (rowCount) await c.query('VACUUM (ANALYZE) tickets');
-    await c.query(
+/** The tickets the create scenario made, and the floor's job rows (its create enqueues one per ticket). */
+const removeWrites = (url: string) =>
+  removeCreatedTickets(url, (c) =>
+    c.query(
       `DELETE FROM graphile_worker._private_jobs j USING graphile_worker._private_tasks t
         WHERE j.task_id = t.id AND t.identifier = $1`,
       [FLOOR_JOB_KIND],
-    );
-  } finally {
-    await c.end();
-  }
-}
+    ),
+  );
 
 function table(headers: string[], rows: string[][]): string {
   const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -460,15 +446,4 @@ async function main() {
   console.log(`\nresults: ${file}`);
 }
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    killChildren();
-    process.exit(130);
-  });
-}
-
-main().catch((err) => {
-  killChildren();
-  console.error(`bench:cpu failed: ${err instanceof Error ? err.stack : String(err)}`);
-  process.exit(1);
-});
+runBench('bench:cpu', main);

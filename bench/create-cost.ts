@@ -18,8 +18,8 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { type CpuProfile, formatTop, topFrames } from './cpuprofile-top.js';
-import { CREATED_TITLE_PREFIX, describeUsers } from './database.js';
-import { benchServerEnv, killChildren, startServer } from './proc.js';
+import { CREATED_TITLE_PREFIX, describeUsers, removeCreatedTickets } from './database.js';
+import { benchServerEnv, runBench, startServer } from './proc.js';
 
 const SEED_PASSWORD = process.env.BENCH_SEED_PASSWORD ?? 'bench-password-123';
 const API = '/api/v1';
@@ -136,22 +136,6 @@ async function drain(c: pg.Client): Promise<void> {
   while ((await pendingJobs(c)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
 }
 
-async function removeWrites(url: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    await c.query('BEGIN');
-    await c.query('SET LOCAL session_replication_role = replica');
-    const { rowCount } = await c.query('DELETE FROM tickets WHERE title LIKE $1', [
-      `${CREATED_TITLE_PREFIX}%`,
-    ]);
-    await c.query('COMMIT');
-    if (rowCount) await c.query('VACUUM (ANALYZE) tickets');
-  } finally {
-    await c.end();
-  }
-}
-
 function fire(
   baseUrl: string,
   token: string,
@@ -188,7 +172,7 @@ const fmtLoad = () =>
 async function main() {
   const o = parse(process.argv.slice(2));
   const dbName = new URL(o.db).pathname.slice(1);
-  await removeWrites(o.db);
+  await removeCreatedTickets(o.db);
   const users = await describeUsers(o.db);
   const requester = users.requesters[0];
   if (!requester) throw new Error('no seeded requester');
@@ -264,7 +248,7 @@ async function main() {
   } finally {
     await monitor.end();
     await server.stop();
-    await removeWrites(o.db).catch(() => {});
+    await removeCreatedTickets(o.db).catch(() => {});
   }
   if (o.profile && windows.length > 0) {
     // One profile per process: the primary (jobs) and each HTTP worker; only the measured rounds count.
@@ -281,15 +265,4 @@ async function main() {
 
 const usNow = () => Number(process.hrtime.bigint() / 1000n);
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    killChildren();
-    process.exit(130);
-  });
-}
-
-main().catch((err) => {
-  killChildren();
-  console.error(err);
-  process.exit(1);
-});
+runBench('create-cost', main);

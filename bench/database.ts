@@ -127,6 +127,29 @@ export async function ensureDataset(
   return url;
 }
 
+/**
+ * Deletes the tickets a create scenario made (CREATED_TITLE_PREFIX) and vacuums, so the next run lists the same
+ * dataset. tickets.merged_into_id references tickets without an index, so each deleted row would scan the table
+ * for referencing rows; the bench's own tickets have none (no merges, comments or attachments), so this session
+ * skips the foreign-key triggers for the delete. `also` runs on the same connection afterwards.
+ */
+export async function removeCreatedTickets(
+  url: string,
+  also?: (c: pg.Client) => Promise<unknown>,
+): Promise<void> {
+  await withClient(url, async (c) => {
+    await c.query('BEGIN');
+    await c.query('SET LOCAL session_replication_role = replica');
+    const { rowCount } = await c.query('DELETE FROM tickets WHERE title LIKE $1', [
+      `${CREATED_TITLE_PREFIX}%`,
+    ]);
+    await c.query('COMMIT');
+    // The deleted rows sit at the newest end of the updated_at indexes: until vacuumed, every list walks them.
+    if (rowCount) await c.query('VACUUM (ANALYZE) tickets');
+    await also?.(c);
+  });
+}
+
 /** Rows created by an earlier run's write scenarios (the dataset stays the size it was seeded to). */
 async function removeBenchWrites(url: string): Promise<void> {
   await withClient(url, async (c) => {

@@ -26,6 +26,24 @@ export function killChildren(): void {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
 }
 
+/**
+ * A bench script's entry: runs `main`, and on Ctrl-C, SIGTERM or a failure kills the servers it started
+ * before exiting (130, or 1 with the error).
+ */
+export function runBench(name: string, main: () => Promise<void>): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      killChildren();
+      process.exit(130);
+    });
+  }
+  main().catch((err) => {
+    killChildren();
+    console.error(`${name} failed: ${err instanceof Error ? err.stack : String(err)}`);
+    process.exit(1);
+  });
+}
+
 export interface Server {
   pid: number;
   /** CPU time (user + system) the process and its children (cluster workers) have used so far, in ms. */

@@ -10,7 +10,7 @@ import {
 } from './database.js';
 import { type LoadResult, measure, type Scenario } from './load.js';
 import { type PacedResult, paced, pacedTable } from './paced.js';
-import { benchServerEnv, freePort, killChildren, run, type Server, startServer } from './proc.js';
+import { benchServerEnv, freePort, run, runBench, type Server, startServer } from './proc.js';
 import {
   endpointTable,
   machine,
@@ -301,15 +301,4 @@ async function main() {
   }
 }
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    killChildren();
-    process.exit(130);
-  });
-}
-
-main().catch((err) => {
-  killChildren();
-  console.error(`bench failed: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+runBench('bench', main);
