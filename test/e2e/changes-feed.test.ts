@@ -116,6 +116,29 @@ function ctxOf(user: TestUser): AuthedContext {
   };
 }
 
+/**
+ * Transaction A: records `ticket.updated` {n: 'A'} on the ticket and stays open until `commit()`.
+ * Resolves once A has recorded (its event holds the lower id); `done` settles when A has committed.
+ */
+async function openRecordingTransaction(ctx: AuthedContext, ticketId: number) {
+  let commit!: () => void;
+  const mayCommit = new Promise<void>((r) => {
+    commit = r;
+  });
+  let recorded!: () => void;
+  const hasRecorded = new Promise<void>((r) => {
+    recorded = r;
+  });
+  const done = app.db.transaction(async (tx) => {
+    const e = await app.changes.record(tx, ctx, { type: 'ticket.updated', ticketId, data: { n: 'A' } });
+    recorded();
+    await mayCommit;
+    return e;
+  });
+  await hasRecorded;
+  return { commit, done };
+}
+
 describe('the outbox: every change writes its change event', () => {
   it('ticket, comment and attachment changes, in order, with the staff view of the entity', async () => {
     const id = await newTicket(requester);
@@ -358,21 +381,7 @@ describe('commit order without gaps', () => {
     const ctx = ctxOf(agent);
 
     // Two real transactions: A records first (lower id) but commits last.
-    let releaseA!: () => void;
-    const aMayCommit = new Promise<void>((r) => {
-      releaseA = r;
-    });
-    let aRecorded!: () => void;
-    const aHasRecorded = new Promise<void>((r) => {
-      aRecorded = r;
-    });
-    const txA = app.db.transaction(async (tx) => {
-      const e = await app.changes.record(tx, ctx, { type: 'ticket.updated', ticketId: id, data: { n: 'A' } });
-      aRecorded();
-      await aMayCommit;
-      return e;
-    });
-    await aHasRecorded;
+    const txA = await openRecordingTransaction(ctx, id);
     const b = await app.db.transaction((tx) =>
       app.changes.record(tx, ctx, { type: 'ticket.updated', ticketId: id, data: { n: 'B' } }),
     );
@@ -381,8 +390,8 @@ describe('commit order without gaps', () => {
     const whileAOpen = await feed(admin, `ticketId=${id}&after=${start}`);
     expect(whileAOpen.data).toEqual([]);
 
-    releaseA();
-    const a = await txA;
+    txA.commit();
+    const a = await txA.done;
     expect(a.seq).toBeLessThan(b.seq);
 
     // Resuming from the cursor given while A was open returns both, each once.
@@ -405,20 +414,7 @@ describe('commit order without gaps', () => {
     const ctx = ctxOf(agent);
 
     // A records first and stays open; B records after it and commits.
-    let releaseA!: () => void;
-    const aMayCommit = new Promise<void>((r) => {
-      releaseA = r;
-    });
-    let aRecorded!: () => void;
-    const aHasRecorded = new Promise<void>((r) => {
-      aRecorded = r;
-    });
-    const txA = app.db.transaction(async (tx) => {
-      await app.changes.record(tx, ctx, { type: 'ticket.updated', ticketId: id, data: { n: 'A' } });
-      aRecorded();
-      await aMayCommit;
-    });
-    await aHasRecorded;
+    const txA = await openRecordingTransaction(ctx, id);
     await app.db.transaction((tx) =>
       app.changes.record(tx, ctx, { type: 'ticket.updated', ticketId: id, data: { n: 'B' } }),
     );
@@ -432,8 +428,8 @@ describe('commit order without gaps', () => {
       const result = await query(...args);
       if (first) {
         first = false;
-        releaseA();
-        await txA;
+        txA.commit();
+        await txA.done;
       }
       return result;
     };
