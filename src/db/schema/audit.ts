@@ -30,7 +30,9 @@ export const auditEvents = pgTable(
     index('audit_events_actor_idx').on(t.actorId, t.seq),
     index('audit_events_action_idx').on(t.action, t.seq),
     index('audit_events_trace_idx').on(t.traceId),
-    index('audit_events_occurred_idx').on(t.occurredAt),
+    // Rows arrive in time order, so a block-range index answers from/to filters at a fraction of a
+    // B-tree's upkeep: every audited change (an SLA breach pass writes thousands) skips one index insert.
+    index('audit_events_occurred_brin').using('brin', t.occurredAt).with({ autosummarize: true }),
     // Reports: moves from solved back to open, by time.
     index('audit_events_reopened_idx')
       .on(t.occurredAt)

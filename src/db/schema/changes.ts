@@ -53,7 +53,8 @@ export const changeEvents = pgTable(
     index('change_events_position_idx').on(t.xid, t.id),
     index('change_events_ticket_idx').on(t.ticketId, t.xid, t.id),
     index('change_events_requester_idx').on(t.requesterId, t.xid, t.id),
-    index('change_events_occurred_idx').on(t.occurredAt),
+    // No index on occurred_at: retention walks the feed from its oldest end (position index), where the
+    // oldest events are, so every recorded change pays one B-tree insert less.
   ],
 );
 export type ChangeEventRow = typeof changeEvents.$inferSelect;

@@ -256,17 +256,21 @@ export function createChangesRepository() {
     },
 
     /**
-     * Deletes events older than `before` (oldest first in feed order, one batch) and remembers the newest
-     * deleted position: a cursor before it may have missed deleted events and gets 410, never a silent hole.
+     * Deletes the events older than `before` among the oldest `batch` of the feed (feed order is the order
+     * of writing, so that is where they are: no time index needed) and remembers the newest deleted position:
+     * a cursor before it may have missed deleted events and gets 410, never a silent hole. Returns how many
+     * went; 0 when the feed's oldest events are all still kept.
      */
     async prune(ex: Executor, before: Date, batch = 5000): Promise<number> {
       const { rows } = await ex.execute<{ n: number }>(sql`
-        WITH doomed AS (
-          SELECT ${changeEvents.id} AS id, ${changeEvents.xid} AS xid FROM ${changeEvents}
-          WHERE ${changeEvents.occurredAt} < ${before.toISOString()}::timestamptz
-            AND ${changeEvents.xid} < ${horizonXmin}
+        WITH head AS (
+          SELECT ${changeEvents.id} AS id, ${changeEvents.xid} AS xid, ${changeEvents.occurredAt} AS occurred_at
+          FROM ${changeEvents}
+          WHERE ${changeEvents.xid} < ${horizonXmin}
           ORDER BY ${changeEvents.xid}, ${changeEvents.id}
           LIMIT ${batch}
+        ), doomed AS (
+          SELECT id, xid FROM head WHERE occurred_at < ${before.toISOString()}::timestamptz
         ), last AS (
           SELECT xid, id FROM doomed ORDER BY xid DESC, id DESC LIMIT 1
         ), mark AS (

@@ -325,7 +325,7 @@ export function createChangesService({ db, changes, clock, retentionDays }: Chan
       for (;;) {
         const n = await changes.prune(db, before);
         total += n;
-        if (n < 5000) break;
+        if (n === 0) break;
       }
       await changes.deleteExpiredStreamTokens(db, now);
       return total;
