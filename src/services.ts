@@ -120,6 +120,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     changes: changesRepo,
     clock,
     retentionDays: config.changes.retentionDays,
+    log,
   });
   const idempotency = createIdempotencyService({ db, keys: createIdempotencyRepository(), clock });
 

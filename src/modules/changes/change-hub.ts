@@ -1,12 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify';
 import pg from 'pg';
 import type { Database } from '../../db/client.js';
+import { CHANGE_CHANNEL } from './change-announcer.js';
 import { batchOf, type LiveStream } from './change-stream.js';
 import { type ChangesRepository, comparePositions, type Position, positionOf } from './changes.repository.js';
 import { type ChangeEvent, toChangeEvent } from './changes.service.js';
 import { StreamSessions } from './stream-sessions.js';
 
-const CHANNEL = 'change_events';
 const BATCH = 1000;
 const FAN_OUT_SLICE = 200;
 /**
@@ -31,8 +31,8 @@ export interface ChangeHubOptions {
 
 /**
  * One per process: fans committed change events out to this instance's open streams. Commits on any
- * instance reach it through PostgreSQL LISTEN/NOTIFY (the insert trigger notifies with the transaction
- * id); it then reads the feed once for all streams and offers each event to each live stream, which
+ * instance reach it through PostgreSQL LISTEN/NOTIFY (the writer announces its transaction id once the
+ * change is written, see change-announcer.ts); it then reads the feed once for all streams and offers each event to each live stream, which
  * applies its caller's view. Started with the first stream; the listener reconnects and re-subscribes
  * after a lost connection, then polls so nothing committed meanwhile is missed.
  */
@@ -98,7 +98,7 @@ export class ChangeHub {
       keepAlive: true,
     });
     client.on('notification', (msg) => {
-      if (msg.channel !== CHANNEL) return;
+      if (msg.channel !== CHANGE_CHANNEL) return;
       if (msg.payload && /^\d+$/.test(msg.payload)) {
         const xid = BigInt(msg.payload);
         if (xid > this.announced) this.announced = xid;
@@ -111,7 +111,7 @@ export class ChangeHub {
     });
     client.on('end', () => this.reconnect(client));
     await client.connect();
-    await client.query(`LISTEN ${CHANNEL}`);
+    await client.query(`LISTEN ${CHANGE_CHANNEL}`);
     this.client = client;
     this.reconnectDelay = 100;
   }

@@ -1,9 +1,11 @@
+import type { FastifyBaseLogger } from 'fastify';
 import type { Database, Executor } from '../../db/client.js';
 import type { ChangeEventRow } from '../../db/schema/index.js';
 import type { Clock } from '../../lib/clock.js';
 import { AppError, ValidationError } from '../../lib/errors.js';
 import type { Actor, RequestContext } from '../auth/actor.js';
 import { canSeeInternal, canViewTicket, isStaff, ruleFor } from '../auth/permissions.js';
+import { ChangeAnnouncer } from './change-announcer.js';
 import {
   type ChangesRepository,
   comparePositions,
@@ -180,10 +182,14 @@ export interface ChangesServiceDeps {
   changes: ChangesRepository;
   clock: Clock;
   retentionDays: number;
+  log: FastifyBaseLogger;
 }
 
-export function createChangesService({ db, changes, clock, retentionDays }: ChangesServiceDeps) {
+export function createChangesService({ db, changes, clock, retentionDays, log }: ChangesServiceDeps) {
   const handlers: Array<{ one: ChangeHandler; many?: ChangeBatchHandler }> = [];
+  const announcer = new ChangeAnnouncer(db, (err) =>
+    log.warn({ err }, 'change announcement failed; open streams get it by their fallback poll'),
+  );
 
   async function assertNotExpired(after: Position) {
     const pruned = await changes.prunedUpTo(db);
@@ -194,7 +200,8 @@ export function createChangesService({ db, changes, clock, retentionDays }: Chan
     /**
      * Writes a change event on the executor it is given — the transaction of the change, beside its audit
      * event, so both commit or roll back together — then runs the in-transaction subscribers (which enqueue
-     * their jobs on the same transaction). `data` is the entity as staff see it.
+     * their jobs on the same transaction), and has the live streams woken once it commits. `data` is the
+     * entity as staff see it.
      */
     async record(
       ex: Executor,
@@ -213,7 +220,13 @@ export function createChangesService({ db, changes, clock, retentionDays }: Chan
       });
       const event = toChangeEvent(row);
       for (const handler of handlers) await handler.one(ex, event);
+      announcer.announce(row.xid);
       return event;
+    },
+
+    /** Wakes the live streams after events written without record() (a breach pass), once committed. */
+    announce(xid?: string): void {
+      announcer.announce(xid);
     },
 
     /**

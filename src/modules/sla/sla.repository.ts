@@ -269,7 +269,7 @@ export function createSlaRepository() {
      * actor) and its staff-only `ticket.sla_breached` change event. The event data travel as one JSON
      * parameter (parsed once, like a single row); the audit rows are built here from arrays. The ticket
      * row is not written (its version, the ETag, does not move: a breach is not an edit). Returns the
-     * events' ids, in the order of `hits`.
+     * events' ids, in the order of `hits`, and the transaction id they were written by.
      */
     async markAndAnnounce(
       ex: Executor,
@@ -287,9 +287,9 @@ export function createSlaRepository() {
         data: Record<string, unknown>;
       }>,
       traceId: string,
-    ): Promise<number[]> {
-      if (marks.length === 0) return [];
-      const { rows } = await ex.execute<{ id: string | number }>(sql`
+    ): Promise<{ ids: number[]; xid?: string }> {
+      if (marks.length === 0) return { ids: [] };
+      const { rows } = await ex.execute<{ id: string | number; xid: string }>(sql`
         WITH marked AS (
           UPDATE ${ticketSla} AS s SET
             first_response_breached_at = coalesce(s.first_response_breached_at, m.fr),
@@ -321,10 +321,10 @@ export function createSlaRepository() {
             JOIN jsonb_array_elements(${JSON.stringify(hits.map((h) => h.data))}::jsonb) WITH ORDINALITY AS d(data, n)
               ON d.n = h.n
            ORDER BY h.n
-          RETURNING id
+          RETURNING id, xid
         )
-        SELECT id FROM announced ORDER BY id`);
-      return rows.map((r) => Number(r.id));
+        SELECT id, xid::text AS xid FROM announced ORDER BY id`);
+      return { ids: rows.map((r) => Number(r.id)), xid: rows[0]?.xid };
     },
   };
 }

@@ -26,6 +26,8 @@ import {
 export interface ChangeRecorder {
   /** Runs the subscribers (mail, webhooks) of events already written (a breach pass writes its own). */
   dispatch(ex: Executor, seqs: number[]): Promise<number>;
+  /** Wakes the live streams for events a committed transaction wrote without record(). */
+  announce(xid?: string): void;
 }
 
 /** Enqueues a job in the caller's transaction (src/modules/jobs). */
@@ -289,6 +291,7 @@ export function createSlaService(deps: SlaServiceDeps) {
       const ctx: RequestContext = { actor: null, traceId: `sla-${randomUUID()}`, ip: null, userAgent: null };
       let ticketsSeen = 0;
       let breaches = 0;
+      let announceXid: string | undefined;
       for (;;) {
         const claimed = await db.transaction(async (tx) => {
           // Marks, events and audit rows commit together or not at all, and a pass is redone every 15 s:
@@ -345,12 +348,16 @@ export function createSlaService(deps: SlaServiceDeps) {
               });
             }
           });
-          const seqs = await repo.markAndAnnounce(tx, marks, hits, ctx.traceId);
-          if (seqs.length === 0) return rows.length;
-          breaches += seqs.length;
-          await jobs.enqueue(tx, SLA_NOTIFY_JOB, { events: seqs });
+          const written = await repo.markAndAnnounce(tx, marks, hits, ctx.traceId);
+          if (written.ids.length === 0) return rows.length;
+          breaches += written.ids.length;
+          announceXid = written.xid;
+          await jobs.enqueue(tx, SLA_NOTIFY_JOB, { events: written.ids });
           return rows.length;
         });
+        // Committed: wake the live streams.
+        if (announceXid) changes.announce(announceXid);
+        announceXid = undefined;
         ticketsSeen += claimed;
         if (claimed < batch) break;
       }

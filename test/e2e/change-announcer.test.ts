@@ -1,0 +1,92 @@
+import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp } from '../helpers/app.js';
+import { createUser, type TestUser } from '../helpers/factory.js';
+import { type OwnDatabase, ownDatabase } from '../helpers/own-database.js';
+
+// Its own database: notifications are per database, and other files write changes all the time.
+let database: OwnDatabase;
+let app: FastifyInstance;
+let agent: TestUser;
+let listener: pg.Client;
+const heard: Array<{ payload: string; at: number }> = [];
+
+beforeAll(async () => {
+  database = await ownDatabase('helpdesk_announce');
+  app = await createTestApp({ DATABASE_URL: database.url });
+  agent = await createUser(app, { role: 'agent' });
+  listener = new pg.Client({ connectionString: database.url });
+  await listener.connect();
+  listener.on('notification', (n) => {
+    if (n.channel === 'change_events') heard.push({ payload: n.payload ?? '', at: Date.now() });
+  });
+  await listener.query('LISTEN change_events');
+});
+afterAll(async () => {
+  await listener?.end();
+  await app?.close();
+  await database?.drop();
+});
+
+async function until<T>(what: () => T | undefined, ms = 5000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = what();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function newTicket(): Promise<number> {
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/tickets',
+    headers: agent.auth,
+    payload: { title: 'announce me', description: 'd' },
+  });
+  expect(res.statusCode).toBe(201);
+  return res.json().id;
+}
+
+async function xidOf(ticketId: number): Promise<bigint> {
+  const { rows } = await listener.query<{ xid: string }>(
+    'SELECT max(xid::text::numeric)::text AS xid FROM change_events WHERE ticket_id = $1',
+    [ticketId],
+  );
+  return BigInt(rows[0]!.xid);
+}
+
+describe('live streams are woken after a change, outside its transaction', () => {
+  it('a write is announced on change_events with the id of the transaction that wrote it', async () => {
+    heard.length = 0;
+    const id = await newTicket();
+    const xid = await xidOf(id);
+    const note = await until(() => heard.find((n) => n.payload !== '' && BigInt(n.payload) >= xid));
+    expect(BigInt(note.payload)).toBe(xid);
+  });
+
+  it('the change table has no notifying trigger: an insert outside the app is not announced', async () => {
+    const id = await newTicket();
+    const created = await xidOf(id);
+    await until(() => heard.find((n) => n.payload !== '' && BigInt(n.payload) >= created));
+    heard.length = 0;
+    await listener.query(
+      `INSERT INTO change_events (type, ticket_id, data) VALUES ('ticket.updated', $1, '{}'::jsonb)`,
+      [id],
+    );
+    // Its own notification would arrive with this statement's completion, before the next round trip.
+    await listener.query('SELECT 1');
+    expect(heard).toEqual([]);
+  });
+
+  it('writes close together share announcements, and the last one covers the newest transaction', async () => {
+    heard.length = 0;
+    const ids = await Promise.all(Array.from({ length: 12 }, () => newTicket()));
+    const newest = (await Promise.all(ids.map(xidOf))).reduce((a, b) => (b > a ? b : a));
+    await until(() => heard.find((n) => n.payload !== '' && BigInt(n.payload) >= newest));
+    expect(heard.length).toBeGreaterThan(0);
+    expect(heard.length).toBeLessThanOrEqual(12);
+  });
+});
