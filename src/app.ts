@@ -8,6 +8,7 @@ import { registerAuth } from './http/auth.js';
 import { registerDocs } from './http/docs.js';
 import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './http/errors.js';
 import { refuseUnknownQueryParameters } from './http/input-schemas.js';
+import { livenessServerFactory } from './http/liveness.js';
 import { loggerOptions, withSafeErrors } from './http/logger.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerOverloadProtection } from './http/overload.js';
@@ -15,7 +16,7 @@ import { registerRateLimit } from './http/rate-limit.js';
 import { registerRequestIdHeader, requestIdOptions } from './http/request-id.js';
 import { registerSecurity } from './http/security.js';
 import { createFastSerializerCompiler } from './http/serializer.js';
-import { registerDraining } from './http/shutdown.js';
+import { type DrainState, registerDraining } from './http/shutdown.js';
 import { attachmentsRoutes } from './modules/attachments/attachments.routes.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
 import { apiTokenRoutes } from './modules/auth/api-tokens.routes.js';
@@ -78,11 +79,19 @@ const pkg = ((): { version: string } => {
 })();
 
 /**
+ * Idle sockets are dropped after 30 s; a whole request (headers + body) must arrive within 120 s,
+ * enough for a 10 MiB attachment at ~1 Mbit/s, short enough to shed slow-body (slowloris) clients.
+ */
+const SERVER_TIMEOUTS = { connectionTimeout: 30_000, requestTimeout: 120_000, keepAliveTimeout: 72_000 };
+
+/**
  * Builds a ready Fastify instance: used by server.ts and by the tests. Owns the pg pool
  * (closed on app.close()); the database must already be migrated.
  */
 export async function buildApp(config: AppConfig, overrides: AppOverrides = {}): Promise<FastifyInstance> {
+  const drain: DrainState = { draining: false };
   const app = Fastify({
+    serverFactory: livenessServerFactory({ draining: () => drain.draining, ...SERVER_TIMEOUTS }),
     logger: withSafeErrors(overrides.logger ?? loggerOptions(config)),
     // Errors found below the routes (bad percent-encoding, headers over 16 KiB, broken framing) are problems too.
     frameworkErrors: frameworkErrorHandler,
@@ -97,11 +106,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
               i < hops
           )(config.trustProxy)
         : config.trustProxy,
-    // Idle sockets are dropped after 30 s; a whole request (headers + body) must arrive within 120 s,
-    // enough for a 10 MiB attachment at ~1 Mbit/s, short enough to shed slow-body (slowloris) clients.
-    connectionTimeout: 30_000,
-    requestTimeout: 120_000,
-    keepAliveTimeout: 72_000,
+    ...SERVER_TIMEOUTS,
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200 },
   });
@@ -147,7 +152,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await registerSecurity(app, config);
   await registerOverloadProtection(app, config);
   await registerMetrics(app, config, dbHandle.pool, [(registry) => registerJobMetrics(registry, db)]);
-  registerDraining(app);
+  registerDraining(app, drain);
   await registerDocs(app, pkg.version);
   // Rate limits apply to routes registered after this line; route-level hooks run after the (global) auth
   // hook, so they see the actor. Requests the auth hook refuses are counted per IP by limitRejected.

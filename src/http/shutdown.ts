@@ -12,21 +12,25 @@ declare module 'fastify' {
   }
 }
 
-export function registerDraining(app: FastifyInstance): void {
-  let draining = false;
+/** Whether the server drains; read by the liveness fast path (src/http/liveness.ts) too. */
+export interface DrainState {
+  draining: boolean;
+}
+
+export function registerDraining(app: FastifyInstance, state: DrainState): void {
   app.decorate('startDraining', () => {
-    draining = true;
+    state.draining = true;
   });
   // Callback hooks: they run on every request and almost always have nothing to do.
   app.addHook('onRequest', (request, _reply, done) => {
-    if (draining && request.routeOptions.url === '/readyz') {
+    if (state.draining && request.routeOptions.url === '/readyz') {
       done(new ServiceUnavailableError('The server is shutting down.', 5));
       return;
     }
     done();
   });
   app.addHook('onSend', (_request, reply, payload, done) => {
-    if (draining) reply.header('connection', 'close');
+    if (state.draining) reply.header('connection', 'close');
     done(null, payload);
   });
 }
