@@ -66,6 +66,8 @@ declare module 'fastify' {
     jobRunner: JobRunner;
     /** The change feed: record(tx, …) in services; onRecorded(handler) for mail, webhooks. */
     changes: ChangesService;
+    /** This process's live-stream fan-out (its open streams). */
+    changeHub: ChangeHub;
   }
 }
 
@@ -215,6 +217,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
     authCheckMs: config.changes.authCheckMs,
     streamsPerUser: config.changes.streamsPerUser,
   });
+  app.decorate('changeHub', hub);
   // Open streams never end by themselves: close them (with a reason) before the server waits for connections.
   app.addHook('preClose', () => hub.stop());
   await app.register(changesRoutes, {

@@ -36,6 +36,14 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
+async function until(ok: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 const streamUrl = (q = '') => `${base}/api/v1/changes/stream${q ? `?${q}` : ''}`;
 
 async function newTicket(target: FastifyInstance, user: TestUser, title = `live ${randomUUID()}`) {
@@ -487,6 +495,44 @@ describe('fan-out across instances', () => {
       const frame = await sse.next(ticketCreated(t.title));
       expect(JSON.parse(frame.data!).ticketId).toBe(t.id);
       sse.close();
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('with no open stream an instance reads nothing for announced changes; its next stream starts at the head', async () => {
+    const b = await createTestApp();
+    try {
+      const urlB = await b.listen({ port: 0, host: '127.0.0.1' });
+      const user = await createUser(b, { role: 'agent' });
+      const first = await openSse(`${urlB}/api/v1/changes/stream`, user.auth);
+      await first.next((f) => f.retry !== undefined);
+      first.close();
+      await until(() => b.changeHub.streams.size === 0);
+      // Count the hub's feed reads from here on.
+      const repo = b.services.changesRepo;
+      const listAfter = repo.listAfter;
+      let reads = 0;
+      repo.listAfter = (...args) => {
+        reads++;
+        return listAfter.apply(repo, args);
+      };
+      const unseen = await newTicket(app, requester); // through instance A
+      await until(() => b.changeHub.stale);
+      expect(reads).toBe(0);
+      const sse = await openSse(`${urlB}/api/v1/changes/stream`, user.auth);
+      try {
+        await sse.next((f) => f.retry !== undefined);
+        const seen = await newTicket(app, requester);
+        await sse.next(ticketCreated(seen.title));
+        // Everything it carries came after it opened: nothing written while the instance had no stream.
+        const tickets = sse.frames
+          .filter((f) => f.event === 'ticket.created')
+          .map((f) => JSON.parse(f.data!).ticketId);
+        expect(tickets).not.toContain(unseen.id);
+      } finally {
+        sse.close();
+      }
     } finally {
       await b.close();
     }

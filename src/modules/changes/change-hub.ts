@@ -45,6 +45,8 @@ export class ChangeHub {
   private stopped = false;
   private polling = false;
   private pollAgain = false;
+  /** Changes were announced while there were no streams to read them for. */
+  stale = false;
   /** The newest transaction id a notification announced; polls retry until it has been served. */
   private announced = 0n;
   private retryMs = 0;
@@ -64,6 +66,19 @@ export class ChangeHub {
   /** Where live delivery stands (null before the first start). */
   get current(): Position | null {
     return this.position;
+  }
+
+  /**
+   * Where a stream opened now without a cursor starts: the hub's position, moved to the feed's head first
+   * when changes were announced while it had no streams (it does not read the feed for nobody).
+   */
+  async livePosition(): Promise<Position> {
+    if (this.stale && this.streams.size === 0) {
+      this.stale = false;
+      const head = await this.opts.changes.head(this.opts.db);
+      if (!this.position || comparePositions(head, this.position) > 0) this.position = head;
+    }
+    return this.position ?? this.opts.changes.head(this.opts.db);
   }
 
   /** Connects the listener and learns the feed's head; idempotent. */
@@ -103,7 +118,9 @@ export class ChangeHub {
         const xid = BigInt(msg.payload);
         if (xid > this.announced) this.announced = xid;
       }
-      this.poll();
+      // Nobody to deliver to: no read. The next stream starts from the feed's head (livePosition()).
+      if (this.streams.size === 0) this.stale = true;
+      else this.poll();
     });
     client.on('error', (err) => {
       this.opts.log.warn({ err }, 'change listener connection lost; reconnecting');
@@ -259,6 +276,11 @@ export class ChangeHub {
 
   add(stream: LiveStream): void {
     this.streams.add(stream);
+    // Announced while the hub had no streams (after livePosition() looked): read it now.
+    if (this.stale) {
+      this.stale = false;
+      this.poll();
+    }
   }
 
   remove(stream: LiveStream): void {

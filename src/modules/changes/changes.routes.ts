@@ -165,7 +165,7 @@ refused (expiry, logout, deactivation). Never logged.`,
           : null;
       if (from) await changes.assertNotExpired(from);
       await hub.start();
-      const cursor = from ?? hub.current ?? (await changes.head());
+      const cursor = from ?? (await hub.livePosition());
       if (!hub.reserve(actor.id)) throw new TooManyStreamsError(opts.stream.streamsPerUser);
 
       reply.hijack();
