@@ -189,33 +189,34 @@ describe('cluster mode: WEB_CONCURRENCY=2 on one database, without Redis', () =>
   });
 
   it('answers /metrics for every worker, whichever one takes the scrape', async () => {
-    const healthzCount = (text: string) =>
+    // /readyz: a route the app itself serves and logs (a probe's /healthz is answered before it, unlogged).
+    const readyzCount = (text: string) =>
       text
         .split('\n')
-        .filter((l) => l.startsWith('http_request_duration_seconds_count{') && l.includes('route="/healthz"'))
+        .filter((l) => l.startsWith('http_request_duration_seconds_count{') && l.includes('route="/readyz"'))
         .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
     const scrape = async () => {
       const a = await fresh(server.url, '/metrics');
       expect(a.status).toBe(200);
       return { text: a.body, pid: await servedBy(server, String(a.headers['x-request-id'])) };
     };
-    const before = healthzCount((await scrape()).text);
+    const before = readyzCount((await scrape()).text);
     const pids = new Set<number>();
     for (let i = 0; i < 10; i++) {
-      const a = await fresh(server.url, '/healthz');
+      const a = await fresh(server.url, '/readyz');
       expect(a.status).toBe(200);
       pids.add(await servedBy(server, String(a.headers['x-request-id'])));
     }
     const [first, second] = [await scrape(), await scrape()];
     report('Cluster: merged /metrics', {
-      '/healthz answered by worker pids': [...pids].join(' '),
+      '/readyz answered by worker pids': [...pids].join(' '),
       'scrapes answered by worker pids': `${first.pid} ${second.pid}`,
-      '/healthz count before, after (scrape 1, scrape 2)': `${before}, ${healthzCount(first.text)}, ${healthzCount(second.text)}`,
+      '/readyz count before, after (scrape 1, scrape 2)': `${before}, ${readyzCount(first.text)}, ${readyzCount(second.text)}`,
     });
     expect(pids.size).toBe(2);
     expect(first.pid).not.toBe(second.pid);
-    expect(healthzCount(first.text)).toBe(before + 10);
-    expect(healthzCount(second.text)).toBe(before + 10);
+    expect(readyzCount(first.text)).toBe(before + 10);
+    expect(readyzCount(second.text)).toBe(before + 10);
     // The queue gauges are read from the one database: merged as one value, not summed per worker.
     const depth = (t: string) => t.split('\n').filter((l) => l.startsWith('jobs_queue_depth '));
     expect(depth(first.text)).toHaveLength(1);
@@ -308,7 +309,7 @@ describe('cluster mode: WEB_CONCURRENCY=2 on one database, without Redis', () =>
     await waitFor(
       'the replacement to answer',
       async () => {
-        const a = await fresh(server.url, '/healthz');
+        const a = await fresh(server.url, '/readyz');
         if (a.status === 200) served.add(await servedBy(server, String(a.headers['x-request-id'])));
         return served.has(replacement!);
       },
