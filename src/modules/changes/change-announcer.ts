@@ -49,6 +49,8 @@ export class ChangeAnnouncer {
     this.timer = null;
     const payload = this.newest > 0n ? this.newest.toString() : '';
     this.newest = 0n;
+    // Shutting down: this process's hub is gone, and the others poll while their streams are open.
+    if ((this.db.$client as { ending?: boolean }).ending) return;
     this.db.execute(sql`SELECT pg_notify(${CHANGE_CHANNEL}, ${payload})`).catch(this.onError);
   }
 }

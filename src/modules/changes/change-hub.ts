@@ -32,9 +32,10 @@ export interface ChangeHubOptions {
 /**
  * One per process: fans committed change events out to this instance's open streams. Commits on any
  * instance reach it through PostgreSQL LISTEN/NOTIFY (the writer announces its transaction id once the
- * change is written, see change-announcer.ts); it then reads the feed once for all streams and offers each event to each live stream, which
- * applies its caller's view. Started with the first stream; the listener reconnects and re-subscribes
- * after a lost connection, then polls so nothing committed meanwhile is missed.
+ * change is written, see change-announcer.ts); it then reads the feed once for all streams and offers
+ * each event to each live stream, which applies its caller's view. Started with the first stream; while
+ * it has none it reads nothing. The listener reconnects and re-subscribes after a lost connection, then
+ * polls so nothing committed meanwhile is missed.
  */
 export class ChangeHub {
   readonly streams = new Set<LiveStream>();

@@ -200,8 +200,8 @@ export function createChangesService({ db, changes, clock, retentionDays, log }:
     /**
      * Writes a change event on the executor it is given — the transaction of the change, beside its audit
      * event, so both commit or roll back together — then runs the in-transaction subscribers (which enqueue
-     * their jobs on the same transaction), and has the live streams woken once it commits. `data` is the
-     * entity as staff see it.
+     * their jobs on the same transaction), and has the live streams woken a moment later (change-announcer.ts:
+     * the hub looks until the transaction has ended). `data` is the entity as staff see it.
      */
     async record(
       ex: Executor,
