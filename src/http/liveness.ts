@@ -22,7 +22,7 @@ const FIXED = [
  * process still answers": it needs no routing, hooks, auth, metrics or logging, and it should keep
  * answering while the app sheds load. Its answer carries X-Request-Id (as every response does),
  * `nosniff` and `no-store`, and `Connection: close` while the server drains; not the headers that only
- * mean something to a browser rendering a document (CSP, frame options, HSTS: they cost a probe a third
+ * mean something to a browser rendering a document (CSP, frame options, HSTS: they cost a probe a quarter
  * of its time). A request with an `Origin` (a browser's, which gets CORS), a query string or another
  * method goes to the app, which also serves `/healthz` to `inject()` and documents it.
  *
