@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
 import { type OwnDatabase, ownDatabase } from '../helpers/own-database.js';
+import { createTicket } from '../helpers/tickets.js';
+import { until } from '../helpers/wait.js';
 
 // Its own database: notifications are per database, and other files write changes all the time.
 let database: OwnDatabase;
@@ -29,26 +31,12 @@ afterAll(async () => {
   await database?.drop();
 });
 
-async function until<T>(what: () => T | undefined, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = what();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
+async function newTicket(): Promise<number> {
+  return (await createTicket(app, agent, { title: 'announce me' })).id;
 }
 
-async function newTicket(): Promise<number> {
-  const res = await app.inject({
-    method: 'POST',
-    url: '/api/v1/tickets',
-    headers: agent.auth,
-    payload: { title: 'announce me', description: 'd' },
-  });
-  expect(res.statusCode).toBe(201);
-  return res.json().id;
-}
+/** The first notification heard that announces transaction `xid` or a later one. */
+const announcing = (xid: bigint) => () => heard.find((n) => n.payload !== '' && BigInt(n.payload) >= xid);
 
 async function xidOf(ticketId: number): Promise<bigint> {
   const { rows } = await listener.query<{ xid: string }>(
@@ -63,14 +51,14 @@ describe('live streams are woken after a change, outside its transaction', () =>
     heard.length = 0;
     const id = await newTicket();
     const xid = await xidOf(id);
-    const note = await until(() => heard.find((n) => n.payload !== '' && BigInt(n.payload) >= xid));
+    const note = await until(announcing(xid));
     expect(BigInt(note.payload)).toBe(xid);
   });
 
   it('the change table has no notifying trigger: an insert outside the app is not announced', async () => {
     const id = await newTicket();
     const created = await xidOf(id);
-    await until(() => heard.find((n) => n.payload !== '' && BigInt(n.payload) >= created));
+    await until(announcing(created));
     heard.length = 0;
     await listener.query(
       `INSERT INTO change_events (type, ticket_id, data) VALUES ('ticket.updated', $1, '{}'::jsonb)`,
@@ -85,7 +73,7 @@ describe('live streams are woken after a change, outside its transaction', () =>
     heard.length = 0;
     const ids = await Promise.all(Array.from({ length: 12 }, () => newTicket()));
     const newest = (await Promise.all(ids.map(xidOf))).reduce((a, b) => (b > a ? b : a));
-    await until(() => heard.find((n) => n.payload !== '' && BigInt(n.payload) >= newest));
+    await until(announcing(newest));
     expect(heard.length).toBeGreaterThan(0);
     expect(heard.length).toBeLessThanOrEqual(12);
   });

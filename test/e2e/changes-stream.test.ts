@@ -8,6 +8,7 @@ import { createTestApp } from '../helpers/app.js';
 import { openSse, type SseFrame, settled } from '../helpers/changes.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
 import { expectProblem } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 
 const logLines: string[] = [];
 let app: FastifyInstance;
@@ -35,14 +36,6 @@ beforeAll(async () => {
   ]);
 });
 afterAll(() => app.close());
-
-async function until(ok: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const streamUrl = (q = '') => `${base}/api/v1/changes/stream${q ? `?${q}` : ''}`;
 
