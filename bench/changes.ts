@@ -20,14 +20,23 @@
  * per watched stream and why the server ended any stream; the write runs add PostgreSQL backend CPU per request.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { freshDatabase, openBenchServer } from './database.js';
-import { api, benchServerEnv, killChildren, login, run, type Server, startServer } from './proc.js';
+import {
+  api,
+  backendCpuMs,
+  benchServerEnv,
+  cpuDelta,
+  killChildren,
+  login,
+  run,
+  type Server,
+  startServer,
+} from './proc.js';
 import { writeJson } from './report.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -345,35 +354,6 @@ async function writeTarget(name: string, server: Server, database: string): Prom
     commentTickets.push(ticket.id);
   }
   return { name, base, agent: users.agent, commentTickets, server, database };
-}
-
-/**
- * CPU time (ms) the PostgreSQL backends serving `database` have used: the database's own work, which
- * waiting for a core or a lock does not inflate (active_time counts both). Backends are read from /proc,
- * so only for a PostgreSQL on this machine (NaN otherwise); the pool's connections live through a sample.
- */
-async function backendCpuMs(admin: pg.Client, database: string): Promise<Map<number, number>> {
-  const { rows } = await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [
-    database,
-  ]);
-  const out = new Map<number, number>();
-  for (const { pid } of rows) {
-    try {
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(pid, ((Number(rest[11]) + Number(rest[12])) * 1000) / 100);
-    } catch {
-      // not on this machine, or gone
-    }
-  }
-  return out;
-}
-
-function cpuDelta(before: Map<number, number>, after: Map<number, number>): number {
-  if (after.size === 0) return Number.NaN;
-  let ms = 0;
-  for (const [pid, t] of after) ms += t - (before.get(pid) ?? 0);
-  return ms;
 }
 
 /** Time the database's backends spent executing statements (ms; PostgreSQL 14+). */

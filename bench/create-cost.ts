@@ -19,11 +19,18 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { type CpuProfile, formatTop, topFrames } from './cpuprofile-top.js';
 import { CREATED_TITLE_PREFIX, describeUsers, removeCreatedTickets } from './database.js';
-import { benchServerEnv, runBench, startServer } from './proc.js';
+import {
+  backendCpuMs,
+  benchServerEnv,
+  cpuDelta,
+  procCpuMs,
+  processTree,
+  runBench,
+  startServer,
+} from './proc.js';
 
 const SEED_PASSWORD = process.env.BENCH_SEED_PASSWORD ?? 'bench-password-123';
 const API = '/api/v1';
-const USER_HZ = 100;
 
 interface Options {
   db: string;
@@ -67,24 +74,6 @@ function parse(argv: string[]): Options {
   return o;
 }
 
-async function cpuMs(pid: number): Promise<number> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(rest[11]) + Number(rest[12])) * 1000) / USER_HZ;
-  } catch {
-    return 0;
-  }
-}
-
-async function children(pid: number): Promise<number[]> {
-  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
-  return text
-    .split(' ')
-    .filter((s) => s.trim())
-    .map(Number);
-}
-
 interface Snapshot {
   primary: number;
   workers: number;
@@ -96,32 +85,24 @@ interface Snapshot {
 }
 
 async function snapshot(serverPid: number, monitor: pg.Client, dbName: string): Promise<Snapshot> {
-  const kids = await children(serverPid);
-  const { rows: procs } = await monitor.query<{ pid: number }>(
-    'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
-    [dbName],
-  );
-  const backends = new Map<number, number>();
-  for (const { pid } of procs) backends.set(pid, await cpuMs(pid));
+  const kids = (await processTree(serverPid)).slice(1);
+  const backends = await backendCpuMs(monitor, dbName, { exceptOwn: true });
   const { rows } = await monitor.query<{ jobs: string; mails: string; commits: string }>(
     `SELECT (SELECT last_value FROM graphile_worker.jobs_id_seq1)::text AS jobs,
             (SELECT count(*) FROM mail_deliveries)::text AS mails,
             (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())::text AS commits`,
   );
   return {
-    primary: await cpuMs(serverPid),
-    workers: (await Promise.all(kids.map(cpuMs))).reduce((a, b) => a + b, 0),
+    primary: await procCpuMs(serverPid),
+    // A worker gone since the tree was read counts nothing.
+    workers: (await Promise.all(kids.map(procCpuMs)))
+      .filter((ms) => !Number.isNaN(ms))
+      .reduce((a, b) => a + b, 0),
     backends,
     jobs: Number(rows[0]!.jobs),
     mails: Number(rows[0]!.mails),
     commits: Number(rows[0]!.commits),
   };
-}
-
-function pgDelta(a: Snapshot, b: Snapshot): number {
-  let sum = 0;
-  for (const [pid, ms] of b.backends) sum += ms - (a.backends.get(pid) ?? 0);
-  return sum;
 }
 
 async function pendingJobs(c: pg.Client): Promise<number> {
@@ -235,8 +216,8 @@ async function main() {
           jobsPrimary: per(s2.primary - s0.primary),
           jobsPrimaryDuringLoad: per(s1.primary - s0.primary),
           node: per(s2.workers - s0.workers + s2.primary - s0.primary),
-          postgres: per(pgDelta(s0, s2)),
-          postgresDuringLoad: per(pgDelta(s0, s1)),
+          postgres: per(cpuDelta(s0.backends, s2.backends)),
+          postgresDuringLoad: per(cpuDelta(s0.backends, s1.backends)),
         },
         jobsPerCreate: per(s2.jobs - s0.jobs),
         mailsPerCreate: per(s2.mails - s0.mails),

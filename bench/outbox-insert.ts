@@ -7,25 +7,19 @@
  * their difference: the outbox's cost per write. BENCH_PG_URL (a local server: /proc), BENCH_N (2000 per
  * round and kind), BENCH_ROUNDS (6). The database (BENCH_DB_PREFIX) is created and dropped.
  */
-import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { sql } from 'drizzle-orm';
 import { createDb } from '../src/db/client.js';
 import { runMigrations } from '../src/db/migrate.js';
 import { createChangesRepository } from '../src/modules/changes/changes.repository.js';
 import { freshDatabase, openBenchServer } from './database.js';
+import { procCpuMs } from './proc.js';
 
 const PG =
   process.env.BENCH_PG_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const N = Number(process.env.BENCH_N ?? '2000');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '6');
 const PREFIX = process.env.BENCH_DB_PREFIX ?? 'helpdesk_bench_outbox';
-
-async function backendCpuUs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(rest[11]) + Number(rest[12])) * 1e6) / 100;
-}
 
 async function main() {
   const server = await openBenchServer(PG);
@@ -89,12 +83,12 @@ async function main() {
     for (let r = 0; r < ROUNDS; r++) {
       for (const withEvent of r % 2 === 0 ? [true, false] : [false, true]) {
         const cpu0 = process.cpuUsage();
-        const pg0 = await backendCpuUs(pid);
+        const pg0 = (await procCpuMs(pid)) * 1000;
         for (let i = 0; i < N; i++) await one(withEvent, i);
         const cpu = process.cpuUsage(cpu0);
         const a = acc[withEvent ? 'with' : 'without'];
         a.app += cpu.user + cpu.system;
-        a.pg += (await backendCpuUs(pid)) - pg0;
+        a.pg += (await procCpuMs(pid)) * 1000 - pg0;
         a.n += N;
       }
     }

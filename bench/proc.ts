@@ -4,6 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type pg from 'pg';
 import { freePort } from '../scripts/lib/free-port.js';
 
 export { freePort };
@@ -64,7 +65,7 @@ export interface Server {
 }
 
 /** The process and its descendants (cluster workers; an embedded PostgreSQL would be counted too). */
-async function processTree(pid: number): Promise<number[]> {
+export async function processTree(pid: number): Promise<number[]> {
   const out = [pid];
   for (let i = 0; i < out.length; i++) {
     const p = out[i]!;
@@ -77,7 +78,8 @@ async function processTree(pid: number): Promise<number[]> {
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on every mainstream Linux). */
 const USER_HZ = 100;
 
-async function procCpuMs(pid: number): Promise<number> {
+/** CPU time (user + system) the process has used, in ms, from /proc/<pid>/stat; NaN when it cannot be read. */
+export async function procCpuMs(pid: number): Promise<number> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     // Fields after "(comm)": state is field 3, utime field 14, stime field 15.
@@ -86,6 +88,36 @@ async function procCpuMs(pid: number): Promise<number> {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * CPU ms each PostgreSQL backend serving `database` has used (pid → ms), read from /proc: only for a
+ * PostgreSQL on this machine (an empty map otherwise); backends that are gone are left out. What the work
+ * costs the server, whatever the machine's load makes it wait for a core or a lock.
+ */
+export async function backendCpuMs(
+  client: Pick<pg.ClientBase, 'query'>,
+  database: string,
+  opts: { exceptOwn?: boolean } = {},
+): Promise<Map<number, number>> {
+  const { rows } = await client.query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity WHERE datname = $1${opts.exceptOwn ? ' AND pid <> pg_backend_pid()' : ''}`,
+    [database],
+  );
+  const out = new Map<number, number>();
+  for (const { pid } of rows) {
+    const ms = await procCpuMs(pid);
+    if (!Number.isNaN(ms)) out.set(pid, ms);
+  }
+  return out;
+}
+
+/** CPU ms the backends used between two backendCpuMs() readings (NaN when the second read none). */
+export function cpuDelta(before: Map<number, number>, after: Map<number, number>): number {
+  if (after.size === 0) return Number.NaN;
+  let ms = 0;
+  for (const [pid, t] of after) ms += t - (before.get(pid) ?? 0);
+  return ms;
 }
 
 async function procStatusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {

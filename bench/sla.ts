@@ -26,7 +26,7 @@ import * as schema from '../src/db/schema/index.js';
 import { SLA_NOTIFY_JOB } from '../src/modules/sla/sla.service.js';
 import { createTicketsRepository } from '../src/modules/tickets/tickets.repository.js';
 import { createServices, type ServicesConfig } from '../src/services.js';
-import { run } from './proc.js';
+import { backendCpuMs, cpuDelta, run } from './proc.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -289,26 +289,6 @@ async function activeMs(): Promise<number> {
     await c.end();
   }
 }
-/**
- * CPU time (user + system) PostgreSQL's backends of this database have used, from /proc (same machine):
- * what the work costs the server, whatever the machine's load makes it wait for a core.
- */
-async function backendCpuMs(): Promise<Map<number, number>> {
-  const { readFile } = await import('node:fs/promises');
-  const { rows } = await pool.query<{ pid: number }>(
-    'SELECT pid FROM pg_stat_activity WHERE datname = current_database()',
-  );
-  const out = new Map<number, number>();
-  for (const { pid } of rows) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
-    if (!stat) continue;
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    out.set(pid, ((Number(f[11]) + Number(f[12])) * 1000) / 100); // utime + stime, in clock ticks of 10 ms
-  }
-  return out;
-}
-const cpuDelta = (a: Map<number, number>, b: Map<number, number>) =>
-  [...b].reduce((sum, [pid, ms]) => sum + ms - (a.get(pid) ?? 0), 0);
 /** WAL written by the whole server (pg_stat_wal): records, full-page images, bytes. */
 async function walStats(): Promise<{ records: number; fpi: number; bytes: number; lsn: string }> {
   const { rows } = await pool.query<{ records: string; fpi: string; bytes: string; lsn: string }>(
@@ -318,7 +298,7 @@ async function walStats(): Promise<{ records: number; fpi: number; bytes: number
   return { records: Number(r.records), fpi: Number(r.fpi), bytes: Number(r.bytes), lsn: r.lsn };
 }
 const activeBefore = await activeMs();
-const cpuBefore = await backendCpuMs();
+const cpuBefore = await backendCpuMs(pool, dbName);
 const walBefore = await walStats();
 dbMs = 0;
 statements = 0;
@@ -329,7 +309,7 @@ const result = await services.sla.detectBreaches({ now });
 capturePlans = false;
 const wallMs = performance.now() - wall;
 if (args.explain) console.log(plans.map((p) => p.replace(/^/gm, '  ')).join('\n'));
-const cpuMs = cpuDelta(cpuBefore, await backendCpuMs());
+const cpuMs = cpuDelta(cpuBefore, await backendCpuMs(pool, dbName));
 const walAfter = await walStats();
 const serverMs = (await activeMs()) - activeBefore;
 console.log(
@@ -353,7 +333,7 @@ const { rows: notify } = await pool.query<{ payload: { events: number[] } }>(
     WHERE t.identifier = $1`,
   [SLA_NOTIFY_JOB],
 );
-const cpuNotifyBefore = await backendCpuMs();
+const cpuNotifyBefore = await backendCpuMs(pool, dbName);
 dbMs = 0;
 statements = 0;
 byKind.clear();
@@ -361,7 +341,7 @@ const wallNotify = performance.now();
 let dispatched = 0;
 for (const job of notify) dispatched += (await services.sla.notifyBreaches(job.payload.events)).events;
 console.log(
-  `notification jobs: ${notify.length} jobs, ${dispatched} events handed to the subscribers; database time ${dbMs.toFixed(0)} ms over ${statements} statements, ${cpuDelta(cpuNotifyBefore, await backendCpuMs()).toFixed(0)} ms of backend CPU; wall ${(performance.now() - wallNotify).toFixed(0)} ms`,
+  `notification jobs: ${notify.length} jobs, ${dispatched} events handed to the subscribers; database time ${dbMs.toFixed(0)} ms over ${statements} statements, ${cpuDelta(cpuNotifyBefore, await backendCpuMs(pool, dbName)).toFixed(0)} ms of backend CPU; wall ${(performance.now() - wallNotify).toFixed(0)} ms`,
 );
 for (const [kind, k] of [...byKind].sort((a, b) => b[1].ms - a[1].ms).slice(0, 5))
   console.log(`  ${k.ms.toFixed(0).padStart(6)} ms  ${String(k.n).padStart(4)}×  ${kind}`);
