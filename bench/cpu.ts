@@ -6,6 +6,7 @@ import pg from 'pg';
 import { type CpuProfile, formatTop, type TopFrame, topFrames } from './cpuprofile-top.js';
 import {
   CREATED_TITLE_PREFIX,
+  createdTicketBodies,
   describeUsers,
   ensureDataset,
   openBenchServer,
@@ -289,12 +290,7 @@ async function main() {
     const apiId = rotate(sample.ticketIds);
     const floorId = rotate(sample.ticketIds);
     let created = 0;
-    const createBody = () =>
-      JSON.stringify({
-        title: `${CREATED_TITLE_PREFIX} ${++created}: cannot open the shared calendar`,
-        description: 'Since this morning the shared calendar shows an error when I open it. Steps: …',
-        priority: 'normal',
-      });
+    const createBody = createdTicketBodies();
     const scenarios: Scenario[] = [
       {
         name: 'list as agent (-updatedAt)',

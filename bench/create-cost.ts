@@ -18,7 +18,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { type CpuProfile, formatTop, topFrames } from './cpuprofile-top.js';
-import { CREATED_TITLE_PREFIX, describeUsers, removeCreatedTickets } from './database.js';
+import { createdTicketBodies, describeUsers, removeCreatedTickets } from './database.js';
 import {
   backendCpuMs,
   benchServerEnv,
@@ -182,13 +182,7 @@ async function main() {
       body: JSON.stringify({ email: requester.email, password: SEED_PASSWORD }),
     });
     const { accessToken } = (await res.json()) as { accessToken: string };
-    let n = 0;
-    const body = () =>
-      JSON.stringify({
-        title: `${CREATED_TITLE_PREFIX} ${++n}: cannot open the shared calendar`,
-        description: 'Since this morning the shared calendar shows an error when I open it. Steps: …',
-        priority: 'normal',
-      });
+    const body = createdTicketBodies();
 
     if (o.warmup > 0) {
       await fire(server.baseUrl, accessToken, o.warmup, o.connections, body);

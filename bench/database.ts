@@ -61,6 +61,17 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
 
 /** Tickets and comments the write scenarios create carry these markers, so the next run can remove them. */
 export const CREATED_TITLE_PREFIX = 'bench-created';
+
+/** What the create scenarios send: numbered titles under CREATED_TITLE_PREFIX, so removeCreatedTickets finds them. */
+export function createdTicketBodies(): () => string {
+  let n = 0;
+  return () =>
+    JSON.stringify({
+      title: `${CREATED_TITLE_PREFIX} ${++n}: cannot open the shared calendar`,
+      description: 'Since this morning the shared calendar shows an error when I open it. Steps: …',
+      priority: 'normal',
+    });
+}
 export const COMMENT_BODY_PREFIX = 'bench-comment';
 
 /**

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { COMMENT_BODY_PREFIX, CREATED_TITLE_PREFIX, type Sample } from './database.js';
+import { COMMENT_BODY_PREFIX, createdTicketBodies, type Sample } from './database.js';
 import type { Scenario } from './load.js';
 
 export interface Tokens {
@@ -117,7 +117,6 @@ export function allScenarios(tokens: Tokens, sample: Sample, login: Credentials)
     readScenarios(tokens);
   const nextId = rotate(sample.ticketIds);
   const nextCommentable = rotate(sample.commentableIds);
-  let created = 0;
   return [
     listAgent!,
     listRequester!,
@@ -140,12 +139,7 @@ export function allScenarios(tokens: Tokens, sample: Sample, login: Credentials)
       method: 'POST',
       path: fixed(`${API}/tickets`),
       headers: bearer(tokens.requester),
-      body: () =>
-        JSON.stringify({
-          title: `${CREATED_TITLE_PREFIX} ${++created}: cannot open the shared calendar`,
-          description: 'Since this morning the shared calendar shows an error when I open it. Steps: …',
-          priority: 'normal',
-        }),
+      body: createdTicketBodies(),
       expectStatus: 201,
     },
     {
