@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SLA_BREACH_JOB } from '../../src/modules/sla/sla.jobs.js';
 import { createTestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
 import { expectProblem } from '../helpers/http.js';
+import { until } from '../helpers/wait.js';
 
 /** The injected clock: tests move it; the app's services and the breach job read it. */
 let now = new Date('2026-11-30T08:00:00.000Z'); // Monday 09:00 in Berlin
@@ -506,6 +508,35 @@ describe('Ticket.sla', () => {
       },
       { ticket: staffView(afterBoth), target: 'resolution', dueAt: ticket.sla.resolutionDueAt },
     ]);
+  });
+
+  it('the breach pass wakes the live streams: its batch is announced with the transaction that wrote it', async () => {
+    const heard: string[] = [];
+    const listener = new pg.Client({ connectionString: app.config.databaseUrl });
+    await listener.connect();
+    try {
+      listener.on('notification', (n) => {
+        if (n.channel === 'change_events') heard.push(n.payload ?? '');
+      });
+      await listener.query('LISTEN change_events');
+      const teamId = await newTeam();
+      await createPolicy({
+        name: 'fr',
+        appliesTo: { teamId },
+        targets: { normal: { firstResponseMinutes: 30 } },
+      });
+      const ticket = await createTicket(teamId);
+      advance(31);
+      await runBreachJob();
+      const { rows } = await app.db.$client.query<{ xid: string }>(
+        `SELECT xid::text AS xid FROM change_events WHERE type = 'ticket.sla_breached' AND ticket_id = $1`,
+        [ticket.id],
+      );
+      expect(rows).toHaveLength(1);
+      await until(() => heard.includes(rows[0]!.xid));
+    } finally {
+      await listener.end();
+    }
   });
 
   it('two breach passes running at once over many due tickets mark and announce every target exactly once', async () => {

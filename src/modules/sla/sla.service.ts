@@ -30,6 +30,9 @@ export interface ChangeRecorder {
   announce(xid?: string): void;
 }
 
+/** One batch of a breach pass: tickets claimed, and the transaction that wrote its events (if any). */
+type PassBatch = { claimed: number; xid?: string };
+
 /** Enqueues a job in the caller's transaction (src/modules/jobs). */
 export interface JobEnqueuer {
   enqueue(ex: Executor, kind: string, payload: object): Promise<string>;
@@ -291,15 +294,14 @@ export function createSlaService(deps: SlaServiceDeps) {
       const ctx: RequestContext = { actor: null, traceId: `sla-${randomUUID()}`, ip: null, userAgent: null };
       let ticketsSeen = 0;
       let breaches = 0;
-      let announceXid: string | undefined;
       for (;;) {
-        const claimed = await db.transaction(async (tx) => {
+        const { claimed, xid } = await db.transaction(async (tx): Promise<PassBatch> => {
           // Marks, events and audit rows commit together or not at all, and a pass is redone every 15 s:
           // a crash losing this commit only means the next pass marks the same targets again, once.
           // So the commit need not wait for the WAL flush.
           await repo.relaxCommit(tx);
           const rows = await repo.claimDue(tx, now, batch);
-          if (rows.length === 0) return 0;
+          if (rows.length === 0) return { claimed: 0 };
           const marks = rows.map((row) => {
             const due = dueTargets(row, row, now);
             const firstResponse = due.includes('firstResponse') ? row.slaFirstResponseDueAt : null;
@@ -349,15 +351,13 @@ export function createSlaService(deps: SlaServiceDeps) {
             }
           });
           const written = await repo.markAndAnnounce(tx, marks, hits, ctx.traceId);
-          if (written.ids.length === 0) return rows.length;
+          if (written.ids.length === 0) return { claimed: rows.length };
           breaches += written.ids.length;
-          announceXid = written.xid;
           await jobs.enqueue(tx, SLA_NOTIFY_JOB, { events: written.ids });
-          return rows.length;
+          return { claimed: rows.length, xid: written.xid };
         });
         // Committed: wake the live streams.
-        if (announceXid) changes.announce(announceXid);
-        announceXid = undefined;
+        if (xid) changes.announce(xid);
         ticketsSeen += claimed;
         if (claimed < batch) break;
       }
