@@ -6,7 +6,7 @@ import {
   customType,
   index,
   integer,
-  jsonb,
+  json,
   pgTable,
   smallint,
   text,
@@ -46,8 +46,12 @@ export const changeEvents = pgTable(
     actorName: text(),
     actorRole: userRole(),
     traceId: text(),
-    /** The entity as staff see it; readers filter it per caller. */
-    data: jsonb().$type<Record<string, unknown>>().notNull(),
+    /**
+     * The entity as staff see it; readers filter it per caller. `json`, not `jsonb`: it is only ever
+     * written whole and read whole (never queried into), so it is stored as the text it arrives as: a
+     * write only validates it (no binary conversion, a third of the parse), a read sends it back as is.
+     */
+    data: json().$type<Record<string, unknown>>().notNull(),
   },
   (t) => [
     index('change_events_position_idx').on(t.xid, t.id),

@@ -96,7 +96,7 @@ const EVENT_COLUMNS_SQL = sql.join(
   sql`, `,
 );
 
-/** A raw row of EVENT_COLUMNS_SQL decoded as drizzle decodes a select of the table (bigint ids, dates, jsonb). */
+/** A raw row of EVENT_COLUMNS_SQL decoded as drizzle decodes a select of the table (bigint ids, dates, json). */
 function eventRowOf(raw: Record<string, unknown>): ChangeEventRow {
   const row: Record<string, unknown> = {};
   for (const [key, column] of EVENT_COLUMNS) {
@@ -127,7 +127,7 @@ const INSERT_EVENT = compile<InsertEventParams>(
       actorName: param('actorName'),
       actorRole: param('actorRole'),
       traceId: param('traceId'),
-      data: sql`${param('data')}::jsonb`,
+      data: sql`${param('data')}::json`,
       // NULL without a ticket.
       requesterId: sql`(SELECT ${tickets.requesterId} FROM ${tickets} WHERE ${tickets.id} = ${param('ticketId')})`,
     })

@@ -302,11 +302,13 @@ export function createSlaRepository() {
             AS m(id, fr, res, next)
           WHERE s.ticket_id = m.id
         ), hits AS (
-          SELECT * FROM unnest(${sql.param(hits.map((h) => h.ticketId))}::int[],
-                               ${sql.param(hits.map((h) => h.requesterId))}::uuid[],
-                               ${sql.param(hits.map((h) => h.target))}::text[],
-                               ${sql.param(hits.map((h) => h.dueAt))}::text[])
-                   WITH ORDINALITY AS h(id, requester_id, target, due, n)
+          SELECT * FROM ROWS FROM (
+                   unnest(${sql.param(hits.map((h) => h.ticketId))}::int[]),
+                   unnest(${sql.param(hits.map((h) => h.requesterId))}::uuid[]),
+                   unnest(${sql.param(hits.map((h) => h.target))}::text[]),
+                   unnest(${sql.param(hits.map((h) => h.dueAt))}::text[]),
+                   json_array_elements(${JSON.stringify(hits.map((h) => h.data))}::json))
+                   WITH ORDINALITY AS h(id, requester_id, target, due, data, n)
         ), audited AS (
           INSERT INTO ${auditEvents} (action, entity_type, entity_id, trace_id, changes, metadata)
           SELECT ${SLA_BREACHED_ACTION}, 'ticket', h.id::text, ${traceId},
@@ -316,10 +318,8 @@ export function createSlaRepository() {
            ORDER BY h.n
         ), announced AS (
           INSERT INTO ${changeEvents} (type, ticket_id, requester_id, staff_only, trace_id, data)
-          SELECT ${SLA_BREACHED_ACTION}, h.id, h.requester_id, true, ${traceId}, d.data
+          SELECT ${SLA_BREACHED_ACTION}, h.id, h.requester_id, true, ${traceId}, h.data
             FROM hits h
-            JOIN jsonb_array_elements(${JSON.stringify(hits.map((h) => h.data))}::jsonb) WITH ORDINALITY AS d(data, n)
-              ON d.n = h.n
            ORDER BY h.n
           RETURNING id, xid
         )
