@@ -56,7 +56,8 @@ export const changeEvents = pgTable(
   (t) => [
     index('change_events_position_idx').on(t.xid, t.id),
     index('change_events_ticket_idx').on(t.ticketId, t.xid, t.id),
-    index('change_events_requester_idx').on(t.requesterId, t.xid, t.id),
+    // A requester's feed: never a staff-only event (internal notes, drafts, SLA breaches), which skip it.
+    index('change_events_requester_idx').on(t.requesterId, t.xid, t.id).where(sql`NOT staff_only`),
     // No index on occurred_at: retention walks the feed from its oldest end (position index), where the
     // oldest events are, so every recorded change pays one B-tree insert less.
   ],

@@ -223,7 +223,8 @@ export function createChangesRepository() {
       if (q.types?.length) where.push(inArray(changeEvents.type, [...q.types]));
       if (q.ticketId !== undefined) where.push(eq(changeEvents.ticketId, q.ticketId));
       if (q.requesterId !== undefined) {
-        where.push(eq(changeEvents.requesterId, q.requesterId), eq(changeEvents.staffOnly, false));
+        // Written out (not a parameter), so that even a generic plan sees the requester index's predicate.
+        where.push(eq(changeEvents.requesterId, q.requesterId), sql`NOT ${changeEvents.staffOnly}`);
       }
       // The horizon is one row; the page is a LATERAL subquery on it (its own index order and LIMIT), left
       // joined so that the horizon comes back without any event too.
