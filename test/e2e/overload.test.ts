@@ -25,3 +25,44 @@ describe('overload protection', () => {
     expect((await app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200);
   });
 });
+
+/** Keeps the event loop busy for `ms` (start-up work, or a request hogging the CPU). */
+function stall(ms: number) {
+  const end = Date.now() + ms;
+  while (Date.now() < end);
+}
+
+/** Stalls of `ms` one after the other for `totalMs`, letting timers run between them: a loop that lags. */
+async function lag(ms: number, totalMs: number) {
+  const end = Date.now() + totalMs;
+  while (Date.now() < end) {
+    stall(ms);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+describe('overload protection and start-up', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await createTestApp({ OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '200' });
+  });
+  afterAll(() => app.close());
+
+  const delay = () => (app.memoryUsage() as { eventLoopDelay: number }).eventLoopDelay;
+
+  it('does not shed the first requests for the stall of its own start-up', async () => {
+    stall(700); // start-up work of a fresh process, before it serves anything
+    await expect.poll(delay, { timeout: 5000, interval: 20 }).toBeGreaterThan(200);
+    expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+  });
+
+  it('sheds requests for a stall once it is serving', async () => {
+    await expect.poll(delay, { timeout: 5000, interval: 50 }).toBeLessThan(200);
+    await new Promise((r) => setTimeout(r, 1100)); // past the start-up samples
+    await lag(400, 1500);
+    expect(delay()).toBeGreaterThan(200);
+    const res = await app.inject({ method: 'GET', url: '/readyz' });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+  });
+});
