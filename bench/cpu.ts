@@ -2,12 +2,12 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import pg from 'pg';
 import { type CpuProfile, formatTop, type TopFrame, topFrames } from './cpuprofile-top.js';
 import {
   CREATED_TITLE_PREFIX,
   createdTicketBodies,
   describeUsers,
+  drainJobs,
   ensureDataset,
   openBenchServer,
   removeCreatedTickets,
@@ -156,39 +156,17 @@ async function fire(
 
 const usNow = () => Number(process.hrtime.bigint() / 1000n);
 
-/** Jobs of the application still to run now (the floor's own are never run). */
-async function pendingJobs(url: string): Promise<number> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const { rows } = await c.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM graphile_worker.jobs
-        WHERE task_identifier <> $1 AND attempts < max_attempts AND run_at <= now()`,
-      [FLOOR_JOB_KIND],
-    );
-    return rows[0]?.n ?? 0;
-  } finally {
-    await c.end();
-  }
-}
-
-/** Waits (at most 120 s) until the job queue has nothing left to run now. */
-async function drain(url: string): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while ((await pendingJobs(url)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-}
-
 async function measure(
   server: Server,
   s: Shape,
   opts: { connections: number; durationS: number; warmupS: number; rate?: number; drainUrl?: string },
 ): Promise<Measured> {
   if (opts.warmupS > 0) await fire(server.baseUrl, s, { ...opts, durationS: opts.warmupS });
-  if (opts.drainUrl) await drain(opts.drainUrl);
+  if (opts.drainUrl) await drainJobs(opts.drainUrl);
   const cpu0 = await server.cpuMs();
   const from = usNow();
   const r = await fire(server.baseUrl, s, opts);
-  if (opts.drainUrl) await drain(opts.drainUrl);
+  if (opts.drainUrl) await drainJobs(opts.drainUrl);
   const to = usNow();
   const cpu1 = await server.cpuMs();
   const ok = r['2xx'];

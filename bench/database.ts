@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { runMigrations } from '../src/db/migrate.js';
+import { FLOOR_JOB_KIND } from './floor.js';
 import { freePort, run } from './proc.js';
 
 /** The PostgreSQL server holding the bench databases (local/external, or an embedded one we started). */
@@ -239,4 +240,26 @@ export async function freshDatabase(
         await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(name)} WITH (FORCE)`);
       }),
   };
+}
+
+/** Jobs of the application still to run now (the floor's own are never run). */
+export async function pendingJobs(url: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM graphile_worker.jobs
+        WHERE task_identifier <> $1 AND attempts < max_attempts AND run_at <= now()`,
+      [FLOOR_JOB_KIND],
+    );
+    return rows[0]?.n ?? 0;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Waits (at most 120 s) until the job queue has nothing left to run now. */
+export async function drainJobs(url: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while ((await pendingJobs(url)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
 }
