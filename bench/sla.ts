@@ -199,7 +199,11 @@ const { rows: shape } = await pool.query(
   `SELECT (SELECT count(*) FROM tickets)::int AS tickets,
           (SELECT count(*) FROM tickets WHERE sla_policy_id IS NOT NULL)::int AS governed,
           count(*) FILTER (WHERE breach_check_at <= $1)::int AS due_now,
-          count(*) FILTER (WHERE resolution_breached_at IS NOT NULL)::int AS breached_before
+          count(*) FILTER (WHERE resolution_breached_at IS NOT NULL)::int AS breached_before,
+          -- Every run adds a pass's audit rows and change events (append-only): the pass's index inserts
+          -- cost more as these grow, so runs compare only at similar sizes.
+          (SELECT count(*) FROM audit_events)::int AS audit_rows,
+          (SELECT count(*) FROM change_events)::int AS change_events
      FROM ticket_sla`,
   [now.toISOString()],
 );
