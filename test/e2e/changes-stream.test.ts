@@ -513,6 +513,9 @@ describe('fan-out across instances', () => {
       const unseen = await newTicket(app, requester); // through instance A
       await until(() => b.changeHub.stale);
       expect(reads).toBe(0);
+      // The feed's head passes `unseen` once every transaction older than it has ended (another test's
+      // on the same server may still run): only then is it, by any reading, before the next stream.
+      await settled(b.db);
       const sse = await openSse(`${urlB}/api/v1/changes/stream`, user.auth);
       try {
         await sse.next((f) => f.retry !== undefined);
