@@ -267,7 +267,7 @@ export function createSlaRepository() {
      * get their marks (each …BreachedAt set only where still null) and the breach queue moves on to the
      * next unmarked due time; each newly missed target (`hits`, in order) gets its audit row (system
      * actor) and its staff-only `ticket.sla_breached` change event. The event data travel as one JSON
-     * parameter (parsed once, like a single row); the audit rows are built here from arrays. The ticket
+     * parameter (validated once, split in step with the arrays); the audit rows are built here. The ticket
      * row is not written (its version, the ETag, does not move: a breach is not an edit). Returns the
      * events' ids, in the order of `hits`, and the transaction id they were written by.
      */
