@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp } from '../helpers/app.js';
+import { type Announcement, listenToAnnouncements } from '../helpers/changes.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
 import { type OwnDatabase, ownDatabase } from '../helpers/own-database.js';
 import { createTicket } from '../helpers/tickets.js';
@@ -12,18 +13,13 @@ let database: OwnDatabase;
 let app: FastifyInstance;
 let agent: TestUser;
 let listener: pg.Client;
-const heard: Array<{ payload: string; at: number }> = [];
+let heard: Announcement[];
 
 beforeAll(async () => {
   database = await ownDatabase('helpdesk_announce');
   app = await createTestApp({ DATABASE_URL: database.url });
   agent = await createUser(app, { role: 'agent' });
-  listener = new pg.Client({ connectionString: database.url });
-  await listener.connect();
-  listener.on('notification', (n) => {
-    if (n.channel === 'change_events') heard.push({ payload: n.payload ?? '', at: Date.now() });
-  });
-  await listener.query('LISTEN change_events');
+  ({ client: listener, heard } = await listenToAnnouncements(database.url));
 });
 afterAll(async () => {
   await listener?.end();

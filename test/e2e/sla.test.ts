@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SLA_BREACH_JOB } from '../../src/modules/sla/sla.jobs.js';
 import { createTestApp } from '../helpers/app.js';
+import { listenToAnnouncements } from '../helpers/changes.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
 import { expectProblem } from '../helpers/http.js';
 import { until } from '../helpers/wait.js';
@@ -511,14 +511,8 @@ describe('Ticket.sla', () => {
   });
 
   it('the breach pass wakes the live streams: its batch is announced with the transaction that wrote it', async () => {
-    const heard: string[] = [];
-    const listener = new pg.Client({ connectionString: app.config.databaseUrl });
-    await listener.connect();
+    const { client: listener, heard } = await listenToAnnouncements(app.config.databaseUrl);
     try {
-      listener.on('notification', (n) => {
-        if (n.channel === 'change_events') heard.push(n.payload ?? '');
-      });
-      await listener.query('LISTEN change_events');
       const teamId = await newTeam();
       await createPolicy({
         name: 'fr',
@@ -533,7 +527,7 @@ describe('Ticket.sla', () => {
         [ticket.id],
       );
       expect(rows).toHaveLength(1);
-      await until(() => heard.includes(rows[0]!.xid));
+      await until(() => heard.some((n) => n.payload === rows[0]!.xid));
     } finally {
       await listener.end();
     }

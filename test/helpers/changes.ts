@@ -1,6 +1,31 @@
 import http from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
+import { CHANGE_CHANNEL } from '../../src/modules/changes/change-announcer.js';
 import { FEED_HORIZON_SQL } from '../../src/modules/changes/changes.repository.js';
+
+/** One announcement heard on the change feed's channel: its payload (a transaction id) and when it came. */
+export interface Announcement {
+  payload: string;
+  at: number;
+}
+
+/**
+ * A connection of its own LISTENing on the change feed's channel (notifications are per database): every
+ * announcement is pushed to `heard` as it arrives. The caller ends `client`.
+ */
+export async function listenToAnnouncements(
+  url: string,
+): Promise<{ client: pg.Client; heard: Announcement[] }> {
+  const heard: Announcement[] = [];
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  client.on('notification', (n) => {
+    if (n.channel === CHANGE_CHANNEL) heard.push({ payload: n.payload ?? '', at: Date.now() });
+  });
+  await client.query(`LISTEN ${CHANGE_CHANNEL}`);
+  return { client, heard };
+}
 
 /**
  * Waits until every transaction that began before now has ended: the feed serves an event only once all
