@@ -188,6 +188,20 @@ describe('one audit event per change, with the trace id', () => {
     expect(byActor.every((e) => (e.actor as { id: string }).id === agent.id)).toBe(true);
     expect(await q(`entityId=${id}&to=2000-01-01T00:00:00Z`)).toEqual([]);
     expect((await q(`entityId=${id}&from=2000-01-01T00:00:00Z`)).length).toBe(1);
+    // A refusal names the ticket only as its entity (no metadata.ticketId): it is found beside the
+    // ticket's own rows, newest first.
+    const denied = await app.inject({
+      method: 'GET',
+      url: `/api/v1/tickets/${id}/events`,
+      headers: requester.auth,
+    });
+    expect(denied.statusCode).toBe(403);
+    expect((await q(`entityType=ticket&entityId=${id}`)).map((e) => e.action)).toEqual([
+      'access.denied',
+      'ticket.created',
+    ]);
+    expect((await q(`entityType=ticket&entityId=${id}&action=access.denied`)).length).toBe(1);
+    expect(await q(`entityType=user&entityId=${id}`)).toEqual([]);
     const bad = await app.inject({
       method: 'GET',
       url: '/api/v1/audit-events?cursor=nope',

@@ -1,7 +1,13 @@
 import { and, asc, desc, eq, getTableColumns, gte, lt, type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { compile, queryBuilder, runCompiled } from '../../db/compiled.js';
-import { type AuditEventRow, auditEvents, type NewAuditEvent } from '../../db/schema/index.js';
+import {
+  type AuditEventRow,
+  auditEvents,
+  ENTITY_INDEXED,
+  type NewAuditEvent,
+  TICKET_OWN_ROW,
+} from '../../db/schema/index.js';
 
 export interface AuditFilters {
   actorId?: string;
@@ -28,6 +34,15 @@ type AuditInsertValues = Required<
     | 'metadata'
   >
 >;
+
+/**
+ * `entity_type = 'ticket' AND entity_id = id`, in two parts that each have an index: the ticket's own rows
+ * (the ticket index, by metadata.ticketId) and the rest (the partial entity index). See auditEvents.
+ */
+export function isTicketEntity(id: string): SQL {
+  return sql`((${auditEvents.entityType} = 'ticket' AND (${auditEvents.metadata} ->> 'ticketId') = ${id} AND ${TICKET_OWN_ROW})
+    OR (${auditEvents.entityType} = 'ticket' AND ${auditEvents.entityId} = ${id} AND ${ENTITY_INDEXED}))`;
+}
 
 const ph = (name: keyof AuditInsertValues) => sql.placeholder(name);
 
@@ -111,8 +126,16 @@ export function createAuditRepository() {
       const where: SQL[] = [];
       if (filters.actorId) where.push(eq(auditEvents.actorId, filters.actorId));
       if (filters.action) where.push(eq(auditEvents.action, filters.action));
-      if (filters.entityType) where.push(eq(auditEvents.entityType, filters.entityType));
-      if (filters.entityId) where.push(eq(auditEvents.entityId, filters.entityId));
+      if (filters.entityType === 'ticket' && filters.entityId) {
+        where.push(isTicketEntity(filters.entityId));
+      } else {
+        if (filters.entityType) {
+          where.push(eq(auditEvents.entityType, filters.entityType));
+          // Implied by the type; said so that the partial entity index is seen to hold these rows.
+          if (filters.entityType !== 'ticket') where.push(ENTITY_INDEXED);
+        }
+        if (filters.entityId) where.push(eq(auditEvents.entityId, filters.entityId));
+      }
       if (filters.traceId) where.push(eq(auditEvents.traceId, filters.traceId));
       if (filters.from) where.push(gte(auditEvents.occurredAt, filters.from));
       if (filters.to) where.push(lt(auditEvents.occurredAt, filters.to));

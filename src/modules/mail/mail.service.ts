@@ -1,6 +1,7 @@
-import { and, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, desc, inArray, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
 import { auditEvents } from '../../db/schema/index.js';
+import { isTicketEntity } from '../audit/audit.repository.js';
 import type { AuditService } from '../audit/audit.service.js';
 import type { AuthedContext } from '../auth/actor.js';
 import { assertCan } from '../auth/permissions.js';
@@ -59,8 +60,7 @@ export function createMailService(deps: MailServiceDeps) {
       .from(auditEvents)
       .where(
         and(
-          eq(auditEvents.entityType, 'ticket'),
-          eq(auditEvents.entityId, String(ticketId)),
+          isTicketEntity(String(ticketId)),
           inArray(auditEvents.action, ['ticket.status_changed', 'ticket.assigned']),
         ),
       )
