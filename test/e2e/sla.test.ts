@@ -533,6 +533,33 @@ describe('Ticket.sla', () => {
     }
   });
 
+  it('a pass of several batches announces the newest of its transactions', async () => {
+    const { client: listener, heard } = await listenToAnnouncements(app.config.databaseUrl);
+    try {
+      const teamId = await newTeam();
+      await createPolicy({
+        name: 'batches',
+        appliesTo: { teamId },
+        targets: { normal: { firstResponseMinutes: 30 } },
+      });
+      const tickets = [];
+      for (let i = 0; i < 3; i++) tickets.push(await createTicket(teamId));
+      advance(31);
+      expect((await app.services.sla.detectBreaches({ batch: 1 })).breaches).toBeGreaterThanOrEqual(3);
+      const { rows } = await app.db.$client.query<{ xids: string[] }>(
+        `SELECT array_agg(DISTINCT xid::text) AS xids FROM change_events
+          WHERE type = 'ticket.sla_breached' AND ticket_id = ANY($1::int[])`,
+        [tickets.map((t) => t.id)],
+      );
+      // One transaction per batch; the streams, woken by the newest, read everything before it too.
+      expect(rows[0]!.xids).toHaveLength(3);
+      const newest = rows[0]!.xids.reduce((a, b) => (BigInt(a) > BigInt(b) ? a : b));
+      await until(() => heard.some((n) => n.payload !== '' && BigInt(n.payload) >= BigInt(newest)));
+    } finally {
+      await listener.end();
+    }
+  });
+
   it('two breach passes running at once over many due tickets mark and announce every target exactly once', async () => {
     const teamId = await newTeam();
     await createPolicy({

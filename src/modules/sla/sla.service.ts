@@ -89,6 +89,9 @@ function ruleOf(row: SlaPolicyRow): SlaPolicyRule {
   return { id: row.id, targets: row.targets, businessHours: row.businessHours ?? null };
 }
 
+/** How often a long breach pass wakes the live streams. */
+const ANNOUNCE_EVERY_MS = 1000;
+
 export function createSlaService(deps: SlaServiceDeps) {
   const { db, repo, audit, changes, jobs, cursor, clock, staffTicket } = deps;
 
@@ -294,72 +297,87 @@ export function createSlaService(deps: SlaServiceDeps) {
       const ctx: RequestContext = { actor: null, traceId: `sla-${randomUUID()}`, ip: null, userAgent: null };
       let ticketsSeen = 0;
       let breaches = 0;
-      for (;;) {
-        const { claimed, xid } = await db.transaction(async (tx): Promise<PassBatch> => {
-          // Marks, events and audit rows commit together or not at all, and a pass is redone every 15 s:
-          // a crash losing this commit only means the next pass marks the same targets again, once.
-          // So the commit need not wait for the WAL flush.
-          await repo.relaxCommit(tx);
-          const rows = await repo.claimDue(tx, now, batch);
-          if (rows.length === 0) return { claimed: 0 };
-          const marks = rows.map((row) => {
-            const due = dueTargets(row, row, now);
-            const firstResponse = due.includes('firstResponse') ? row.slaFirstResponseDueAt : null;
-            const resolution = due.includes('resolution') ? row.slaResolutionDueAt : null;
-            const { breachCheckAt } = openDueTimes(
-              {
-                ...row,
-                slaFirstResponseBreachedAt: row.slaFirstResponseBreachedAt ?? firstResponse,
-                slaResolutionBreachedAt: row.slaResolutionBreachedAt ?? resolution,
-              },
-              row,
-            );
-            return { id: row.id, firstResponse, resolution, breachCheckAt };
-          });
-          const hits: Parameters<typeof repo.markAndAnnounce>[2] = [];
-          rows.forEach((row, i) => {
-            const m = marks[i]!;
-            if (!m.firstResponse && !m.resolution) return;
-            const ticket = staffTicket({
-              ...row.view,
-              id: row.id,
-              status: row.status,
-              priority: row.priority,
-              type: row.type,
-              teamId: row.teamId,
-              createdAt: row.createdAt,
-              firstResponseAt: row.firstResponseAt,
-              slaPolicyId: row.slaPolicyId,
-              slaFirstResponseDueAt: row.slaFirstResponseDueAt,
-              slaResolutionDueAt: row.slaResolutionDueAt,
-              slaFirstResponseBreachedAt: row.slaFirstResponseBreachedAt ?? m.firstResponse,
-              slaResolutionBreachedAt: row.slaResolutionBreachedAt ?? m.resolution,
+      // The live streams are woken once the pass is done, or once a second in a long one: an announcement
+      // sent between batches would only run beside the next batch's statements.
+      let unannounced: string | undefined;
+      let announcedAt = performance.now();
+      try {
+        for (;;) {
+          const { claimed, xid } = await db.transaction(async (tx): Promise<PassBatch> => {
+            // Marks, events and audit rows commit together or not at all, and a pass is redone every 15 s:
+            // a crash losing this commit only means the next pass marks the same targets again, once.
+            // So the commit need not wait for the WAL flush.
+            await repo.relaxCommit(tx);
+            const rows = await repo.claimDue(tx, now, batch);
+            if (rows.length === 0) return { claimed: 0 };
+            const marks = rows.map((row) => {
+              const due = dueTargets(row, row, now);
+              const firstResponse = due.includes('firstResponse') ? row.slaFirstResponseDueAt : null;
+              const resolution = due.includes('resolution') ? row.slaResolutionDueAt : null;
+              const { breachCheckAt } = openDueTimes(
+                {
+                  ...row,
+                  slaFirstResponseBreachedAt: row.slaFirstResponseBreachedAt ?? firstResponse,
+                  slaResolutionBreachedAt: row.slaResolutionBreachedAt ?? resolution,
+                },
+                row,
+              );
+              return { id: row.id, firstResponse, resolution, breachCheckAt };
             });
-            for (const [target, due] of [
-              ['firstResponse', m.firstResponse],
-              ['resolution', m.resolution],
-            ] as const) {
-              if (!due) continue;
-              const dueAt = due.toISOString();
-              hits.push({
-                ticketId: row.id,
-                requesterId: row.view.requesterId,
-                target,
-                dueAt,
-                data: { ticket, target, dueAt },
+            const hits: Parameters<typeof repo.markAndAnnounce>[2] = [];
+            rows.forEach((row, i) => {
+              const m = marks[i]!;
+              if (!m.firstResponse && !m.resolution) return;
+              const ticket = staffTicket({
+                ...row.view,
+                id: row.id,
+                status: row.status,
+                priority: row.priority,
+                type: row.type,
+                teamId: row.teamId,
+                createdAt: row.createdAt,
+                firstResponseAt: row.firstResponseAt,
+                slaPolicyId: row.slaPolicyId,
+                slaFirstResponseDueAt: row.slaFirstResponseDueAt,
+                slaResolutionDueAt: row.slaResolutionDueAt,
+                slaFirstResponseBreachedAt: row.slaFirstResponseBreachedAt ?? m.firstResponse,
+                slaResolutionBreachedAt: row.slaResolutionBreachedAt ?? m.resolution,
               });
-            }
+              for (const [target, due] of [
+                ['firstResponse', m.firstResponse],
+                ['resolution', m.resolution],
+              ] as const) {
+                if (!due) continue;
+                const dueAt = due.toISOString();
+                hits.push({
+                  ticketId: row.id,
+                  requesterId: row.view.requesterId,
+                  target,
+                  dueAt,
+                  data: { ticket, target, dueAt },
+                });
+              }
+            });
+            const written = await repo.markAndAnnounce(tx, marks, hits, ctx.traceId);
+            if (written.ids.length === 0) return { claimed: rows.length };
+            breaches += written.ids.length;
+            await jobs.enqueue(tx, SLA_NOTIFY_JOB, { events: written.ids });
+            return { claimed: rows.length, xid: written.xid };
           });
-          const written = await repo.markAndAnnounce(tx, marks, hits, ctx.traceId);
-          if (written.ids.length === 0) return { claimed: rows.length };
-          breaches += written.ids.length;
-          await jobs.enqueue(tx, SLA_NOTIFY_JOB, { events: written.ids });
-          return { claimed: rows.length, xid: written.xid };
-        });
-        // Committed: wake the live streams.
-        if (xid) changes.announce(xid);
-        ticketsSeen += claimed;
-        if (claimed < batch) break;
+          ticketsSeen += claimed;
+          if (xid) unannounced = xid;
+          const last = claimed < batch;
+          // Committed: wake the live streams.
+          if (unannounced && (last || performance.now() - announcedAt >= ANNOUNCE_EVERY_MS)) {
+            changes.announce(unannounced);
+            unannounced = undefined;
+            announcedAt = performance.now();
+          }
+          if (last) break;
+        }
+      } finally {
+        // A batch that failed after others committed: theirs are still announced.
+        if (unannounced) changes.announce(unannounced);
       }
       return { tickets: ticketsSeen, breaches };
     },
