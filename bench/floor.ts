@@ -56,22 +56,31 @@ SELECT ${VIEW_COLUMNS}
 
 /** The statements of POST /tickets, in the API's order (bench/capture-sql.ts shows them). */
 const CREATE = {
-  insert: `INSERT INTO tickets (title, description, priority, type, tags, requester_id, team_id, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-  slaState: `SELECT id, status, priority, type, team_id, created_at, first_response_at, sla_policy_id,
-                    sla_first_response_due_at, sla_resolution_due_at, sla_resolution_started_at,
-                    sla_resolution_consumed_ms, CASE WHEN isfinite(sla_next_due_at) THEN sla_next_due_at END
-               FROM tickets WHERE id = $1 LIMIT 1`,
-  slaPolicies: `SELECT id, name, position, applies_to_team_id, applies_to_type, targets, business_hours, created_at, updated_at
-                  FROM sla_policies ORDER BY position, created_at, id`,
-  slaUpdate: `UPDATE tickets SET sla_policy_id = $1, sla_first_response_due_at = $2, sla_resolution_due_at = $3,
-                     sla_resolution_started_at = $4, sla_resolution_consumed_ms = $5,
-                     sla_next_due_at = 'infinity'::timestamptz
-               WHERE id = $6`,
+  // The ticket and its SLA clock in one statement, inserted only while the SLA policies are those the plan
+  // was made from, reading the ticket's view back (tickets.repository insertNew).
+  insert: `WITH t AS (
+    INSERT INTO tickets (title, description, priority, type, tags, requester_id, team_id, created_at, updated_at,
+                         sla_policy_id, sla_first_response_due_at, sla_resolution_due_at, sla_resolution_started_at,
+                         sla_resolution_consumed_ms, sla_next_due_at)
+    SELECT $1::text, $2::text, $3::ticket_priority, $4::ticket_type, $5::text[], $6::uuid, $7::uuid, $8::timestamptz,
+           $9::timestamptz, $10::uuid, $11::timestamptz, $12::timestamptz, $13::timestamptz, $14::bigint,
+           coalesce($15::timestamptz, 'infinity')
+     WHERE (SELECT md5(coalesce(string_agg(p.id::text || ':' || p.xmin::text, ',' ORDER BY p.id), '')) FROM sla_policies p) = $16::text
+    RETURNING id, title, description, status, priority, type, tags, requester_id, assignee_id, team_id, version,
+              created_at, updated_at, first_response_at, solved_at, closed_at, deleted_at, sla_policy_id,
+              sla_first_response_due_at, sla_resolution_due_at, merged_into_id
+  ), s AS (
+    INSERT INTO ticket_sla (ticket_id, breach_check_at) SELECT t.id, $17::timestamptz FROM t WHERE $18::timestamptz IS NOT NULL
+  )
+  SELECT t.*, NULL::timestamptz AS sla_first_response_breached_at, NULL::timestamptz AS sla_resolution_breached_at,
+         u.name AS requester_name, u.email AS requester_email, NULL::text AS assignee_name
+    FROM t JOIN users u ON u.id = t.requester_id`,
+  policies: `SELECT md5(coalesce(string_agg(p.id::text || ':' || p.xmin::text, ',' ORDER BY p.id), '')) AS fingerprint FROM sla_policies p`,
   audit: `INSERT INTO audit_events (actor_id, actor_role, action, entity_type, entity_id, trace_id, ip, user_agent, changes, metadata)
           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
   change: `INSERT INTO change_events (type, ticket_id, requester_id, staff_only, actor_id, actor_name, actor_role, trace_id, data)
-           VALUES ($1, $2, (SELECT requester_id FROM tickets WHERE id = $3), $4, $5, $6, $7, $8, $9) RETURNING *`,
+           VALUES ($1, $2, (SELECT requester_id FROM tickets WHERE id = $3), $4, $5, $6, $7, $8, $9::json)
+           RETURNING id, xid, occurred_at, requester_id`,
   job: `SELECT id FROM graphile_worker.add_job(identifier => $1::text, payload => $2::json, run_at => $3::timestamptz,
           max_attempts => $4::int, job_key => $5::text, queue_name => $6::text, flags => null::text[])`,
   webhooks: `SELECT id FROM webhooks WHERE active = $1 AND events && ARRAY['*', $2]::text[] LIMIT $3`,
@@ -92,6 +101,10 @@ async function main() {
   const pool = new pg.Pool({ connectionString: arg('db'), max: Number(arg('pool', '10')) });
   pool.on('error', () => {});
   const app = Fastify({ logger: false });
+  // The API reads the policies once and keeps them until they change; so does the floor.
+  const policiesFingerprint = pool
+    .query<{ fingerprint: string }>(CREATE.policies)
+    .then((r) => r.rows[0]!.fingerprint);
 
   app.get('/tickets', async (request) => {
     const q = request.query as { status?: string; requesterId?: string };
@@ -128,12 +141,18 @@ async function main() {
         null,
         now,
         now,
+        null,
+        null,
+        null,
+        null,
+        0,
+        null,
+        await policiesFingerprint,
+        null,
+        null,
       ]);
-      const id = rows[0].id as number;
-      await client.query(CREATE.slaState, [id]);
-      await client.query(CREATE.slaPolicies);
-      await client.query(CREATE.slaUpdate, [null, null, null, null, 0, id]);
-      const view = (await client.query(FLOOR_GET_SQL, [id])).rows[0];
+      const view = rows[0];
+      const id = view.id as number;
       await client.query(CREATE.audit, [
         body.requesterId,
         'requester',
