@@ -336,7 +336,7 @@ export function createServices(config: ServicesConfig, db: Database, overrides: 
     data: e.data,
   });
   changes.onRecorded(
-    (ex, e) => webhookDelivery.onRecorded(ex, webhookEvent(e)),
+    (ex, e) => webhookDelivery.onRecorded(ex, webhookEvent(e), e.webhooksWanted),
     (ex, events) => webhookDelivery.onRecordedMany(ex, events.map(webhookEvent)),
   );
 

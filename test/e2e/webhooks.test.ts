@@ -219,6 +219,40 @@ describe('webhooks', () => {
     await deleteHook(h2.id);
   });
 
+  it('recording a change answers whether an active webhook wants its type (no separate query)', async () => {
+    const r = await receiver();
+    const hook = await createHook({ url: r.url, events: ['draft.rejected'] });
+    const wanted = async (type: 'draft.rejected' | 'draft.approved') => {
+      const rollback = new Error('rollback');
+      let answer: boolean | undefined;
+      await app.db
+        .transaction(async (tx) => {
+          const event = await app.services.changes.record(
+            tx,
+            { actor: null, traceId: 't-probe', ip: null, userAgent: null },
+            { type, ticketId: null, data: {}, staffOnly: true },
+          );
+          answer = event.webhooksWanted;
+          throw rollback;
+        })
+        .catch((err) => {
+          if (err !== rollback) throw err;
+        });
+      return answer;
+    };
+    expect(await wanted('draft.rejected')).toBe(true);
+    expect(await wanted('draft.approved')).toBe(false);
+    const off = await app.inject({
+      method: 'PATCH',
+      url: `/api/v1/webhooks/${hook.id}`,
+      headers: admin.auth,
+      payload: { active: false },
+    });
+    expect(off.statusCode, off.body).toBe(200);
+    expect(await wanted('draft.rejected')).toBe(false);
+    await deleteHook(hook.id);
+  });
+
   it('an SLA breach pass reaches a webhook once per missed target, through one fan-out for the batch', async () => {
     const r = await receiver();
     const hook = await createHook({ url: r.url, events: ['ticket.sla_breached'] });

@@ -7,6 +7,7 @@ import {
   changeFeedHorizon,
   changeStreamTokens,
   tickets,
+  webhooks,
 } from '../../db/schema/index.js';
 import type { Actor } from '../auth/actor.js';
 
@@ -112,7 +113,14 @@ interface InsertedEvent {
   xid: string;
   occurred_at: Date;
   requester_id: string | null;
+  webhooks_wanted: boolean;
 }
+
+/** A change event as insert() wrote it. */
+export type RecordedEventRow = ChangeEventRow & {
+  /** Whether some active webhook wanted this type when it was written (see INSERT_EVENT). */
+  webhooksWanted: boolean;
+};
 
 const param = <K extends keyof InsertEventParams>(name: K) => sql.placeholder(name);
 
@@ -136,6 +144,12 @@ const INSERT_EVENT = compile<InsertEventParams>(
       xid: changeEvents.xid,
       occurredAt: changeEvents.occurredAt,
       requesterId: changeEvents.requesterId,
+      // The webhook subscriber's question (WebhookDelivery.onRecorded), asked by this statement: one round
+      // trip less for every change. Same test as WebhooksRepository.anyActiveFor.
+      webhooksWanted:
+        sql<boolean>`EXISTS (SELECT 1 FROM ${webhooks} WHERE ${webhooks.active} AND ${webhooks.events} && ARRAY['*', ${param('type')}]::text[])`.as(
+          'webhooks_wanted',
+        ),
     }),
 );
 
@@ -176,7 +190,7 @@ export function createChangesRepository() {
      * statement (every write of the application runs it, and drizzle's query building was most of the
      * outbox's CPU), returning only what the database chose: the entity (`data`) does not travel back.
      */
-    async insert(ex: Executor, event: NewChangeEvent): Promise<ChangeEventRow> {
+    async insert(ex: Executor, event: NewChangeEvent): Promise<RecordedEventRow> {
       const data = JSON.stringify(event.data);
       const [row] = await runCompiled<InsertedEvent, InsertEventParams>(ex, INSERT_EVENT, { ...event, data });
       return {
@@ -193,6 +207,7 @@ export function createChangesRepository() {
         traceId: event.traceId,
         // As stored: JSON values (a Date is its ISO string), not the caller's objects.
         data: JSON.parse(data),
+        webhooksWanted: row!.webhooks_wanted,
       };
     },
 

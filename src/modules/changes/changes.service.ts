@@ -48,6 +48,11 @@ export interface ChangeEvent {
   requesterId: string | null;
   data: Record<string, unknown>;
   traceId: string | null;
+  /**
+   * Set on an event just recorded (record()): whether some active webhook wanted its type, asked by the
+   * inserting statement. Unset on events read back from the feed.
+   */
+  webhooksWanted?: boolean;
 }
 
 /** What a caller receives: the contract's ChangeEvent. */
@@ -218,7 +223,7 @@ export function createChangesService({ db, changes, clock, retentionDays, log }:
         traceId: ctx.traceId,
         data: staffView(e.data),
       });
-      const event = toChangeEvent(row);
+      const event: ChangeEvent = { ...toChangeEvent(row), webhooksWanted: row.webhooksWanted };
       for (const handler of handlers) await handler.one(ex, event);
       announcer.announce(row.xid);
       return event;

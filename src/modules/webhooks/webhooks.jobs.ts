@@ -197,9 +197,12 @@ export function createWebhookDelivery(deps: WebhookDeliveryDeps) {
   }
 
   return {
-    /** In the writer's transaction: one small job when some active webhook wants this event. */
-    async onRecorded(ex: Executor, event: WebhookEvent): Promise<void> {
-      if (await webhooks.anyActiveFor(ex, event.type)) {
+    /**
+     * In the writer's transaction: one small job when some active webhook wants this event. `wanted`: the
+     * answer when the caller already has it (the change feed asks while inserting the event).
+     */
+    async onRecorded(ex: Executor, event: WebhookEvent, wanted?: boolean): Promise<void> {
+      if (wanted ?? (await webhooks.anyActiveFor(ex, event.type))) {
         await jobs.enqueue(ex, FANOUT_JOB, { event }, { jobKey: `webhook-fanout:${event.id}` });
       }
     },
