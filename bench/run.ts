@@ -11,7 +11,7 @@ import {
   sampleTickets,
 } from './database.js';
 import { type LoadResult, measure, type Scenario } from './load.js';
-import { type PacedResult, paced, pacedTable } from './paced.js';
+import { type PacedResult, pacedInFreshProcess, pacedTable } from './paced.js';
 import { benchServerEnv, freePort, run, runBench, type Server, startServer } from './proc.js';
 import {
   endpointTable,
@@ -97,7 +97,11 @@ async function pacedRuns(server: Server, scenarios: Scenario[], opts: BenchOptio
     for (const rate of opts.rates) {
       log(`${s.name}: paced ${rate} req/s, ${opts.warmup}s warm-up + ${opts.pacedDuration}s`);
       server.resetPeak();
-      const r = await paced(server.baseUrl, s, { rate, durationS: opts.pacedDuration, warmupS: opts.warmup });
+      const r = await pacedInFreshProcess(server.baseUrl, s, {
+        rate,
+        durationS: opts.pacedDuration,
+        warmupS: opts.warmup,
+      });
       log(
         `  answered ${r.answeredPerSec}/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms (send lag p99 ${r.sendLagP99Ms} ms, ${r.sockets} sockets)`,
       );
