@@ -30,8 +30,8 @@ export interface ChangeRecorder {
   announce(xid?: string): void;
 }
 
-/** One batch of a breach pass: tickets claimed, and the transaction that wrote its events (if any). */
-type PassBatch = { claimed: number; xid?: string };
+/** One batch of a breach pass: tickets claimed, targets marked, and the transaction that wrote its events (if any). */
+type PassBatch = { claimed: number; breaches: number; xid?: string };
 
 /** Enqueues a job in the caller's transaction (src/modules/jobs). */
 export interface JobEnqueuer {
@@ -106,6 +106,74 @@ export function createSlaService(deps: SlaServiceDeps) {
     const all = await repo.allPolicies(ex);
     const row = all.find((p) => policyMatches({ teamId: p.appliesToTeamId, type: p.appliesToType }, ticket));
     return row ? ruleOf(row) : null;
+  }
+
+  /**
+   * One batch of a breach pass, in its own transaction: claims up to `batch` due tickets, marks their missed
+   * targets and writes their audit rows and change events in one statement, and enqueues the job that runs
+   * the events' subscribers.
+   */
+  function markBatch(now: Date, batch: number, ctx: RequestContext): Promise<PassBatch> {
+    return db.transaction(async (tx): Promise<PassBatch> => {
+      // Marks, events and audit rows commit together or not at all, and a pass is redone every 15 s:
+      // a crash losing this commit only means the next pass marks the same targets again, once.
+      // So the commit need not wait for the WAL flush.
+      await repo.relaxCommit(tx);
+      const rows = await repo.claimDue(tx, now, batch);
+      if (rows.length === 0) return { claimed: 0, breaches: 0 };
+      const marks = rows.map((row) => {
+        const due = dueTargets(row, row, now);
+        const firstResponse = due.includes('firstResponse') ? row.slaFirstResponseDueAt : null;
+        const resolution = due.includes('resolution') ? row.slaResolutionDueAt : null;
+        const { breachCheckAt } = openDueTimes(
+          {
+            ...row,
+            slaFirstResponseBreachedAt: row.slaFirstResponseBreachedAt ?? firstResponse,
+            slaResolutionBreachedAt: row.slaResolutionBreachedAt ?? resolution,
+          },
+          row,
+        );
+        return { id: row.id, firstResponse, resolution, breachCheckAt };
+      });
+      const hits: Parameters<typeof repo.markAndAnnounce>[2] = [];
+      rows.forEach((row, i) => {
+        const m = marks[i]!;
+        if (!m.firstResponse && !m.resolution) return;
+        const ticket = staffTicket({
+          ...row.view,
+          id: row.id,
+          status: row.status,
+          priority: row.priority,
+          type: row.type,
+          teamId: row.teamId,
+          createdAt: row.createdAt,
+          firstResponseAt: row.firstResponseAt,
+          slaPolicyId: row.slaPolicyId,
+          slaFirstResponseDueAt: row.slaFirstResponseDueAt,
+          slaResolutionDueAt: row.slaResolutionDueAt,
+          slaFirstResponseBreachedAt: row.slaFirstResponseBreachedAt ?? m.firstResponse,
+          slaResolutionBreachedAt: row.slaResolutionBreachedAt ?? m.resolution,
+        });
+        for (const [target, due] of [
+          ['firstResponse', m.firstResponse],
+          ['resolution', m.resolution],
+        ] as const) {
+          if (!due) continue;
+          const dueAt = due.toISOString();
+          hits.push({
+            ticketId: row.id,
+            requesterId: row.view.requesterId,
+            target,
+            dueAt,
+            data: { ticket, target, dueAt },
+          });
+        }
+      });
+      const written = await repo.markAndAnnounce(tx, marks, hits, ctx.traceId);
+      if (written.ids.length === 0) return { claimed: rows.length, breaches: 0 };
+      await jobs.enqueue(tx, SLA_NOTIFY_JOB, { events: written.ids });
+      return { claimed: rows.length, breaches: written.ids.length, xid: written.xid };
+    });
   }
 
   return {
@@ -303,70 +371,11 @@ export function createSlaService(deps: SlaServiceDeps) {
       let announcedAt = performance.now();
       try {
         for (;;) {
-          const { claimed, xid } = await db.transaction(async (tx): Promise<PassBatch> => {
-            // Marks, events and audit rows commit together or not at all, and a pass is redone every 15 s:
-            // a crash losing this commit only means the next pass marks the same targets again, once.
-            // So the commit need not wait for the WAL flush.
-            await repo.relaxCommit(tx);
-            const rows = await repo.claimDue(tx, now, batch);
-            if (rows.length === 0) return { claimed: 0 };
-            const marks = rows.map((row) => {
-              const due = dueTargets(row, row, now);
-              const firstResponse = due.includes('firstResponse') ? row.slaFirstResponseDueAt : null;
-              const resolution = due.includes('resolution') ? row.slaResolutionDueAt : null;
-              const { breachCheckAt } = openDueTimes(
-                {
-                  ...row,
-                  slaFirstResponseBreachedAt: row.slaFirstResponseBreachedAt ?? firstResponse,
-                  slaResolutionBreachedAt: row.slaResolutionBreachedAt ?? resolution,
-                },
-                row,
-              );
-              return { id: row.id, firstResponse, resolution, breachCheckAt };
-            });
-            const hits: Parameters<typeof repo.markAndAnnounce>[2] = [];
-            rows.forEach((row, i) => {
-              const m = marks[i]!;
-              if (!m.firstResponse && !m.resolution) return;
-              const ticket = staffTicket({
-                ...row.view,
-                id: row.id,
-                status: row.status,
-                priority: row.priority,
-                type: row.type,
-                teamId: row.teamId,
-                createdAt: row.createdAt,
-                firstResponseAt: row.firstResponseAt,
-                slaPolicyId: row.slaPolicyId,
-                slaFirstResponseDueAt: row.slaFirstResponseDueAt,
-                slaResolutionDueAt: row.slaResolutionDueAt,
-                slaFirstResponseBreachedAt: row.slaFirstResponseBreachedAt ?? m.firstResponse,
-                slaResolutionBreachedAt: row.slaResolutionBreachedAt ?? m.resolution,
-              });
-              for (const [target, due] of [
-                ['firstResponse', m.firstResponse],
-                ['resolution', m.resolution],
-              ] as const) {
-                if (!due) continue;
-                const dueAt = due.toISOString();
-                hits.push({
-                  ticketId: row.id,
-                  requesterId: row.view.requesterId,
-                  target,
-                  dueAt,
-                  data: { ticket, target, dueAt },
-                });
-              }
-            });
-            const written = await repo.markAndAnnounce(tx, marks, hits, ctx.traceId);
-            if (written.ids.length === 0) return { claimed: rows.length };
-            breaches += written.ids.length;
-            await jobs.enqueue(tx, SLA_NOTIFY_JOB, { events: written.ids });
-            return { claimed: rows.length, xid: written.xid };
-          });
-          ticketsSeen += claimed;
-          if (xid) unannounced = xid;
-          const last = claimed < batch;
+          const done = await markBatch(now, batch, ctx);
+          ticketsSeen += done.claimed;
+          breaches += done.breaches;
+          if (done.xid) unannounced = done.xid;
+          const last = done.claimed < batch;
           // Committed: wake the live streams.
           if (unannounced && (last || performance.now() - announcedAt >= ANNOUNCE_EVERY_MS)) {
             changes.announce(unannounced);
