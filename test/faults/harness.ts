@@ -139,11 +139,13 @@ function spawnTsx(
   env: Record<string, string>,
   keepLines: number,
   onLine: (line: string) => void = () => {},
+  detached = false,
 ): ChildHandle {
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached,
   });
   const output: string[] = [];
   const keep = (chunk: Buffer) => {
@@ -170,7 +172,8 @@ function spawnTsx(
     exited: () => done,
     kill: async () => {
       if (done) return;
-      child.kill('SIGKILL');
+      if (detached) process.kill(-child.pid!, 'SIGKILL');
+      else child.kill('SIGKILL');
       await exit;
     },
   };
@@ -186,7 +189,8 @@ export interface ServerProcess extends ChildHandle {
  */
 export async function startServer(
   env: Record<string, string>,
-  opts: { liveWithinMs?: number } = {},
+  /** `processGroup`: the server leads a process group of its own, as a command started from a terminal. */
+  opts: { liveWithinMs?: number; processGroup?: boolean } = {},
 ): Promise<ServerProcess> {
   const port = await freePort();
   const { child, output, exit, exited, kill } = spawnTsx(
@@ -203,6 +207,8 @@ export async function startServer(
       ...env,
     },
     2000,
+    undefined,
+    opts.processGroup ?? false,
   );
   const url = `http://127.0.0.1:${port}`;
   const liveWithinMs = opts.liveWithinMs ?? 60_000;
