@@ -1,23 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, report, type ServerProcess, sleep, startServer, tempDir } from './harness.js';
+import { canConnect, freePort, report, type ServerProcess, sleep, startServer, tempDir } from './harness.js';
 
 /** close-with-grace's delay in server.ts is 10 s; the process must be gone well within it. */
 const EXIT_BOUND_MS = 10_000;
-
-async function canConnect(port: number): Promise<boolean> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', connectionTimeoutMillis: 1000 });
-  try {
-    await c.connect();
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ECONNREFUSED';
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
 
 // A terminal's Ctrl-C sends SIGINT to the whole foreground process group: the server and, unless it runs in
 // a group of its own, the embedded PostgreSQL it started. The database must go down after the application,

@@ -392,3 +392,16 @@ export function summarize(outcomes: Outcome[]): string {
   }
   return [...counts].map(([k, n]) => `${k}×${n}`).join(' ');
 }
+
+/** Whether something accepts connections on this port (an auth error counts: only a refusal means stopped). */
+export async function canConnect(port: number): Promise<boolean> {
+  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', connectionTimeoutMillis: 1000 });
+  try {
+    await c.connect();
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ECONNREFUSED';
+  } finally {
+    await c.end().catch(() => {});
+  }
+}

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 import {
+  canConnect,
   createTicket,
   freePort,
   INSERT_USER_WITH_SESSION,
@@ -23,19 +24,6 @@ const MAX_REQUESTS = 20_000;
 const WARM_UP_MS = 2000;
 /** close-with-grace's delay in server.ts is 10 s; the process must be gone well within it. */
 const EXIT_BOUND_MS = 10_000;
-
-async function canConnect(port: number): Promise<boolean> {
-  const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', connectionTimeoutMillis: 1000 });
-  try {
-    await c.connect();
-    return true;
-  } catch (err) {
-    // An auth error means something is listening; only a refused connection means stopped.
-    return (err as NodeJS.ErrnoException).code !== 'ECONNREFUSED';
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
 
 // WEB_CONCURRENCY=2: the signal reaches the primary only (as from an orchestrator); it relays it to its HTTP
 // workers, which drain and finish their requests, and stops the database after they exit.
