@@ -219,13 +219,16 @@ export async function runPrimary(config: Config): Promise<void> {
   }
 
   const bound = workerShutdownBoundMs(config);
+  // The job runner's start; a signal that arrives meanwhile lets it finish before stopping it (as server.ts).
+  let starting: Promise<unknown> = Promise.resolve();
   closeWithGrace({ delay: bound + config.jobs.shutdownTimeoutMs + 15_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'primary shutting down after an error');
     else app.log.info(`${signal} received, shutting down ${config.webConcurrency} HTTP workers`);
     const how: ShutdownSignal = signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
     const [killed] = await Promise.all([
       supervisor.stop(how, bound + 1000),
-      app.close(), // the job runner (running jobs finish, bounded), then the pool
+      // the job runner (running jobs finish, bounded), then the pool
+      starting.catch(() => {}).then(() => app.close()),
     ]);
     if (killed > 0) app.log.warn(`${killed} HTTP worker(s) did not exit in time and were killed`);
     counters.stop();
@@ -233,7 +236,10 @@ export async function runPrimary(config: Config): Promise<void> {
     await database.stop(); // the embedded PostgreSQL, last (a no-op for DATABASE_URL)
   });
 
-  if (config.role === 'all') await app.jobRunner.start();
+  if (config.role === 'all') {
+    starting = app.jobRunner.start();
+    await starting;
+  }
   await Promise.race([supervisor.allListening(), supervisor.fatal]);
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const base = `http://${shown}:${config.port}`;

@@ -53,6 +53,10 @@ async function main() {
   const app = await buildApp({ ...secrets, databaseUrl: database.url }, { logger: loggerOptions(config) });
   await app.services.adminAccounts.bootstrap(config.admin, app.log); // ADMIN_EMAIL/ADMIN_PASSWORD, only while no admin exists
 
+  // Listening and the job runner's start; a signal that arrives meanwhile lets it finish, then stops it all
+  // (stopping the database under a starting job runner would fail the start and exit 1).
+  let starting: Promise<unknown> = Promise.resolve();
+
   // SIGTERM (orchestrator): drain, then close. SIGINT (Ctrl-C): close at once. Either way the process
   // exits within drain + job shutdown + 10 s even if a request, a job or the database hangs.
   closeWithGrace(
@@ -64,13 +68,17 @@ async function main() {
         app.startDraining(); // /readyz 503 and Connection: close while the load balancer lets go
         await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
       }
+      await starting.catch(() => {});
       await app.close(); // stops accepting, waits for in-flight requests and running jobs, then closes the pool
       await database.stop(); // the embedded PostgreSQL, last (a no-op for DATABASE_URL)
     },
   );
 
-  await app.listen({ port: config.port, host: config.host });
-  if (config.role === 'all') await app.jobRunner.start();
+  starting = (async () => {
+    await app.listen({ port: config.port, host: config.host });
+    if (config.role === 'all') await app.jobRunner.start();
+  })();
+  await starting;
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const base = `http://${shown}:${app.server.address() && typeof app.server.address() === 'object' ? (app.server.address() as { port: number }).port : config.port}`;
   app.log.info(
