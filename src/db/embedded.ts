@@ -96,7 +96,9 @@ async function binariesForPostgresUser(): Promise<string | undefined> {
   const { version } = JSON.parse(await readFile(path.join(packageDir, 'package.json'), 'utf8')) as {
     version: string;
   };
-  const base = await prepareRootDir(`runtime-${shortHash(packageDir)}-${version}`);
+  // Keyed by the entry's content too: a patched library (patches/) never reuses a copy made before the patch.
+  const entryHash = shortHash(await readFile(entry, 'utf8'));
+  const base = await prepareRootDir(`runtime-${shortHash(packageDir)}-${version}-${entryHash}`);
   const target = path.join(base, 'node_modules');
   const copiedEntry = path.join(target, path.relative(nodeModules, entry));
   if (existsSync(copiedEntry)) return copiedEntry;
