@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, resolveJwtSecret } from './config.js';
 import { resolveDatabase } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
 import { isClusterWorker } from './lib/cluster-worker.js';
+import { onInterrupt } from './lib/interrupt.js';
 import { runWorker } from './worker.js';
 
 /**
@@ -59,11 +60,11 @@ async function main() {
 
   // SIGTERM (orchestrator): drain, then close. SIGINT (Ctrl-C): close at once. Either way the process
   // exits within drain + job shutdown + 10 s even if a request, a job or the database hangs.
-  closeWithGrace(
-    { delay: config.shutdownDrainMs + config.jobs.shutdownTimeoutMs + 10_000 },
+  const grace = closeWithGrace(
+    { delay: config.shutdownDrainMs + config.jobs.shutdownTimeoutMs + 10_000, skip: ['SIGINT'] },
     async ({ signal, err }) => {
       if (err) app.log.error({ err }, 'shutting down after an error');
-      else app.log.info(`${signal} received, shutting down`);
+      else app.log.info(`${signal ?? 'SIGINT'} received, shutting down`);
       if (signal === 'SIGTERM' && config.shutdownDrainMs > 0) {
         app.startDraining(); // /readyz 503 and Connection: close while the load balancer lets go
         await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
@@ -73,6 +74,10 @@ async function main() {
       await database.stop(); // the embedded PostgreSQL, last (a no-op for DATABASE_URL)
     },
   );
+  onInterrupt(grace.close, () => {
+    app.log.warn('SIGINT again: exiting now');
+    process.exit(1);
+  });
 
   starting = (async () => {
     await app.listen({ port: config.port, host: config.host });

