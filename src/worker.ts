@@ -5,6 +5,7 @@ import { buildApp, loggerOptions } from './app.js';
 import { type Config, ConfigError, loadConfig, resolveJwtSecret } from './config.js';
 import { resolveDatabase } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
+import { onInterrupt } from './lib/interrupt.js';
 
 /**
  * ROLE=worker (`npm run worker`): the job runner and scheduler only, no HTTP listener. It builds the same
@@ -28,14 +29,26 @@ export async function runWorker(
   }
   await prepare(app);
 
-  closeWithGrace({ delay: config.jobs.shutdownTimeoutMs + 10_000 }, async ({ signal, err }) => {
-    if (err) app.log.error({ err }, 'worker shutting down after an error');
-    else app.log.info(`${signal} received, stopping the worker`);
-    await app.close(); // the runner first (running jobs finish, bounded), then the pool
-    await database.stop();
+  // The job runner's start; a signal that arrives meanwhile lets it finish before stopping it (as server.ts).
+  let starting: Promise<unknown> = Promise.resolve();
+  const grace = closeWithGrace(
+    { delay: config.jobs.shutdownTimeoutMs + 10_000, skip: ['SIGINT'] },
+    async ({ signal, err }) => {
+      if (err) app.log.error({ err }, 'worker shutting down after an error');
+      else app.log.info(`${signal ?? 'SIGINT'} received, stopping the worker`);
+      await starting.catch(() => {});
+      await app.close(); // the runner first (running jobs finish, bounded), then the pool
+      await database.stop();
+    },
+  );
+  // Ctrl-C under `npm run worker` arrives more than once (see src/lib/interrupt.ts).
+  onInterrupt(grace.close, () => {
+    app.log.warn('SIGINT again: exiting now');
+    process.exit(1);
   });
 
-  await app.jobRunner.start();
+  starting = app.jobRunner.start();
+  await starting;
   app.log.info(
     `Helpdesk worker ready (database: ${database.embedded ? `embedded PostgreSQL in ${database.location}` : 'DATABASE_URL'})`,
   );
