@@ -222,9 +222,11 @@ export async function runPrimary(config: Config): Promise<void> {
   const bound = workerShutdownBoundMs(config);
   // The job runner's start; a signal that arrives meanwhile lets it finish before stopping it (as server.ts).
   let starting: Promise<unknown> = Promise.resolve();
+  let closing = false;
   const grace = closeWithGrace(
     { delay: bound + config.jobs.shutdownTimeoutMs + 15_000, skip: ['SIGINT'] },
     async ({ signal, err }) => {
+      closing = true;
       if (err) app.log.error({ err }, 'primary shutting down after an error');
       else
         app.log.info(`${signal ?? 'SIGINT'} received, shutting down ${config.webConcurrency} HTTP workers`);
@@ -240,10 +242,14 @@ export async function runPrimary(config: Config): Promise<void> {
       await database.stop(); // the embedded PostgreSQL, last (a no-op for DATABASE_URL)
     },
   );
-  onInterrupt(grace.close, () => {
-    app.log.warn('SIGINT again: exiting now');
-    process.exit(1);
-  });
+  onInterrupt(
+    grace.close,
+    () => {
+      app.log.warn('SIGINT again: exiting now');
+      process.exit(1);
+    },
+    { closing: () => closing },
+  );
 
   if (config.role === 'all') {
     starting = app.jobRunner.start();

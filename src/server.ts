@@ -60,9 +60,11 @@ async function main() {
 
   // SIGTERM (orchestrator): drain, then close. SIGINT (Ctrl-C): close at once. Either way the process
   // exits within drain + job shutdown + 10 s even if a request, a job or the database hangs.
+  let closing = false;
   const grace = closeWithGrace(
     { delay: config.shutdownDrainMs + config.jobs.shutdownTimeoutMs + 10_000, skip: ['SIGINT'] },
     async ({ signal, err }) => {
+      closing = true;
       if (err) app.log.error({ err }, 'shutting down after an error');
       else app.log.info(`${signal ?? 'SIGINT'} received, shutting down`);
       if (signal === 'SIGTERM' && config.shutdownDrainMs > 0) {
@@ -74,10 +76,14 @@ async function main() {
       await database.stop(); // the embedded PostgreSQL, last (a no-op for DATABASE_URL)
     },
   );
-  onInterrupt(grace.close, () => {
-    app.log.warn('SIGINT again: exiting now');
-    process.exit(1);
-  });
+  onInterrupt(
+    grace.close,
+    () => {
+      app.log.warn('SIGINT again: exiting now');
+      process.exit(1);
+    },
+    { closing: () => closing },
+  );
 
   starting = (async () => {
     await app.listen({ port: config.port, host: config.host });

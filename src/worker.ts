@@ -31,9 +31,11 @@ export async function runWorker(
 
   // The job runner's start; a signal that arrives meanwhile lets it finish before stopping it (as server.ts).
   let starting: Promise<unknown> = Promise.resolve();
+  let closing = false;
   const grace = closeWithGrace(
     { delay: config.jobs.shutdownTimeoutMs + 10_000, skip: ['SIGINT'] },
     async ({ signal, err }) => {
+      closing = true;
       if (err) app.log.error({ err }, 'worker shutting down after an error');
       else app.log.info(`${signal ?? 'SIGINT'} received, stopping the worker`);
       await starting.catch(() => {});
@@ -42,10 +44,14 @@ export async function runWorker(
     },
   );
   // Ctrl-C under `npm run worker` arrives more than once (see src/lib/interrupt.ts).
-  onInterrupt(grace.close, () => {
-    app.log.warn('SIGINT again: exiting now');
-    process.exit(1);
-  });
+  onInterrupt(
+    grace.close,
+    () => {
+      app.log.warn('SIGINT again: exiting now');
+      process.exit(1);
+    },
+    { closing: () => closing },
+  );
 
   starting = app.jobRunner.start();
   await starting;

@@ -4,15 +4,22 @@
  * tsx relay it. close-with-grace would take the second as "force quit" and exit at once, in the middle of
  * the graceful shutdown. So SIGINT is left out of close-with-grace (`skip: ['SIGINT']`) and handled here:
  * the first starts `close()`, those within `sameWithinMs` of it are the same Ctrl-C, and a later one (a
- * person pressing Ctrl-C again) still exits at once.
+ * person pressing Ctrl-C again) still exits at once. A Ctrl-C while a shutdown begun otherwise (SIGTERM, an
+ * error) is under way (`closing()`) is such a second signal too, as close-with-grace has it.
  */
-export function onInterrupt(close: () => unknown, forceExit: () => void, sameWithinMs = 1000): () => void {
+export function onInterrupt(
+  close: () => unknown,
+  forceExit: () => void,
+  opts: { closing?: () => boolean; sameWithinMs?: number } = {},
+): () => void {
+  const sameWithinMs = opts.sameWithinMs ?? 1000;
   let firstAt: number | undefined;
   const handler = () => {
     const now = Date.now();
     if (firstAt === undefined) {
       firstAt = now;
-      void close();
+      if (opts.closing?.()) forceExit();
+      else void close();
     } else if (now - firstAt >= sameWithinMs) {
       forceExit();
     }

@@ -13,7 +13,7 @@ describe('onInterrupt (Ctrl-C taken once)', () => {
     vi.setSystemTime(0);
     const close = vi.fn();
     const forceExit = vi.fn();
-    off = onInterrupt(close, forceExit, 1000);
+    off = onInterrupt(close, forceExit, { sameWithinMs: 1000 });
 
     process.emit('SIGINT', 'SIGINT');
     expect(close).toHaveBeenCalledTimes(1);
@@ -25,6 +25,15 @@ describe('onInterrupt (Ctrl-C taken once)', () => {
     vi.setSystemTime(1000); // pressed again
     process.emit('SIGINT', 'SIGINT');
     expect(close).toHaveBeenCalledTimes(1);
+    expect(forceExit).toHaveBeenCalledTimes(1);
+  });
+
+  it('a Ctrl-C while a shutdown begun otherwise (SIGTERM) is under way exits at once', () => {
+    const close = vi.fn();
+    const forceExit = vi.fn();
+    off = onInterrupt(close, forceExit, { closing: () => true });
+    process.emit('SIGINT', 'SIGINT');
+    expect(close).not.toHaveBeenCalled();
     expect(forceExit).toHaveBeenCalledTimes(1);
   });
 });
