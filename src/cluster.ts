@@ -8,7 +8,7 @@ import { runMigrations } from './db/migrate.js';
 import { serveClusterMetrics } from './http/cluster-metrics.js';
 import { serveRateLimitCounters } from './http/cluster-rate-limit.js';
 import { CLUSTER_WORKER_MARKER } from './lib/cluster-worker.js';
-import { onInterrupt } from './lib/interrupt.js';
+import { closeOnSignals } from './lib/interrupt.js';
 
 /**
  * Cluster mode (WEB_CONCURRENCY > 1), on node:cluster.
@@ -222,14 +222,11 @@ export async function runPrimary(config: Config): Promise<void> {
   const bound = workerShutdownBoundMs(config);
   // The job runner's start; a signal that arrives meanwhile lets it finish before stopping it (as server.ts).
   let starting: Promise<unknown> = Promise.resolve();
-  let closing = false;
-  const grace = closeWithGrace(
-    { delay: bound + config.jobs.shutdownTimeoutMs + 15_000, skip: ['SIGINT'] },
+  closeOnSignals(
+    { delay: bound + config.jobs.shutdownTimeoutMs + 15_000, log: app.log },
     async ({ signal, err }) => {
-      closing = true;
       if (err) app.log.error({ err }, 'primary shutting down after an error');
-      else
-        app.log.info(`${signal ?? 'SIGINT'} received, shutting down ${config.webConcurrency} HTTP workers`);
+      else app.log.info(`${signal} received, shutting down ${config.webConcurrency} HTTP workers`);
       const how: ShutdownSignal = signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
       const [killed] = await Promise.all([
         supervisor.stop(how, bound + 1000),
@@ -241,14 +238,6 @@ export async function runPrimary(config: Config): Promise<void> {
       metrics.stop();
       await database.stop(); // the embedded PostgreSQL, last (a no-op for DATABASE_URL)
     },
-  );
-  onInterrupt(
-    grace.close,
-    () => {
-      app.log.warn('SIGINT again: exiting now');
-      process.exit(1);
-    },
-    { closing: () => closing },
   );
 
   if (config.role === 'all') {

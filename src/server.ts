@@ -1,12 +1,11 @@
 import v8 from 'node:v8';
-import closeWithGrace from 'close-with-grace';
 import { buildApp, loggerOptions } from './app.js';
 import { runClusterWorker, runPrimary } from './cluster.js';
 import { ConfigError, loadConfig, resolveJwtSecret } from './config.js';
 import { resolveDatabase } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
 import { isClusterWorker } from './lib/cluster-worker.js';
-import { onInterrupt } from './lib/interrupt.js';
+import { closeOnSignals } from './lib/interrupt.js';
 import { runWorker } from './worker.js';
 
 /**
@@ -60,13 +59,11 @@ async function main() {
 
   // SIGTERM (orchestrator): drain, then close. SIGINT (Ctrl-C): close at once. Either way the process
   // exits within drain + job shutdown + 10 s even if a request, a job or the database hangs.
-  let closing = false;
-  const grace = closeWithGrace(
-    { delay: config.shutdownDrainMs + config.jobs.shutdownTimeoutMs + 10_000, skip: ['SIGINT'] },
+  closeOnSignals(
+    { delay: config.shutdownDrainMs + config.jobs.shutdownTimeoutMs + 10_000, log: app.log },
     async ({ signal, err }) => {
-      closing = true;
       if (err) app.log.error({ err }, 'shutting down after an error');
-      else app.log.info(`${signal ?? 'SIGINT'} received, shutting down`);
+      else app.log.info(`${signal} received, shutting down`);
       if (signal === 'SIGTERM' && config.shutdownDrainMs > 0) {
         app.startDraining(); // /readyz 503 and Connection: close while the load balancer lets go
         await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
@@ -75,14 +72,6 @@ async function main() {
       await app.close(); // stops accepting, waits for in-flight requests and running jobs, then closes the pool
       await database.stop(); // the embedded PostgreSQL, last (a no-op for DATABASE_URL)
     },
-  );
-  onInterrupt(
-    grace.close,
-    () => {
-      app.log.warn('SIGINT again: exiting now');
-      process.exit(1);
-    },
-    { closing: () => closing },
   );
 
   starting = (async () => {

@@ -1,11 +1,10 @@
 import path from 'node:path';
-import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, loggerOptions } from './app.js';
 import { type Config, ConfigError, loadConfig, resolveJwtSecret } from './config.js';
 import { resolveDatabase } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
-import { onInterrupt } from './lib/interrupt.js';
+import { closeOnSignals } from './lib/interrupt.js';
 
 /**
  * ROLE=worker (`npm run worker`): the job runner and scheduler only, no HTTP listener. It builds the same
@@ -31,27 +30,14 @@ export async function runWorker(
 
   // The job runner's start; a signal that arrives meanwhile lets it finish before stopping it (as server.ts).
   let starting: Promise<unknown> = Promise.resolve();
-  let closing = false;
-  const grace = closeWithGrace(
-    { delay: config.jobs.shutdownTimeoutMs + 10_000, skip: ['SIGINT'] },
-    async ({ signal, err }) => {
-      closing = true;
-      if (err) app.log.error({ err }, 'worker shutting down after an error');
-      else app.log.info(`${signal ?? 'SIGINT'} received, stopping the worker`);
-      await starting.catch(() => {});
-      await app.close(); // the runner first (running jobs finish, bounded), then the pool
-      await database.stop();
-    },
-  );
-  // Ctrl-C under `npm run worker` arrives more than once (see src/lib/interrupt.ts).
-  onInterrupt(
-    grace.close,
-    () => {
-      app.log.warn('SIGINT again: exiting now');
-      process.exit(1);
-    },
-    { closing: () => closing },
-  );
+  // Ctrl-C under `npm run worker` arrives more than once: taken once (src/lib/interrupt.ts).
+  closeOnSignals({ delay: config.jobs.shutdownTimeoutMs + 10_000, log: app.log }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'worker shutting down after an error');
+    else app.log.info(`${signal} received, stopping the worker`);
+    await starting.catch(() => {});
+    await app.close(); // the runner first (running jobs finish, bounded), then the pool
+    await database.stop();
+  });
 
   starting = app.jobRunner.start();
   await starting;

@@ -1,3 +1,5 @@
+import closeWithGrace from 'close-with-grace';
+
 /**
  * Ctrl-C, taken once. Started with `npm start`, one Ctrl-C reaches the server several times within
  * milliseconds: from the terminal (which signals the whole foreground process group) and again as npm and
@@ -26,4 +28,29 @@ export function onInterrupt(
   };
   process.on('SIGINT', handler);
   return () => process.off('SIGINT', handler);
+}
+
+/**
+ * close-with-grace for a process that owns its shutdown (the server, the cluster primary, the worker): `fn`
+ * runs once, on SIGTERM, an uncaught error, or Ctrl-C taken once (onInterrupt; `signal` is then 'SIGINT'); a
+ * Ctrl-C pressed again, or during a shutdown begun otherwise, exits at once. Past `delay` the process exits
+ * anyway.
+ */
+export function closeOnSignals(
+  opts: { delay: number; log: { warn(msg: string): void } },
+  fn: (how: { signal?: NodeJS.Signals; err?: Error }) => Promise<void>,
+): void {
+  let closing = false;
+  const grace = closeWithGrace({ delay: opts.delay, skip: ['SIGINT'] }, async ({ signal, err }) => {
+    closing = true;
+    await fn({ signal: signal ?? (err ? undefined : 'SIGINT'), err });
+  });
+  onInterrupt(
+    grace.close,
+    () => {
+      opts.log.warn('SIGINT again: exiting now');
+      process.exit(1);
+    },
+    { closing: () => closing },
+  );
 }
