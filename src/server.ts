@@ -1,4 +1,3 @@
-import v8 from 'node:v8';
 import { buildApp, loggerOptions } from './app.js';
 import { runClusterWorker, runPrimary } from './cluster.js';
 import { ConfigError, loadConfig, resolveJwtSecret } from './config.js';
@@ -6,6 +5,7 @@ import { resolveDatabase } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
 import { isClusterWorker } from './lib/cluster-worker.js';
 import { closeOnSignals } from './lib/interrupt.js';
+import { tuneV8 } from './lib/v8-tuning.js';
 import { runWorker } from './worker.js';
 
 /**
@@ -13,18 +13,8 @@ import { runWorker } from './worker.js';
  * leaves jobs to `npm run worker`; ROLE=worker runs src/worker.ts instead), graceful shutdown. Nothing else.
  * WEB_CONCURRENCY > 1: this process becomes the primary of src/cluster.ts and forks that many HTTP workers.
  */
-/**
- * V8 lets the old generation grow to several times its live size between full collections: under load an
- * API process (about 50 MB live) reached 230 MB RSS, mostly garbage. Growing by at most 50 % between
- * collections keeps it near 180 MB for a few percent more GC time (README "Benchmarks"). A
- * --heap-growing-percent given to node wins.
- */
-const HEAP_GROWING_PERCENT = 50;
-
 async function main() {
-  if (!process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) {
-    v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
-  }
+  tuneV8();
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();
