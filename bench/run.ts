@@ -81,8 +81,10 @@ async function measureOn(
   const serverCpuMsPerReq = Math.round((cpuMs / Math.max(r.requests, 1)) * 1000) / 1000;
   const bad = Object.values(r.unexpected).reduce((a, b) => a + b, 0) + r.errors;
   const procs = server.processCount();
+  // VmHWM after each run says which run raised it: the 100 ms sampler misses peaks shorter than that.
+  const hwm = mb(await server.highWaterMark());
   log(
-    `  ${r.reqPerSec} req/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, peak RSS ${mb(server.peakRss())} MB per process${procs > 1 ? ` (${procs} processes, ${mb(server.peakRssTotal())} MB together)` : ''}${bad ? `, ${bad} unexpected answers ${JSON.stringify(r.unexpected)}` : ''}`,
+    `  ${r.reqPerSec} req/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, peak RSS ${mb(server.peakRss())} MB per process${procs > 1 ? ` (${procs} processes, ${mb(server.peakRssTotal())} MB together)` : ''}, VmHWM so far ${hwm} MB${bad ? `, ${bad} unexpected answers ${JSON.stringify(r.unexpected)}` : ''}`,
   );
   return { ...r, peakRssMb: mb(server.peakRss()), serverCpuMsPerReq };
 }
@@ -103,7 +105,7 @@ async function pacedRuns(server: Server, scenarios: Scenario[], opts: BenchOptio
         warmupS: opts.warmup,
       });
       log(
-        `  answered ${r.answeredPerSec}/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms (send lag p99 ${r.sendLagP99Ms} ms, ${r.sockets} sockets)`,
+        `  answered ${r.answeredPerSec}/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms (send lag p99 ${r.sendLagP99Ms} ms, ${r.sockets} sockets), VmHWM so far ${mb(await server.highWaterMark())} MB`,
       );
       out.push(r);
     }
@@ -182,6 +184,7 @@ async function runSuite(
       requester: await login(api.baseUrl, { email: requester.email, password: SEED_PASSWORD }),
     };
     const scenarios = which === 'all' ? allScenarios(tokens, sample, creds.agent) : readScenarios(tokens);
+    log(`API server started, two users logged in: VmHWM so far ${mb(await api.highWaterMark())} MB`);
     for (const s of scenarios.filter((x) => selected(opts, x))) {
       const r = await measureOn(api, s, opts);
       peakRssTotalMb = Math.max(peakRssTotalMb, mb(api.peakRssTotal()));
@@ -196,7 +199,9 @@ async function runSuite(
       const left = await pendingJobs(url);
       await drainJobs(url);
       if (left > 0)
-        log(`drained ${left} jobs left by the load runs in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+        log(
+          `drained ${left} jobs left by the load runs in ${((Date.now() - t) / 1000).toFixed(1)} s, VmHWM so far ${mb(await api.highWaterMark())} MB`,
+        );
       pacedResults = await pacedRuns(
         api,
         scenarios.filter((x) => selected(opts, x)),
