@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, getTableColumns, gte, lt, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, lt, type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { compile, queryBuilder, runCompiled } from '../../db/compiled.js';
 import {
@@ -47,53 +47,41 @@ export function isTicketEntity(id: string): SQL {
 const ph = (name: keyof AuditInsertValues) => sql.placeholder(name);
 
 /**
- * Every write's audit row, built once (drizzle building a 13-column INSERT … RETURNING on each write cost
- * more CPU than sending it). Rows come back shaped as AuditEventRow; seq (bigint) is turned into a number
- * as drizzle's mode 'number' does.
+ * Every write's audit row, built once (drizzle building a 13-column INSERT on each write cost more CPU than
+ * sending it). Nothing comes back: no caller reads the row it wrote, and returning it cost the database its
+ * JSON and the driver its parsing on every write.
  */
 const insertQuery = compile<AuditInsertValues>(
-  queryBuilder
-    .insert(auditEvents)
-    .values({
-      actorId: ph('actorId'),
-      actorRole: ph('actorRole'),
-      action: ph('action'),
-      entityType: ph('entityType'),
-      entityId: ph('entityId'),
-      traceId: ph('traceId'),
-      ip: ph('ip'),
-      userAgent: ph('userAgent'),
-      changes: ph('changes'),
-      metadata: ph('metadata'),
-    })
-    .returning(
-      Object.fromEntries(
-        Object.entries(getTableColumns(auditEvents)).map(([key, column]) => [key, sql`${column}`.as(key)]),
-      ),
-    ),
+  queryBuilder.insert(auditEvents).values({
+    actorId: ph('actorId'),
+    actorRole: ph('actorRole'),
+    action: ph('action'),
+    entityType: ph('entityType'),
+    entityId: ph('entityId'),
+    traceId: ph('traceId'),
+    ip: ph('ip'),
+    userAgent: ph('userAgent'),
+    changes: ph('changes'),
+    metadata: ph('metadata'),
+  }),
 );
 
 export function createAuditRepository() {
   return {
-    async insert(ex: Executor, event: NewAuditEvent): Promise<AuditEventRow> {
-      const [row] = await runCompiled<AuditEventRow & { seq: string | number }, AuditInsertValues>(
-        ex,
-        insertQuery,
-        {
-          actorId: event.actorId ?? null,
-          actorRole: event.actorRole ?? null,
-          action: event.action,
-          entityType: event.entityType,
-          entityId: event.entityId ?? null,
-          traceId: event.traceId ?? null,
-          ip: event.ip ?? null,
-          userAgent: event.userAgent ?? null,
-          // jsonb parameters travel as JSON text (pg would send an array as a PostgreSQL array).
-          changes: JSON.stringify(event.changes ?? {}) as unknown as AuditInsertValues['changes'],
-          metadata: JSON.stringify(event.metadata ?? {}) as unknown as AuditInsertValues['metadata'],
-        },
-      );
-      return { ...row!, seq: Number(row!.seq) };
+    async insert(ex: Executor, event: NewAuditEvent): Promise<void> {
+      await runCompiled<never, AuditInsertValues>(ex, insertQuery, {
+        actorId: event.actorId ?? null,
+        actorRole: event.actorRole ?? null,
+        action: event.action,
+        entityType: event.entityType,
+        entityId: event.entityId ?? null,
+        traceId: event.traceId ?? null,
+        ip: event.ip ?? null,
+        userAgent: event.userAgent ?? null,
+        // jsonb parameters travel as JSON text (pg would send an array as a PostgreSQL array).
+        changes: JSON.stringify(event.changes ?? {}) as unknown as AuditInsertValues['changes'],
+        metadata: JSON.stringify(event.metadata ?? {}) as unknown as AuditInsertValues['metadata'],
+      });
     },
 
     /**

@@ -41,8 +41,8 @@ export function createAuditService({ audit }: { audit: AuditRepository }) {
   }
 
   return {
-    async record(ex: Executor, ctx: RequestContext, entry: AuditEntry) {
-      return audit.insert(ex, rowOf(ctx, entry));
+    async record(ex: Executor, ctx: RequestContext, entry: AuditEntry): Promise<void> {
+      await audit.insert(ex, rowOf(ctx, entry));
     },
   };
 }
