@@ -5,7 +5,6 @@
  */
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
-import * as schema from '../src/db/schema/index.js';
 import { createTicketsRepository } from '../src/modules/tickets/tickets.repository.js';
 
 const url = process.argv[2] ?? process.env.DATABASE_URL;
@@ -17,7 +16,6 @@ const pool = new pg.Pool({ connectionString: url, max: 2 });
 const captured: { sql: string; params: unknown[] }[] = [];
 const db = drizzle({
   client: pool,
-  schema,
   casing: 'snake_case',
   logger: { logQuery: (sql, params) => captured.push({ sql, params }) },
 });

@@ -22,7 +22,6 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import type { Database } from '../src/db/client.js';
 import { runMigrations } from '../src/db/migrate.js';
-import * as schema from '../src/db/schema/index.js';
 import { SLA_NOTIFY_JOB } from '../src/modules/sla/sla.service.js';
 import { createTicketsRepository } from '../src/modules/tickets/tickets.repository.js';
 import { createServices, type ServicesConfig } from '../src/services.js';
@@ -123,7 +122,7 @@ if (args.explain) {
       SET auto_explain.log_level = notice`).catch(() => {});
   });
 }
-const db = drizzle({ client: pool, schema, casing: 'snake_case' }) as unknown as Database;
+const db = drizzle({ client: pool, casing: 'snake_case' }) as Database;
 
 // ---- arrange SLA state, once per database: a 24/7 policy; open tickets get resolution due times spread
 // over the next 30 days from an anchor time, `DUE` of them just before it (not yet marked) and one in 20

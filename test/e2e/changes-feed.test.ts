@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import type { Database } from '../../src/db/client.js';
 import { runMigrations } from '../../src/db/migrate.js';
-import * as schema from '../../src/db/schema/index.js';
 import type { AuthedContext } from '../../src/modules/auth/actor.js';
 import { changesJobs } from '../../src/modules/changes/changes.jobs.js';
 import {
@@ -433,7 +432,7 @@ describe('commit order without gaps', () => {
       }
       return result;
     };
-    const reader = drizzle({ client: pool, schema, casing: 'snake_case' }) as unknown as Database;
+    const reader = drizzle({ client: pool, casing: 'snake_case' }) as Database;
     try {
       const seen: unknown[] = [];
       let after: Position = start;
