@@ -11,7 +11,18 @@
  * - jobs created, mails delivered and transactions committed per create;
  * - closed-loop req/s and latency (these depend on the machine's load: the load average is printed beside).
  * A fixed number of requests (not a duration) keeps the CPU figures comparable across loads.
+ *
+ * `--jobs-later`: the server runs with ROLE=api (no job runner) and a separate `dist/src/worker.js` works the
+ * queue off after each load, so the HTTP workers' figure is the request alone, without the jobs competing for
+ * the same cores meanwhile (what the floor's create is measured as); "jobs" is then that worker's CPU.
+ * With `--web-concurrency 1` the one server process is the request's whole cost ("server process").
+ *
+ * `--floor`: then the same number of creates, on as many connections, against the floor (bench/floor.ts, one
+ * process: the same statements with bare Fastify + pg), and its CPU ms per create: the like-for-like ratio is
+ * `--web-concurrency 1 --jobs-later --floor`.
  */
+
+import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +30,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { type CpuProfile, formatTop, topFrames } from './cpuprofile-top.js';
 import { createdTicketBodies, describeUsers, removeCreatedTickets } from './database.js';
+import { FLOOR_JOB_KIND } from './floor.js';
 import {
   backendCpuMs,
   benchServerEnv,
@@ -42,6 +54,8 @@ interface Options {
   dist: string;
   profile: string | null;
   rounds: number;
+  jobsLater: boolean;
+  floor: boolean;
 }
 
 function parse(argv: string[]): Options {
@@ -55,6 +69,8 @@ function parse(argv: string[]): Options {
     dist: 'dist',
     profile: null,
     rounds: 1,
+    jobsLater: false,
+    floor: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -68,6 +84,8 @@ function parse(argv: string[]): Options {
     else if (a === '--dist') o.dist = v();
     else if (a === '--profile') o.profile = path.resolve(v());
     else if (a === '--rounds') o.rounds = Number(v());
+    else if (a === '--jobs-later') o.jobsLater = true;
+    else if (a === '--floor') o.floor = true;
     else throw new Error(`unknown option ${a}`);
   }
   if (!o.db) throw new Error('--db URL is required (a seeded bench database)');
@@ -117,12 +135,24 @@ async function drain(c: pg.Client): Promise<void> {
   while ((await pendingJobs(c)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
 }
 
+/** --jobs-later: a job worker process drains the queue, then stops; returns its CPU ms. */
+async function drainWithWorker(c: pg.Client, script: string, env: NodeJS.ProcessEnv): Promise<number> {
+  const child = spawn(process.execPath, [script], { env: { ...env, ROLE: 'worker' }, stdio: 'ignore' });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  await drain(c);
+  const ms = await procCpuMs(child.pid!);
+  child.kill('SIGTERM');
+  await exited;
+  return ms;
+}
+
 function fire(
   baseUrl: string,
-  token: string,
+  token: string | null,
   amount: number,
   connections: number,
   next: () => string,
+  path = `${API}/tickets`,
 ): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     autocannon(
@@ -133,10 +163,11 @@ function fire(
         pipelining: 1,
         timeout: 30,
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        requests: [
-          { setupRequest: (req) => ({ ...req, method: 'POST', path: `${API}/tickets`, body: next() }) },
-        ],
+        headers: {
+          'content-type': 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        requests: [{ setupRequest: (req) => ({ ...req, method: 'POST', path, body: next() }) }],
       },
       (err, result) => (err ? reject(err) : resolve(result)),
     );
@@ -158,16 +189,19 @@ async function main() {
   const requester = users.requesters[0];
   if (!requester) throw new Error('no seeded requester');
 
+  const env = benchServerEnv({
+    name: 'create-cost',
+    port: o.port,
+    databaseUrl: o.db,
+    extra: { WEB_CONCURRENCY: String(o.webConcurrency), ...(o.jobsLater ? { ROLE: 'api' } : {}) },
+  });
+  const workDrain = (c: pg.Client) =>
+    o.jobsLater ? drainWithWorker(c, path.resolve(o.dist, 'src/server.js'), env) : drain(c).then(() => 0);
   const server = await startServer({
     name: 'API server',
     script: path.resolve(o.dist, 'src/server.js'),
     nodeArgs: o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [],
-    env: benchServerEnv({
-      name: 'create-cost',
-      port: o.port,
-      databaseUrl: o.db,
-      extra: { WEB_CONCURRENCY: String(o.webConcurrency) },
-    }),
+    env,
     port: o.port,
     readyPath: '/readyz',
     logFile: path.resolve('bench/results/create-cost-server.log'),
@@ -186,7 +220,7 @@ async function main() {
 
     if (o.warmup > 0) {
       await fire(server.baseUrl, accessToken, o.warmup, o.connections, body);
-      await drain(monitor);
+      await workDrain(monitor);
     }
     for (let round = 0; round < o.rounds; round++) {
       const loadBefore = fmtLoad();
@@ -194,7 +228,7 @@ async function main() {
       const from = usNow();
       const r = await fire(server.baseUrl, accessToken, o.requests, o.connections, body);
       const s1 = await snapshot(server.pid, monitor, dbName);
-      await drain(monitor);
+      const jobWorkerMs = await workDrain(monitor);
       const s2 = await snapshot(server.pid, monitor, dbName);
       windows.push({ from, to: usNow() });
       const ok = r['2xx'];
@@ -206,10 +240,16 @@ async function main() {
         p50: r.latency.p50,
         p99: r.latency.p99,
         cpuMsPerCreate: {
-          httpWorkers: per(s2.workers - s0.workers),
-          jobsPrimary: per(s2.primary - s0.primary),
-          jobsPrimaryDuringLoad: per(s1.primary - s0.primary),
-          node: per(s2.workers - s0.workers + s2.primary - s0.primary),
+          ...(o.webConcurrency > 1
+            ? {
+                httpWorkers: per(s2.workers - s0.workers),
+                jobsPrimary: per(s2.primary - s0.primary),
+                jobsPrimaryDuringLoad: per(s1.primary - s0.primary),
+              }
+            : // One process: the request, and the jobs too unless --jobs-later.
+              { serverProcess: per(s2.primary - s0.primary) }),
+          ...(o.jobsLater ? { jobsWorkerAfterLoad: per(jobWorkerMs) } : {}),
+          node: per(s2.workers - s0.workers + s2.primary - s0.primary + jobWorkerMs),
           postgres: per(cpuDelta(s0.backends, s2.backends)),
           postgresDuringLoad: per(cpuDelta(s0.backends, s1.backends)),
         },
@@ -225,6 +265,7 @@ async function main() {
     await server.stop();
     await removeCreatedTickets(o.db).catch(() => {});
   }
+  if (o.floor) await floorRun(o, dbName, requester.email);
   if (o.profile && windows.length > 0) {
     // One profile per process: the primary (jobs) and each HTTP worker; only the measured rounds count.
     const files = (await readdir(o.profile)).filter((f) => f.endsWith('.cpuprofile')).sort();
@@ -235,6 +276,68 @@ async function main() {
       const top = topFrames(profile, { top: 15, from: windows[0]!.from, to: windows.at(-1)!.to });
       console.log(`\nTop 15 self time, ${role}, pid ${pid} (${f}):\n${formatTop(top)}`);
     }
+  }
+}
+
+/** --floor: the same creates against bench/floor.ts; its process's and its backends' CPU per create. */
+async function floorRun(o: Options, dbName: string, requesterEmail: string): Promise<void> {
+  const removeFloorWrites = () =>
+    removeCreatedTickets(o.db, (c) =>
+      c.query(
+        `DELETE FROM graphile_worker._private_jobs j USING graphile_worker._private_tasks t
+          WHERE j.task_id = t.id AND t.identifier = $1`,
+        [FLOOR_JOB_KIND],
+      ),
+    );
+  const monitor = new pg.Client({ connectionString: o.db });
+  await monitor.connect();
+  const { rows } = await monitor.query<{ id: string }>('SELECT id FROM users WHERE email = $1', [
+    requesterEmail,
+  ]);
+  const requesterId = rows[0]!.id;
+  const titles = createdTicketBodies();
+  const body = () => JSON.stringify({ ...JSON.parse(titles()), requesterId, actorName: 'Requester' });
+  const floor = await startServer({
+    name: 'floor',
+    script: path.resolve(o.dist, 'bench/floor.js'),
+    args: ['--port', String(o.port + 1), '--db', o.db, '--pool', '10'],
+    env: { PATH: process.env.PATH, NODE_ENV: 'production' },
+    port: o.port + 1,
+    readyPath: '/readyz',
+    logFile: path.resolve('bench/results/create-cost-floor.log'),
+  });
+  try {
+    if (o.warmup > 0) await fire(floor.baseUrl, null, o.warmup, o.connections, body, '/tickets');
+    for (let round = 0; round < o.rounds; round++) {
+      const cpu0 = await procCpuMs(floor.pid);
+      const pg0 = await backendCpuMs(monitor, dbName, { exceptOwn: true });
+      const r = await fire(floor.baseUrl, null, o.requests, o.connections, body, '/tickets');
+      const cpu1 = await procCpuMs(floor.pid);
+      const pg1 = await backendCpuMs(monitor, dbName, { exceptOwn: true });
+      const ok = r['2xx'];
+      const per = (x: number) => r3(x / Math.max(ok, 1));
+      console.log(
+        JSON.stringify(
+          {
+            floor: {
+              requests: r.requests.total,
+              ok,
+              reqPerSec: Math.round((ok / r.duration) * 10) / 10,
+              p50: r.latency.p50,
+              p99: r.latency.p99,
+              cpuMsPerCreate: { floorProcess: per(cpu1 - cpu0), postgres: per(cpuDelta(pg0, pg1)) },
+              load: fmtLoad(),
+            },
+          },
+          null,
+          2,
+        ),
+      );
+    }
+  } finally {
+    await monitor.end();
+    await floor.stop();
+    await removeFloorWrites().catch(() => {});
   }
 }
 
