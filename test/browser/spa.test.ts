@@ -230,15 +230,24 @@ test('an agent filters and pages the list, takes the ticket and moves it with th
   await page.selectOption('[data-testid=filters] select[name=priority]', 'low');
   await page.click('[data-testid=apply-filters]');
   // The unfiltered first page also has 10 rows: wait for the filtered one (every title carries the tag).
-  await page.waitForFunction((word) => {
-    const titles = Array.from(document.querySelectorAll('[data-testid=ticket-title]')).map(
-      (e) => e.textContent ?? '',
-    );
-    return titles.length === 10 && titles.every((t) => t.includes(word));
-  }, tag);
-  const titles = await page.$$eval('[data-testid=ticket-title]', (els) => els.map((e) => e.textContent));
+  // The titles are taken in the same look as the check: a live refresh (the fixture's own ticket.created
+  // events can reach the agent's new stream) re-renders the list, and a second look could fall in between.
+  const shownTitles = (rows: number, word: string) =>
+    page
+      .waitForFunction(
+        ([n, w]) => {
+          const titles = Array.from(document.querySelectorAll('[data-testid=ticket-title]')).map(
+            (e) => e.textContent ?? '',
+          );
+          return titles.length === n && titles.every((t) => t.includes(w)) && titles;
+        },
+        [rows, word] as const,
+      )
+      .then((handle) => handle.jsonValue() as Promise<string[]>);
+  const titles = await shownTitles(10, tag);
+  assert.equal(titles.length, 10);
   assert.ok(
-    titles.every((t) => t?.includes(tag)),
+    titles.every((t) => t.includes(tag)),
     `filtered rows: ${titles.join(', ')}`,
   );
   assert.equal(await page.textContent('[data-testid=page-number]'), 'Page 1');
@@ -249,8 +258,7 @@ test('an agent filters and pages the list, takes the ticket and moves it with th
   await page.waitForFunction(
     () => document.querySelector('[data-testid=page-number]')?.textContent === 'Page 2',
   );
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid^=ticket-row-]').length === 2);
-  const page2 = await page.$$eval('[data-testid=ticket-title]', (els) => els.map((e) => e.textContent));
+  const page2 = await shownTitles(2, tag);
   assert.equal(new Set([...titles, ...page2]).size, 12, 'the two pages hold the 12 tickets once each');
   assert.equal(await page.isDisabled('[data-testid=next-page]'), true);
   await page.click('[data-testid=prev-page]');
