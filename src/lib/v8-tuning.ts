@@ -13,7 +13,7 @@ import v8 from 'node:v8';
  * the old generation. Reads make short-lived objects with the same code. Every minor GC then kept alive the
  * young objects those dead old ones pointed to and promoted them: about 1 MB per scavenge, pauses of 3–10 ms
  * instead of under 1 ms, and a paced list's p99 above 10 ms for a minute after a create burst (README
- * "Benchmarks"). A request's objects die young and a server's lasting state is made once, at start-up:
+ * "Using every core"). A request's objects die young and a server's lasting state is made once, at start-up:
  * allocating young is right for this workload.
  */
 export const SERVER_V8_FLAGS: readonly string[] = [
