@@ -10,11 +10,10 @@ import {
   drainJobs,
   ensureDataset,
   openBenchServer,
-  removeCreatedTickets,
+  removeCreatedTicketsAndFloorJobs,
   sampleTickets,
 } from './database.js';
-import { FLOOR_JOB_KIND } from './floor.js';
-import { benchServerEnv, run, runBench, type Server, startServer } from './proc.js';
+import { benchServerEnv, run, runBench, type Server, startFloor, startServer } from './proc.js';
 import { writeJson } from './report.js';
 
 const log = (msg: string) => console.log(`[bench:cpu ${new Date().toISOString().slice(11, 19)}] ${msg}`);
@@ -197,16 +196,6 @@ async function login(baseUrl: string, email: string): Promise<{ token: string; i
   return { token: body.accessToken, id: user.id };
 }
 
-/** The tickets the create scenario made, and the floor's job rows (its create enqueues one per ticket). */
-const removeWrites = (url: string) =>
-  removeCreatedTickets(url, (c) =>
-    c.query(
-      `DELETE FROM graphile_worker._private_jobs j USING graphile_worker._private_tasks t
-        WHERE j.task_id = t.id AND t.identifier = $1`,
-      [FLOOR_JOB_KIND],
-    ),
-  );
-
 function table(headers: string[], rows: string[][]): string {
   const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
@@ -227,7 +216,7 @@ async function main() {
   let url = opts.db;
   const benchServer = url ? null : await openBenchServer(opts.pg);
   if (!url) url = await ensureDataset(benchServer!, opts.tickets, { reseed: false, log });
-  await removeWrites(url);
+  await removeCreatedTicketsAndFloorJobs(url);
   const sample = await sampleTickets(url);
   const users = await describeUsers(url);
   const agentEmail = users.agents[0]?.email;
@@ -237,13 +226,10 @@ async function main() {
   if (opts.profile) await mkdir(opts.profile, { recursive: true });
 
   const loadBefore = os.loadavg();
-  const floor = await startServer({
-    name: 'floor',
-    script: path.resolve(opts.dist, 'bench/floor.js'),
-    args: ['--port', String(opts.port), '--db', url, '--pool', '10'],
-    env: { PATH: process.env.PATH, NODE_ENV: 'production' },
+  const floor = await startFloor({
+    dist: opts.dist,
     port: opts.port,
-    readyPath: '/readyz',
+    db: url,
     logFile: path.resolve('bench/results/cpu-floor.log'),
   });
   const apiPort = opts.port + 1;
@@ -359,7 +345,7 @@ async function main() {
   } finally {
     await floor.stop();
     await api.stop();
-    await removeWrites(url).catch((err) =>
+    await removeCreatedTicketsAndFloorJobs(url).catch((err) =>
       log(`could not remove the bench's tickets: ${(err as Error).message}`),
     );
     await benchServer?.stop();

@@ -29,8 +29,12 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { type CpuProfile, formatTop, topFrames } from './cpuprofile-top.js';
-import { createdTicketBodies, describeUsers, removeCreatedTickets } from './database.js';
-import { FLOOR_JOB_KIND } from './floor.js';
+import {
+  createdTicketBodies,
+  describeUsers,
+  removeCreatedTickets,
+  removeCreatedTicketsAndFloorJobs,
+} from './database.js';
 import {
   backendCpuMs,
   benchServerEnv,
@@ -38,6 +42,7 @@ import {
   procCpuMs,
   processTree,
   runBench,
+  startFloor,
   startServer,
 } from './proc.js';
 
@@ -281,14 +286,6 @@ async function main() {
 
 /** --floor: the same creates against bench/floor.ts; its process's and its backends' CPU per create. */
 async function floorRun(o: Options, dbName: string, requesterEmail: string): Promise<void> {
-  const removeFloorWrites = () =>
-    removeCreatedTickets(o.db, (c) =>
-      c.query(
-        `DELETE FROM graphile_worker._private_jobs j USING graphile_worker._private_tasks t
-          WHERE j.task_id = t.id AND t.identifier = $1`,
-        [FLOOR_JOB_KIND],
-      ),
-    );
   const monitor = new pg.Client({ connectionString: o.db });
   await monitor.connect();
   const { rows } = await monitor.query<{ id: string }>('SELECT id FROM users WHERE email = $1', [
@@ -297,13 +294,10 @@ async function floorRun(o: Options, dbName: string, requesterEmail: string): Pro
   const requesterId = rows[0]!.id;
   const titles = createdTicketBodies();
   const body = () => JSON.stringify({ ...JSON.parse(titles()), requesterId, actorName: 'Requester' });
-  const floor = await startServer({
-    name: 'floor',
-    script: path.resolve(o.dist, 'bench/floor.js'),
-    args: ['--port', String(o.port + 1), '--db', o.db, '--pool', '10'],
-    env: { PATH: process.env.PATH, NODE_ENV: 'production' },
+  const floor = await startFloor({
+    dist: o.dist,
     port: o.port + 1,
-    readyPath: '/readyz',
+    db: o.db,
     logFile: path.resolve('bench/results/create-cost-floor.log'),
   });
   try {
@@ -337,7 +331,7 @@ async function floorRun(o: Options, dbName: string, requesterEmail: string): Pro
   } finally {
     await monitor.end();
     await floor.stop();
-    await removeFloorWrites().catch(() => {});
+    await removeCreatedTicketsAndFloorJobs(o.db).catch(() => {});
   }
 }
 

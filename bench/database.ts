@@ -162,6 +162,17 @@ export async function removeCreatedTickets(
   });
 }
 
+/** removeCreatedTickets, then the floor's job rows (its create enqueues one per ticket; nothing runs them). */
+export function removeCreatedTicketsAndFloorJobs(url: string): Promise<void> {
+  return removeCreatedTickets(url, (c) =>
+    c.query(
+      `DELETE FROM graphile_worker._private_jobs j USING graphile_worker._private_tasks t
+        WHERE j.task_id = t.id AND t.identifier = $1`,
+      [FLOOR_JOB_KIND],
+    ),
+  );
+}
+
 /** Rows created by an earlier run's write scenarios (the dataset stays the size it was seeded to). */
 async function removeBenchWrites(url: string): Promise<void> {
   await withClient(url, async (c) => {

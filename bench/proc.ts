@@ -270,6 +270,24 @@ export async function login(baseUrl: string, creds: { email: string; password: s
  * directory of its own, warnings only, and limits the load never reaches (a bench measures the work, not the
  * limiter's refusals). `extra` adds or overrides variables.
  */
+/** The floor (bench/floor.ts) of the build in `dist`, on `port`, against `db`, with the API's pool size. */
+export function startFloor(opts: {
+  dist: string;
+  port: number;
+  db: string;
+  logFile: string;
+}): Promise<Server> {
+  return startServer({
+    name: 'floor',
+    script: path.resolve(opts.dist, 'bench/floor.js'),
+    args: ['--port', String(opts.port), '--db', opts.db, '--pool', '10'],
+    env: { PATH: process.env.PATH, NODE_ENV: 'production' },
+    port: opts.port,
+    readyPath: '/readyz',
+    logFile: opts.logFile,
+  });
+}
+
 export function benchServerEnv(opts: {
   name: string;
   port: number;
