@@ -19,6 +19,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { resolveDatabase } from '../src/db/client.js';
 import { runMigrations } from '../src/db/migrate.js';
+import { ARGON2_PARAMS } from '../src/modules/auth/password.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -187,7 +188,9 @@ async function main() {
     );
 
     // ---- users: one argon2id hash shared by all, names from small lists ----
-    const hash = await argon2.hash(args.password, { type: argon2.argon2id });
+    // The server's own parameters: a hash with others is rehashed at the first login, and verifying
+    // argon2's defaults (64 MiB, 4 lanes) would briefly lift a fresh server's memory by 64 MiB per login.
+    const hash = await argon2.hash(args.password, ARGON2_PARAMS);
     const names = (role: string, n: number) => `
       INSERT INTO users (email, name, role, password_hash, active, created_at, updated_at)
       SELECT '${role}'::text || g || '@seed.example',

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import argon2 from 'argon2';
 import type { FastifyInstance } from 'fastify';
 import type { UserRole } from '../../src/db/schema/index.js';
+import { ARGON2_PARAMS } from '../../src/modules/auth/password.js';
 
 export const DEFAULT_PASSWORD = 'correct horse battery staple';
 let defaultHash: Promise<string> | undefined;
@@ -29,12 +30,9 @@ export async function createUser(
 ): Promise<TestUser> {
   const role = opts.role ?? 'requester';
   const password = opts.password ?? DEFAULT_PASSWORD;
-  if (password === DEFAULT_PASSWORD && !defaultHash)
-    defaultHash = argon2.hash(password, { type: argon2.argon2id });
+  if (password === DEFAULT_PASSWORD && !defaultHash) defaultHash = argon2.hash(password, ARGON2_PARAMS);
   const hash =
-    password === DEFAULT_PASSWORD
-      ? await defaultHash!
-      : await argon2.hash(password, { type: argon2.argon2id });
+    password === DEFAULT_PASSWORD ? await defaultHash! : await argon2.hash(password, ARGON2_PARAMS);
   const email = opts.email ?? `${role}-${randomUUID().slice(0, 8)}@example.test`;
   const name = opts.name ?? `Test ${role}`;
   const { rows } = await app.db.$client.query<{ id: string }>(
