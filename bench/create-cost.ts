@@ -140,9 +140,21 @@ async function drain(c: pg.Client): Promise<void> {
   while ((await pendingJobs(c)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
 }
 
+/** The --jobs-later job workers started (their profiles are labelled as such). */
+const jobWorkerPids = new Set<number>();
+
 /** --jobs-later: a job worker process drains the queue, then stops; returns its CPU ms. */
-async function drainWithWorker(c: pg.Client, script: string, env: NodeJS.ProcessEnv): Promise<number> {
-  const child = spawn(process.execPath, [script], { env: { ...env, ROLE: 'worker' }, stdio: 'ignore' });
+async function drainWithWorker(
+  c: pg.Client,
+  script: string,
+  env: NodeJS.ProcessEnv,
+  nodeArgs: string[],
+): Promise<number> {
+  const child = spawn(process.execPath, [...nodeArgs, script], {
+    env: { ...env, ROLE: 'worker' },
+    stdio: 'ignore',
+  });
+  jobWorkerPids.add(child.pid!);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   await drain(c);
   const ms = await procCpuMs(child.pid!);
@@ -200,12 +212,15 @@ async function main() {
     databaseUrl: o.db,
     extra: { WEB_CONCURRENCY: String(o.webConcurrency), ...(o.jobsLater ? { ROLE: 'api' } : {}) },
   });
+  const profileArgs = o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [];
   const workDrain = (c: pg.Client) =>
-    o.jobsLater ? drainWithWorker(c, path.resolve(o.dist, 'src/server.js'), env) : drain(c).then(() => 0);
+    o.jobsLater
+      ? drainWithWorker(c, path.resolve(o.dist, 'src/server.js'), env, profileArgs)
+      : drain(c).then(() => 0);
   const server = await startServer({
     name: 'API server',
     script: path.resolve(o.dist, 'src/server.js'),
-    nodeArgs: o.profile ? ['--cpu-prof', '--cpu-prof-dir', o.profile] : [],
+    nodeArgs: profileArgs,
     env,
     port: o.port,
     readyPath: '/readyz',
@@ -272,12 +287,19 @@ async function main() {
   }
   if (o.floor) await floorRun(o, dbName, requester.email);
   if (o.profile && windows.length > 0) {
-    // One profile per process: the primary (jobs) and each HTTP worker; only the measured rounds count.
+    // One profile per process (the primary, each HTTP worker, each --jobs-later job worker); only the
+    // measured rounds count.
     const files = (await readdir(o.profile)).filter((f) => f.endsWith('.cpuprofile')).sort();
     for (const f of files) {
       const profile = JSON.parse(await readFile(path.join(o.profile, f), 'utf8')) as CpuProfile;
       const pid = Number(f.split('.')[3]);
-      const role = pid === server.pid ? 'primary (jobs)' : 'HTTP worker';
+      const role = jobWorkerPids.has(pid)
+        ? 'job worker'
+        : pid === server.pid
+          ? o.webConcurrency > 1
+            ? 'primary (jobs)'
+            : 'server'
+          : 'HTTP worker';
       const top = topFrames(profile, { top: 15, from: windows[0]!.from, to: windows.at(-1)!.to });
       console.log(`\nTop 15 self time, ${role}, pid ${pid} (${f}):\n${formatTop(top)}`);
     }
