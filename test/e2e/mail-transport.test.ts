@@ -130,10 +130,17 @@ describe('.eml fallback without SMTP_URL', () => {
     const files = await readdir(path.join(dir, 'mail'));
     expect(files).toHaveLength(1);
     expect(files[0]).toMatch(/\.eml$/);
-    const parsed = await simpleParser(await readFile(path.join(dir, 'mail', files[0]!)));
+    const raw = await readFile(path.join(dir, 'mail', files[0]!));
+    expect(raw.includes('\r')).toBe(false); // Unix line ends, as a mail client saves a message
+    const parsed = await simpleParser(raw);
     expect(parsed.messageId).toBe(mail.messageId);
     expect(parsed.subject).toBe(mail.subject);
     expect(parsed.text?.trim()).toBe('secret body text');
+    expect(parsed.html).toContain('<p>secret body text</p>');
+    expect(parsed.to).toMatchObject({ value: [{ name: 'Zoë Ünïcode', address: 'zoe@example.test' }] });
+    expect(parsed.replyTo?.text).toBe(mail.replyTo);
+    expect(parsed.inReplyTo).toBe(mail.inReplyTo);
+    expect(parsed.headers.get('auto-submitted')).toBe('auto-generated');
     const logged = JSON.stringify(lines);
     expect(lines.at(-1)?.obj).toMatchObject({ to: 'zoe@example.test', subject: mail.subject });
     expect(logged).not.toContain('secret body text');
