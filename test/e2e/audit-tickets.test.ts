@@ -1,9 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditService } from '../../src/modules/audit/audit.service.js';
-import type { AuthedContext } from '../../src/modules/auth/actor.js';
-import { createServices } from '../../src/services.js';
 import { createTestApp } from '../helpers/app.js';
 import { createUser, type TestUser } from '../helpers/factory.js';
 
@@ -239,39 +236,71 @@ describe('one audit event per change, with the trace id', () => {
 });
 
 describe('a failed audit write rolls the change back', () => {
-  it('create and patch leave nothing behind when the audit insert fails', async () => {
-    const failingAudit = {
-      record: async () => {
-        throw new Error('audit store unavailable');
-      },
-    } as unknown as AuditService;
-    const { tickets, idempotency } = createServices(app.config, app.db, { audit: failingAudit });
-    const ctx: AuthedContext = {
-      actor: { id: agent.id, role: 'agent', name: agent.name, email: agent.email },
-      traceId: trace(),
-      ip: null,
-      userAgent: null,
-    };
-    const title = `rollback ${randomUUID()}`;
-    await expect(
-      idempotency.run({ userId: agent.id, key: title, fingerprint: 'f' }, (remember) =>
-        tickets.create(ctx, { title, description: 'd', requesterId: requester.id }, remember),
-      ),
-    ).rejects.toThrow('audit store unavailable');
-    const { rowCount } = await app.db.$client.query('SELECT 1 FROM tickets WHERE title = $1', [title]);
-    expect(rowCount).toBe(0);
-    // The idempotency claim was released too: nothing stored for the key.
-    const keys = await app.db.$client.query(
-      'SELECT 1 FROM idempotency_keys WHERE user_id = $1 AND key = $2',
-      [agent.id, title],
+  it('create, patch and comment leave nothing behind when the audit insert fails', async () => {
+    // PostgreSQL refuses the audit rows of one trace id: the audit INSERT itself fails, wherever it is sent.
+    const failing = trace();
+    const fn = `fail_audit_${randomUUID().replaceAll('-', '')}`;
+    await app.db.$client.query(
+      `CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN
+         IF NEW.trace_id = '${failing}' THEN RAISE EXCEPTION 'audit store unavailable'; END IF;
+         RETURN NEW;
+       END $$`,
     );
-    expect(keys.rowCount).toBe(0);
+    await app.db.$client.query(
+      `CREATE TRIGGER ${fn} BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION ${fn}()`,
+    );
+    const as = (user: TestUser, extra: Record<string, string> = {}) => ({
+      ...user.auth,
+      'x-request-id': failing,
+      ...extra,
+    });
+    const count = async (text: string, values: unknown[]) =>
+      (await app.db.$client.query(text, values)).rowCount;
+    try {
+      const title = `rollback ${randomUUID()}`;
+      const create = await app.inject({
+        method: 'POST',
+        url: '/api/v1/tickets',
+        headers: as(agent, { 'idempotency-key': title }),
+        payload: { title, description: 'd', requesterId: requester.id },
+      });
+      expect(create.statusCode).toBe(500);
+      expect(await count('SELECT 1 FROM tickets WHERE title = $1', [title])).toBe(0);
+      // The idempotency claim was released too: nothing stored for the key.
+      expect(
+        await count('SELECT 1 FROM idempotency_keys WHERE user_id = $1 AND key = $2', [agent.id, title]),
+      ).toBe(0);
 
-    const { res } = await send(requester, 'POST', '/api/v1/tickets', { title: 'Keep me', description: 'd' });
-    const id = res.json().id as number;
-    await expect(tickets.patch(ctx, id, { title: 'Changed' })).rejects.toThrow('audit store unavailable');
-    const after = await app.inject({ method: 'GET', url: `/api/v1/tickets/${id}`, headers: agent.auth });
-    expect(after.json()).toMatchObject({ title: 'Keep me', version: 1 });
+      const { res } = await send(requester, 'POST', '/api/v1/tickets', {
+        title: 'Keep me',
+        description: 'd',
+      });
+      const id = res.json().id as number;
+      const patch = await app.inject({
+        method: 'PATCH',
+        url: `/api/v1/tickets/${id}`,
+        headers: as(agent),
+        payload: { title: 'Changed' },
+      });
+      expect(patch.statusCode).toBe(500);
+      const comment = await app.inject({
+        method: 'POST',
+        url: `/api/v1/tickets/${id}/comments`,
+        headers: as(agent),
+        payload: { body: 'Not kept', visibility: 'public' },
+      });
+      expect(comment.statusCode).toBe(500);
+
+      const after = await app.inject({ method: 'GET', url: `/api/v1/tickets/${id}`, headers: agent.auth });
+      expect(after.json()).toMatchObject({ title: 'Keep me', version: 1 });
+      expect(await count('SELECT 1 FROM comments WHERE ticket_id = $1', [id])).toBe(0);
+      // Nor did any change event of those writes reach the feed.
+      expect(await count('SELECT 1 FROM change_events WHERE trace_id = $1', [failing])).toBe(0);
+    } finally {
+      await app.db.$client.query(`DROP TRIGGER ${fn} ON audit_events`);
+      await app.db.$client.query(`DROP FUNCTION ${fn}()`);
+    }
   });
 });
 

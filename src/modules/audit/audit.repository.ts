@@ -19,7 +19,7 @@ export interface AuditFilters {
   to?: Date;
 }
 
-type AuditInsertValues = Required<
+export type AuditInsertValues = Required<
   Pick<
     NewAuditEvent,
     | 'actorId'
@@ -44,15 +44,15 @@ export function isTicketEntity(id: string): SQL {
     OR (${auditEvents.entityType} = 'ticket' AND ${auditEvents.entityId} = ${id} AND ${ENTITY_INDEXED}))`;
 }
 
-const ph = (name: keyof AuditInsertValues) => sql.placeholder(name);
-
 /**
- * Every write's audit row, built once (drizzle building a 13-column INSERT on each write cost more CPU than
- * sending it). Nothing comes back: no caller reads the row it wrote, and returning it cost the database its
- * JSON and the driver its parsing on every write.
+ * The audit INSERT, its values named placeholders (`prefix` + field). Built once; the change feed also
+ * writes it inside the statement that inserts a change event (changes.repository.ts), under a prefix.
+ * Nothing comes back: no caller reads the row it wrote, and returning it cost the database its JSON and
+ * the driver its parsing on every write.
  */
-const insertQuery = compile<AuditInsertValues>(
-  queryBuilder.insert(auditEvents).values({
+export function auditInsertStatement(prefix = '') {
+  const ph = (name: keyof AuditInsertValues) => sql.placeholder(`${prefix}${name}`);
+  return queryBuilder.insert(auditEvents).values({
     actorId: ph('actorId'),
     actorRole: ph('actorRole'),
     action: ph('action'),
@@ -63,25 +63,33 @@ const insertQuery = compile<AuditInsertValues>(
     userAgent: ph('userAgent'),
     changes: ph('changes'),
     metadata: ph('metadata'),
-  }),
-);
+  });
+}
+
+/** Every write's audit row (drizzle building a 13-column INSERT on each write cost more CPU than sending it). */
+const insertQuery = compile<AuditInsertValues>(auditInsertStatement());
+
+/** The placeholders' values of auditInsertStatement for one event. */
+export function auditInsertValues(event: NewAuditEvent): AuditInsertValues {
+  return {
+    actorId: event.actorId ?? null,
+    actorRole: event.actorRole ?? null,
+    action: event.action,
+    entityType: event.entityType,
+    entityId: event.entityId ?? null,
+    traceId: event.traceId ?? null,
+    ip: event.ip ?? null,
+    userAgent: event.userAgent ?? null,
+    // jsonb parameters travel as JSON text (pg would send an array as a PostgreSQL array).
+    changes: JSON.stringify(event.changes ?? {}) as unknown as AuditInsertValues['changes'],
+    metadata: JSON.stringify(event.metadata ?? {}) as unknown as AuditInsertValues['metadata'],
+  };
+}
 
 export function createAuditRepository() {
   return {
     async insert(ex: Executor, event: NewAuditEvent): Promise<void> {
-      await runCompiled<never, AuditInsertValues>(ex, insertQuery, {
-        actorId: event.actorId ?? null,
-        actorRole: event.actorRole ?? null,
-        action: event.action,
-        entityType: event.entityType,
-        entityId: event.entityId ?? null,
-        traceId: event.traceId ?? null,
-        ip: event.ip ?? null,
-        userAgent: event.userAgent ?? null,
-        // jsonb parameters travel as JSON text (pg would send an array as a PostgreSQL array).
-        changes: JSON.stringify(event.changes ?? {}) as unknown as AuditInsertValues['changes'],
-        metadata: JSON.stringify(event.metadata ?? {}) as unknown as AuditInsertValues['metadata'],
-      });
+      await runCompiled<never, AuditInsertValues>(ex, insertQuery, auditInsertValues(event));
     },
 
     /**

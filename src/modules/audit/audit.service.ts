@@ -1,4 +1,5 @@
 import type { Executor } from '../../db/client.js';
+import type { NewAuditEvent } from '../../db/schema/index.js';
 import type { RequestContext } from '../auth/actor.js';
 import type { AuditRepository } from './audit.repository.js';
 
@@ -43,6 +44,14 @@ export function createAuditService({ audit }: { audit: AuditRepository }) {
   return {
     async record(ex: Executor, ctx: RequestContext, entry: AuditEntry): Promise<void> {
       await audit.insert(ex, rowOf(ctx, entry));
+    },
+
+    /**
+     * The row record() would write, for a statement that writes it with something else: the change feed
+     * inserts a change and its audit row together (ChangeFeed.record's `audit`).
+     */
+    row(ctx: RequestContext, entry: AuditEntry): NewAuditEvent {
+      return rowOf(ctx, entry);
     },
   };
 }

@@ -1,14 +1,20 @@
 import { and, eq, getTableColumns, gt, inArray, lt, type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
-import { compile, queryBuilder, runCompiled } from '../../db/compiled.js';
+import { compile, queryBuilder, runCompiled, sqlText } from '../../db/compiled.js';
 import {
   type ChangeEventRow,
   changeEvents,
   changeFeedHorizon,
   changeStreamTokens,
+  type NewAuditEvent,
   tickets,
   webhooks,
 } from '../../db/schema/index.js';
+import {
+  type AuditInsertValues,
+  auditInsertStatement,
+  auditInsertValues,
+} from '../audit/audit.repository.js';
 import type { Actor } from '../auth/actor.js';
 
 /**
@@ -124,34 +130,50 @@ export type RecordedEventRow = ChangeEventRow & {
 
 const param = <K extends keyof InsertEventParams>(name: K) => sql.placeholder(name);
 
-const INSERT_EVENT = compile<InsertEventParams>(
-  queryBuilder
-    .insert(changeEvents)
-    .values({
-      type: param('type'),
-      ticketId: param('ticketId'),
-      staffOnly: param('staffOnly'),
-      actorId: param('actorId'),
-      actorName: param('actorName'),
-      actorRole: param('actorRole'),
-      traceId: param('traceId'),
-      data: sql`${param('data')}::json`,
-      // NULL without a ticket.
-      requesterId: sql`(SELECT ${tickets.requesterId} FROM ${tickets} WHERE ${tickets.id} = ${param('ticketId')})`,
-    })
-    .returning({
-      id: changeEvents.id,
-      xid: changeEvents.xid,
-      occurredAt: changeEvents.occurredAt,
-      requesterId: changeEvents.requesterId,
-      // The webhook subscriber's question (WebhookDelivery.onRecorded), asked by this statement: one round
-      // trip less for every change. Same test as WebhooksRepository.anyActiveFor.
-      webhooksWanted:
-        sql<boolean>`EXISTS (SELECT 1 FROM ${webhooks} WHERE ${webhooks.active} AND ${webhooks.events} && ARRAY['*', ${param('type')}]::text[])`.as(
-          'webhooks_wanted',
-        ),
-    }),
-);
+const eventInsert = queryBuilder
+  .insert(changeEvents)
+  .values({
+    type: param('type'),
+    ticketId: param('ticketId'),
+    staffOnly: param('staffOnly'),
+    actorId: param('actorId'),
+    actorName: param('actorName'),
+    actorRole: param('actorRole'),
+    traceId: param('traceId'),
+    data: sql`${param('data')}::json`,
+    // NULL without a ticket.
+    requesterId: sql`(SELECT ${tickets.requesterId} FROM ${tickets} WHERE ${tickets.id} = ${param('ticketId')})`,
+  })
+  .returning({
+    id: changeEvents.id,
+    xid: changeEvents.xid,
+    occurredAt: changeEvents.occurredAt,
+    requesterId: changeEvents.requesterId,
+    // The webhook subscriber's question (WebhookDelivery.onRecorded), asked by this statement: one round
+    // trip less for every change. Same test as WebhooksRepository.anyActiveFor.
+    webhooksWanted:
+      sql<boolean>`EXISTS (SELECT 1 FROM ${webhooks} WHERE ${webhooks.active} AND ${webhooks.events} && ARRAY['*', ${param('type')}]::text[])`.as(
+        'webhooks_wanted',
+      ),
+  });
+
+const INSERT_EVENT = compile<InsertEventParams>(eventInsert);
+
+/** The audit row's values, under their prefix in INSERT_EVENT_WITH_AUDIT. */
+const AUDIT_PREFIX = 'audit_';
+type PrefixedAuditValues = { [K in keyof AuditInsertValues as `audit_${K}`]: AuditInsertValues[K] };
+
+/** A change event and its audit row in one statement: the same two rows, one round trip less. */
+const INSERT_EVENT_WITH_AUDIT = compile<InsertEventParams & PrefixedAuditValues>({
+  toSQL: () =>
+    sqlText(sql`WITH audit_row AS (${auditInsertStatement(AUDIT_PREFIX).getSQL()}) ${eventInsert.getSQL()}`),
+});
+
+function prefixed(values: AuditInsertValues): PrefixedAuditValues {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(values)) out[`${AUDIT_PREFIX}${k}`] = v;
+  return out as PrefixedAuditValues;
+}
 
 export interface LiveSession {
   sessionId: string;
@@ -190,9 +212,16 @@ export function createChangesRepository() {
      * statement (every write of the application runs it, and drizzle's query building was most of the
      * outbox's CPU), returning only what the database chose: the entity (`data`) does not travel back.
      */
-    async insert(ex: Executor, event: NewChangeEvent): Promise<RecordedEventRow> {
+    /** `audit`: the change's audit row, written by the same statement. */
+    async insert(ex: Executor, event: NewChangeEvent, audit?: NewAuditEvent): Promise<RecordedEventRow> {
       const data = JSON.stringify(event.data);
-      const [row] = await runCompiled<InsertedEvent, InsertEventParams>(ex, INSERT_EVENT, { ...event, data });
+      const [row] = audit
+        ? await runCompiled<InsertedEvent, InsertEventParams & PrefixedAuditValues>(
+            ex,
+            INSERT_EVENT_WITH_AUDIT,
+            { ...event, data, ...prefixed(auditInsertValues(audit)) },
+          )
+        : await runCompiled<InsertedEvent, InsertEventParams>(ex, INSERT_EVENT, { ...event, data });
       return {
         id: Number(row!.id),
         xid: row!.xid,

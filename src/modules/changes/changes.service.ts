@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Database, Executor } from '../../db/client.js';
-import type { ChangeEventRow } from '../../db/schema/index.js';
+import type { ChangeEventRow, NewAuditEvent } from '../../db/schema/index.js';
 import type { Clock } from '../../lib/clock.js';
 import { AppError, ValidationError } from '../../lib/errors.js';
 import type { Actor, RequestContext } from '../auth/actor.js';
@@ -211,18 +211,29 @@ export function createChangesService({ db, changes, clock, retentionDays, log }:
     async record(
       ex: Executor,
       ctx: RequestContext,
-      e: { type: ChangeType; ticketId: number | null; data: Record<string, unknown>; staffOnly?: boolean },
+      e: {
+        type: ChangeType;
+        ticketId: number | null;
+        data: Record<string, unknown>;
+        staffOnly?: boolean;
+        /** The change's audit row (AuditService.row), written by the same statement as the event. */
+        audit?: NewAuditEvent;
+      },
     ): Promise<ChangeEvent> {
-      const row = await changes.insert(ex, {
-        type: e.type,
-        ticketId: e.ticketId,
-        staffOnly: e.staffOnly ?? false,
-        actorId: ctx.actor?.id ?? null,
-        actorName: ctx.actor?.name ?? null,
-        actorRole: ctx.actor?.role ?? null,
-        traceId: ctx.traceId,
-        data: staffView(e.data),
-      });
+      const row = await changes.insert(
+        ex,
+        {
+          type: e.type,
+          ticketId: e.ticketId,
+          staffOnly: e.staffOnly ?? false,
+          actorId: ctx.actor?.id ?? null,
+          actorName: ctx.actor?.name ?? null,
+          actorRole: ctx.actor?.role ?? null,
+          traceId: ctx.traceId,
+          data: staffView(e.data),
+        },
+        e.audit,
+      );
       const event: ChangeEvent = { ...toChangeEvent(row), webhooksWanted: row.webhooksWanted };
       for (const handler of handlers) await handler.one(ex, event);
       announcer.announce(row.xid);

@@ -101,7 +101,7 @@ export function createCommentService(deps: CommentServiceDeps) {
       visibility: input.visibility,
       createdAt: now,
     });
-    await audit.record(tx, ctx, {
+    const auditRow = audit.row(ctx, {
       action: 'comment.created',
       entityType: 'comment',
       entityId: row.id,
@@ -119,6 +119,7 @@ export function createCommentService(deps: CommentServiceDeps) {
       ticketId,
       data: { comment: dto },
       staffOnly: row.visibility === 'internal',
+      audit: auditRow,
     });
 
     if (input.visibility === 'public') {

@@ -173,20 +173,21 @@ export function createTicketService(deps: TicketServiceDeps) {
       const now = clock.now();
       await tickets.update(tx, id, plan.set, now);
       await sla.onTicketChanged(tx, id, row, now);
-      await audit.record(tx, ctx, {
-        action: ticketAuditAction(plan.changes),
-        entityType: 'ticket',
-        entityId: id,
-        changes: plan.changes,
-        metadata: { ticketId: String(id), version: row.version + 1, ...opts.metadata },
-      });
     }
     const dto = toDto((await tickets.findView(tx, id))!, actor);
     if (Object.keys(plan.changes).length > 0) {
+      const action = ticketAuditAction(plan.changes);
       await changeFeed.record(tx, ctx, {
-        type: ticketAuditAction(plan.changes),
+        type: action,
         ticketId: id,
         data: { ticket: dto },
+        audit: audit.row(ctx, {
+          action,
+          entityType: 'ticket',
+          entityId: id,
+          changes: plan.changes,
+          metadata: { ticketId: String(id), version: row.version + 1, ...opts.metadata },
+        }),
       });
     }
     return dto;
@@ -257,7 +258,7 @@ export function createTicketService(deps: TicketServiceDeps) {
       view = await tickets.insertNew(tx, values, plan.state, plan.fingerprint);
     }
     const id = view.id;
-    await audit.record(tx, ctx, {
+    const auditRow = audit.row(ctx, {
       action: 'ticket.created',
       entityType: 'ticket',
       entityId: id,
@@ -273,7 +274,12 @@ export function createTicketService(deps: TicketServiceDeps) {
       metadata: { ticketId: String(id), ...metadata },
     });
     const dto = toDto(view, ctx.actor);
-    await changeFeed.record(tx, ctx, { type: 'ticket.created', ticketId: id, data: { ticket: dto } });
+    await changeFeed.record(tx, ctx, {
+      type: 'ticket.created',
+      ticketId: id,
+      data: { ticket: dto },
+      audit: auditRow,
+    });
     return dto;
   }
 
@@ -373,15 +379,19 @@ export function createTicketService(deps: TicketServiceDeps) {
         const row = await gate.lockTicketForWrite(ctx, tx, id, { whenClosed: false });
         const now = clock.now();
         await tickets.update(tx, id, { deletedAt: now }, now);
-        await audit.record(tx, ctx, {
-          action: 'ticket.deleted',
-          entityType: 'ticket',
-          entityId: id,
-          changes: { deletedAt: [null, now] },
-          metadata: { ticketId: String(id), version: row.version + 1 },
-        });
         const ticket = toDto((await tickets.findView(tx, id))!, ctx.actor);
-        await changeFeed.record(tx, ctx, { type: 'ticket.deleted', ticketId: id, data: { ticket } });
+        await changeFeed.record(tx, ctx, {
+          type: 'ticket.deleted',
+          ticketId: id,
+          data: { ticket },
+          audit: audit.row(ctx, {
+            action: 'ticket.deleted',
+            entityType: 'ticket',
+            entityId: id,
+            changes: { deletedAt: [null, now] },
+            metadata: { ticketId: String(id), version: row.version + 1 },
+          }),
+        });
       });
     },
 
@@ -393,15 +403,19 @@ export function createTicketService(deps: TicketServiceDeps) {
         if (!row) throw ticketNotFound(id);
         if (!row.deletedAt) throw new ConflictError('TICKET_NOT_DELETED', `Ticket #${id} is not deleted.`);
         await tickets.update(tx, id, { deletedAt: null }, clock.now());
-        await audit.record(tx, ctx, {
-          action: 'ticket.restored',
-          entityType: 'ticket',
-          entityId: id,
-          changes: { deletedAt: [row.deletedAt, null] },
-          metadata: { ticketId: String(id), version: row.version + 1 },
-        });
         const ticket = toDto((await tickets.findView(tx, id))!, ctx.actor);
-        await changeFeed.record(tx, ctx, { type: 'ticket.restored', ticketId: id, data: { ticket } });
+        await changeFeed.record(tx, ctx, {
+          type: 'ticket.restored',
+          ticketId: id,
+          data: { ticket },
+          audit: audit.row(ctx, {
+            action: 'ticket.restored',
+            entityType: 'ticket',
+            entityId: id,
+            changes: { deletedAt: [row.deletedAt, null] },
+            metadata: { ticketId: String(id), version: row.version + 1 },
+          }),
+        });
         return ticket;
       });
     },
