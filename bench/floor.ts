@@ -76,9 +76,12 @@ const CREATE = {
          u.name AS requester_name, u.email AS requester_email, NULL::text AS assignee_name
     FROM t JOIN users u ON u.id = t.requester_id`,
   policies: `SELECT md5(coalesce(string_agg(p.id::text || ':' || p.xmin::text, ',' ORDER BY p.id), '')) AS fingerprint FROM sla_policies p`,
-  audit: `INSERT INTO audit_events (actor_id, actor_role, action, entity_type, entity_id, trace_id, ip, user_agent, changes, metadata)
-          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
-  change: `INSERT INTO change_events (type, ticket_id, requester_id, staff_only, actor_id, actor_name, actor_role, trace_id, data)
+  // The change event with its audit row in one statement (changes.repository INSERT_EVENT_WITH_AUDIT).
+  change: `WITH audit_row AS (
+             INSERT INTO audit_events (actor_id, actor_role, action, entity_type, entity_id, trace_id, ip, user_agent,
+                                       changes, metadata)
+             VALUES ($10, $11, $12, $13, $14, $15, $16, $17, $18, $19))
+           INSERT INTO change_events (type, ticket_id, requester_id, staff_only, actor_id, actor_name, actor_role, trace_id, data)
            VALUES ($1, $2, (SELECT requester_id FROM tickets WHERE id = $3), $4, $5, $6, $7, $8, $9::json)
            RETURNING id, xid, occurred_at, requester_id,
                      EXISTS (SELECT 1 FROM webhooks WHERE active AND events && ARRAY['*', $1]::text[]) AS webhooks_wanted`,
@@ -153,18 +156,6 @@ async function main() {
       ]);
       const view = rows[0];
       const id = view.id as number;
-      await client.query(CREATE.audit, [
-        body.requesterId,
-        'requester',
-        'ticket.created',
-        'ticket',
-        String(id),
-        request.id,
-        request.ip,
-        null,
-        JSON.stringify({ title: [null, body.title] }),
-        JSON.stringify({ ticketId: String(id) }),
-      ]);
       const change = await client.query(CREATE.change, [
         'ticket.created',
         id,
@@ -175,6 +166,16 @@ async function main() {
         'requester',
         request.id,
         JSON.stringify({ ticket: view }),
+        body.requesterId,
+        'requester',
+        'ticket.created',
+        'ticket',
+        String(id),
+        request.id,
+        request.ip,
+        null,
+        JSON.stringify({ title: [null, body.title] }),
+        JSON.stringify({ ticketId: String(id) }),
       ]);
       await client.query(CREATE.job, [
         FLOOR_JOB_KIND,
