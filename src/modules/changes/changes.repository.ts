@@ -211,8 +211,8 @@ export function createChangesRepository() {
      * One INSERT; the ticket's requester is copied in the same statement (no extra round trip). A compiled
      * statement (every write of the application runs it, and drizzle's query building was most of the
      * outbox's CPU), returning only what the database chose: the entity (`data`) does not travel back.
+     * `audit`: the change's audit row, written by the same statement (INSERT_EVENT_WITH_AUDIT).
      */
-    /** `audit`: the change's audit row, written by the same statement. */
     async insert(ex: Executor, event: NewChangeEvent, audit?: NewAuditEvent): Promise<RecordedEventRow> {
       const data = JSON.stringify(event.data);
       const [row] = audit
