@@ -147,6 +147,14 @@ describe.each(['local', 's3'] as const)('blob store contract: %s', (kind) => {
     expect(await b.keys()).toEqual(before);
   });
 
+  it('a first chunk already over the limit is refused and leaves nothing behind', async () => {
+    const before = await b.keys();
+    await expect(b.store.put(Readable.from([randomBytes(1001)]), { maxBytes: 1000 })).rejects.toBeInstanceOf(
+      BlobTooLargeError,
+    );
+    expect(await b.keys()).toEqual(before);
+  });
+
   it('a source that fails midway (client abort) rejects with its error and leaves nothing behind', async () => {
     const before = await b.keys();
     const source = new PassThrough();

@@ -52,10 +52,15 @@ export function createLocalDiskStore(root: string): BlobStore & { root: string }
       source.once('error', () => {});
       await mkdir(tmpDir, { recursive: true });
       const meter = new MeteringStream(maxBytes);
+      const out = createWriteStream(tmpPath, { flags: 'wx', mode: 0o600 });
       try {
-        await pipeline(source, meter, createWriteStream(tmpPath, { flags: 'wx', mode: 0o600 }));
+        await pipeline(source, meter, out);
         await fsync(tmpPath);
       } catch (err) {
+        // pipeline() rejects at the first error, which can come before the file is even open (a first chunk
+        // already over the limit): the file is removed once the write stream has closed, not before its
+        // open creates it.
+        if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
         await rm(tmpPath, { force: true });
         throw err;
       }
