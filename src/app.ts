@@ -17,6 +17,7 @@ import { registerRequestIdHeader, requestIdOptions } from './http/request-id.js'
 import { registerSecurity } from './http/security.js';
 import { createFastSerializerCompiler } from './http/serializer.js';
 import { type DrainState, registerDraining } from './http/shutdown.js';
+import { registerUnreadBodyDrain } from './http/unread-body.js';
 import { attachmentsRoutes } from './modules/attachments/attachments.routes.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
 import { apiTokenRoutes } from './modules/auth/api-tokens.routes.js';
@@ -155,6 +156,7 @@ export async function buildApp(config: AppConfig, overrides: AppOverrides = {}):
   await registerOverloadProtection(app, config);
   await registerMetrics(app, config, dbHandle.pool, [(registry) => registerJobMetrics(registry, db)]);
   registerDraining(app, drain);
+  registerUnreadBodyDrain(app);
   await registerDocs(app, pkg.version);
   // Rate limits apply to routes registered after this line; route-level hooks run after the (global) auth
   // hook, so they see the actor. Requests the auth hook refuses are counted per IP by limitRejected.

@@ -372,10 +372,15 @@ describe('attachments', () => {
     expect(forAgent.get(note)?.map((a) => a.id)).toEqual([priv.id]);
   });
 
+  /** The app on a real loopback port (listening once for the tests that need a socket). */
+  async function listeningPort(): Promise<number> {
+    if (!app.server.listening) await app.listen({ port: 0, host: '127.0.0.1' });
+    return (app.server.address() as net.AddressInfo).port;
+  }
+
   it('a client that aborts mid-upload leaves no file behind (real socket)', async () => {
     const id = await ticket(requester);
-    const address = await app.listen({ port: 0, host: '127.0.0.1' });
-    const { port } = new URL(address);
+    const port = await listeningPort();
     const before = await filesUnder(uploads);
     const boundary = 'abortboundary';
     const head =
@@ -394,6 +399,39 @@ describe('attachments', () => {
     socket.destroy();
     await eventually(async () => (await filesUnder(uploads)).length === before.length);
     expect(await filesUnder(uploads)).toEqual(before);
+  });
+
+  it('a file refused at its limit mid-body: the rest is read, and the connection serves its next request', async () => {
+    const id = await ticket(requester);
+    const port = await listeningPort();
+    const boundary = 'limitboundary';
+    // Twenty times the limit: most of the body arrives after the 413 has been sent.
+    const body = Buffer.concat([
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n` +
+          'Content-Type: text/plain\r\n\r\n',
+      ),
+      Buffer.alloc(MAX * 20, 'x'),
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const socket = net.connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+    });
+    socket.write(
+      `POST /api/v1/tickets/${id}/attachments HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+        `Authorization: ${requester.auth.authorization}\r\n` +
+        `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${body.length}\r\n\r\n`,
+    );
+    socket.write(body);
+    await eventually(async () => received.includes('PAYLOAD_TOO_LARGE'));
+    // Answered only if the server has read past the refused body to this request.
+    socket.write('GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    await eventually(async () => (received.match(/HTTP\/1\.1 \d{3}/g) ?? []).length === 2);
+    expect(received.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 413', 'HTTP/1.1 200']);
+    socket.destroy();
   });
 
   it('the OpenAPI document describes both routes', async () => {
