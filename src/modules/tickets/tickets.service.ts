@@ -193,6 +193,34 @@ export function createTicketService(deps: TicketServiceDeps) {
     return dto;
   }
 
+  /**
+   * A soft delete or restore just written: its change event with its audit row (the `deletedAt` change,
+   * the new version), carrying the ticket as it now reads; returns that ticket.
+   */
+  async function recordDeletedAt(
+    tx: Executor,
+    ctx: AuthedContext,
+    id: number,
+    type: 'ticket.deleted' | 'ticket.restored',
+    deletedAt: [Date | null, Date | null],
+    version: number,
+  ): Promise<TicketDto> {
+    const ticket = toDto((await tickets.findView(tx, id))!, ctx.actor);
+    await changeFeed.record(tx, ctx, {
+      type,
+      ticketId: id,
+      data: { ticket },
+      audit: audit.row(ctx, {
+        action: type,
+        entityType: 'ticket',
+        entityId: id,
+        changes: { deletedAt },
+        metadata: { ticketId: String(id), version },
+      }),
+    });
+    return ticket;
+  }
+
   /** The permission and reference checks of a new ticket; resolves whose ticket it is. */
   async function authorizeCreate(
     ex: Executor,
@@ -379,19 +407,7 @@ export function createTicketService(deps: TicketServiceDeps) {
         const row = await gate.lockTicketForWrite(ctx, tx, id, { whenClosed: false });
         const now = clock.now();
         await tickets.update(tx, id, { deletedAt: now }, now);
-        const ticket = toDto((await tickets.findView(tx, id))!, ctx.actor);
-        await changeFeed.record(tx, ctx, {
-          type: 'ticket.deleted',
-          ticketId: id,
-          data: { ticket },
-          audit: audit.row(ctx, {
-            action: 'ticket.deleted',
-            entityType: 'ticket',
-            entityId: id,
-            changes: { deletedAt: [null, now] },
-            metadata: { ticketId: String(id), version: row.version + 1 },
-          }),
-        });
+        await recordDeletedAt(tx, ctx, id, 'ticket.deleted', [null, now], row.version + 1);
       });
     },
 
@@ -403,20 +419,7 @@ export function createTicketService(deps: TicketServiceDeps) {
         if (!row) throw ticketNotFound(id);
         if (!row.deletedAt) throw new ConflictError('TICKET_NOT_DELETED', `Ticket #${id} is not deleted.`);
         await tickets.update(tx, id, { deletedAt: null }, clock.now());
-        const ticket = toDto((await tickets.findView(tx, id))!, ctx.actor);
-        await changeFeed.record(tx, ctx, {
-          type: 'ticket.restored',
-          ticketId: id,
-          data: { ticket },
-          audit: audit.row(ctx, {
-            action: 'ticket.restored',
-            entityType: 'ticket',
-            entityId: id,
-            changes: { deletedAt: [row.deletedAt, null] },
-            metadata: { ticketId: String(id), version: row.version + 1 },
-          }),
-        });
-        return ticket;
+        return recordDeletedAt(tx, ctx, id, 'ticket.restored', [row.deletedAt, null], row.version + 1);
       });
     },
   };
